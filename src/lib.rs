@@ -1,0 +1,24 @@
+//! rca: an offline investigator that ranks the commits most likely to have
+//! caused an incident.
+//!
+//! The pipeline runs one way over plain data, one module per stage:
+//!
+//! ```text
+//! history ──▶ retrieve ──▶ rank ──▶ report
+//! (Commit)    (Candidate)  (Suspect)
+//! ```
+//!
+//! `ownership` feeds the retriever, `model` serves the rank stage's judge,
+//! `cases` and `fixture` serve backtests and tests.
+
+pub mod cases;
+pub mod error;
+pub mod fixture;
+pub mod history;
+pub mod model;
+pub mod ownership;
+pub mod rank;
+pub mod report;
+pub mod retrieve;
+pub mod text;
+pub mod when;

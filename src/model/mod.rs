@@ -1,0 +1,1 @@
+//! The language model: GGUF loading, tokenizer, and label scoring.
