@@ -1,1 +1,98 @@
-//! error
+//! Error kinds and exit codes.
+//!
+//! Library stages return `anyhow` errors with context. Where the command
+//! line must tell the user *what kind* of failure happened (so that runbook
+//! scripts can branch on the exit code), the error carries a [`Kind`] through
+//! [`Failure`]. Anything without a kind is an internal error.
+
+use std::fmt;
+
+/// Documented exit codes (see README.md).
+pub mod exit_code {
+    /// Suspects found with enough confidence.
+    pub const SUCCESS: u8 = 0;
+    /// The ranking ran, but no suspect reached `--min-confidence`: the tool abstains.
+    pub const NOT_CONFIDENT: u8 = 1;
+    /// Bad command line (clap's own code).
+    pub const USAGE: u8 = 2;
+    /// Bad input: not a repository, unknown ref, bad date, empty window,
+    /// malformed ownership or cases file.
+    pub const INPUT: u8 = 3;
+    /// The model could not be used: missing, truncated, not GGUF, unsupported.
+    pub const MODEL: u8 = 4;
+    /// A bug or an unexpected environment failure.
+    pub const INTERNAL: u8 = 70;
+}
+
+/// What kind of failure an error is, for the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Usage,
+    Input,
+    Model,
+}
+
+impl Kind {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Kind::Usage => exit_code::USAGE,
+            Kind::Input => exit_code::INPUT,
+            Kind::Model => exit_code::MODEL,
+        }
+    }
+}
+
+/// An error whose kind decides the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub kind: Kind,
+    pub message: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// Builds an input error.
+pub fn input(message: impl Into<String>) -> anyhow::Error {
+    Failure { kind: Kind::Input, message: message.into() }.into()
+}
+
+/// Builds a usage error.
+pub fn usage(message: impl Into<String>) -> anyhow::Error {
+    Failure { kind: Kind::Usage, message: message.into() }.into()
+}
+
+/// Builds a model error.
+pub fn model(message: impl Into<String>) -> anyhow::Error {
+    Failure { kind: Kind::Model, message: message.into() }.into()
+}
+
+/// The exit code for an error: the kind of the first [`Failure`] in its
+/// chain, else internal.
+pub fn exit_code_of(err: &anyhow::Error) -> u8 {
+    err.chain()
+        .find_map(|e| e.downcast_ref::<Failure>().map(|f| f.kind.exit_code()))
+        .unwrap_or(exit_code::INTERNAL)
+}
+
+/// Renders an error as one line: the context chain joined by ": ", with
+/// newlines folded so that a runbook log stays one record per failure.
+pub fn one_line(err: &anyhow::Error) -> String {
+    format!("{err:#}").replace(['\n', '\r'], " ")
+}
+
+/// Marks every error of a result as an input error, keeping its message.
+pub trait InputContext<T> {
+    fn input_err(self, what: impl FnOnce() -> String) -> anyhow::Result<T>;
+}
+
+impl<T, E: fmt::Display> InputContext<T> for Result<T, E> {
+    fn input_err(self, what: impl FnOnce() -> String) -> anyhow::Result<T> {
+        self.map_err(|e| input(format!("{}: {e}", what())))
+    }
+}

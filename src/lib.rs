@@ -12,9 +12,12 @@
 //! `cases` and `fixture` serve backtests and tests.
 
 pub mod cases;
+pub mod cli;
+pub mod cmd;
 pub mod error;
 pub mod fixture;
 pub mod history;
+pub mod investigation;
 pub mod model;
 pub mod ownership;
 pub mod rank;

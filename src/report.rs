@@ -1,1 +1,214 @@
-//! report
+//! Report: the result of an investigation as a human table or as JSON.
+//!
+//! [`Report`] is the JSON document (schema in docs/json-schema.md); the
+//! text rendering reads the same value, so the two never disagree.
+
+use crate::rank::{RoundScore, Suspect};
+use crate::retrieve::{Evidence, FEATURES};
+use crate::when::{age, rfc3339, Seconds};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+pub const SCHEMA: &str = "rca.investigation/1";
+
+/// An investigation's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema: &'static str,
+    pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub impact: Option<String>,
+    pub team_hints: Vec<String>,
+    pub path_hints: Vec<String>,
+    pub repository: String,
+    /// The commit the investigation starts from.
+    pub start: String,
+    pub since: String,
+    pub until: String,
+    pub window: WindowSummary,
+    /// Candidates kept by retrieval.
+    pub candidates: usize,
+    /// `heuristic` or `llm`.
+    pub ranker: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<serde_json::Value>,
+    /// Chance that the culprit is among the suspects.
+    pub confidence: f64,
+    /// Whether `confidence` went through a fitted calibration.
+    pub calibrated: bool,
+    pub min_confidence: f64,
+    /// True when `confidence < min_confidence`: the suspects are listed, but
+    /// the tool does not stand behind them.
+    pub abstained: bool,
+    pub suspects: Vec<SuspectReport>,
+    pub timings: Timings,
+    /// A command line that reproduces this ranking.
+    pub reproduce: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WindowSummary {
+    pub commits: usize,
+    pub mainline: usize,
+    pub merged_in: usize,
+    /// The walk reached the edge of a shallow clone.
+    pub truncated: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    pub history_s: f64,
+    pub retrieve_s: f64,
+    pub rank_s: f64,
+    pub total_s: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SuspectReport {
+    pub rank: usize,
+    pub id: String,
+    pub short_id: String,
+    pub subject: String,
+    pub author: String,
+    pub email: String,
+    pub landed_at: String,
+    /// Seconds between landing and the investigation start.
+    pub age_seconds: Seconds,
+    pub probability: f64,
+    /// Retrieval score and prior.
+    pub score: f64,
+    pub prior: f64,
+    pub fused_score: f64,
+    pub lines_added: u64,
+    pub lines_removed: u64,
+    pub files_changed: usize,
+    /// The first changed paths (at most 10).
+    pub files: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_by: Option<String>,
+    pub evidence: Evidence,
+    pub features: BTreeMap<&'static str, f64>,
+    pub rounds: Vec<RoundScore>,
+}
+
+impl SuspectReport {
+    pub fn new(rank: usize, suspect: &Suspect, until: Seconds) -> SuspectReport {
+        let c = &suspect.candidate;
+        let commit = &c.commit;
+        SuspectReport {
+            rank,
+            id: commit.id.clone(),
+            short_id: commit.short_id().to_owned(),
+            subject: commit.subject.clone(),
+            author: commit.author.clone(),
+            email: commit.email.clone(),
+            landed_at: rfc3339(commit.landed_at),
+            age_seconds: until - commit.landed_at,
+            probability: suspect.probability,
+            score: c.score,
+            prior: c.prior,
+            fused_score: suspect.fused_score,
+            lines_added: commit.lines_added(),
+            lines_removed: commit.lines_removed(),
+            files_changed: commit.files.len(),
+            files: commit.files.iter().take(10).map(|f| f.path.clone()).collect(),
+            merged_by: commit.merged_by.clone(),
+            evidence: c.evidence.clone(),
+            features: FEATURES.iter().copied().zip(c.features.iter().copied()).collect(),
+            rounds: suspect.rounds.clone(),
+        }
+    }
+
+    /// A short "why" for the table.
+    fn why(&self) -> String {
+        let mut parts = Vec::new();
+        let e = &self.evidence;
+        if !e.matched_terms.is_empty() {
+            parts.push(format!("terms: {}", e.matched_terms.iter().take(4).cloned().collect::<Vec<_>>().join(",")));
+        }
+        if !e.team_hints.is_empty() {
+            parts.push(format!("team: {}", e.team_hints.join(",")));
+        }
+        if !e.areas.is_empty() {
+            parts.push(format!("area: {}", e.areas.iter().take(2).cloned().collect::<Vec<_>>().join(",")));
+        }
+        if !e.path_hints.is_empty() {
+            parts.push(format!("path: {}", e.path_hints.join(",")));
+        }
+        parts.push(format!("+{} -{}", self.lines_added, self.lines_removed));
+        parts.join("; ")
+    }
+}
+
+fn clip(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_owned()
+    } else {
+        let mut s: String = text.chars().take(width.saturating_sub(1)).collect();
+        s.push('…');
+        s
+    }
+}
+
+/// The human rendering.
+pub fn render_text(report: &Report, explain: bool) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Investigation: {}", report.title);
+    let _ = writeln!(
+        out,
+        "Window: {} .. {} at {} ({} commits, {} candidates)",
+        report.since,
+        report.until,
+        &report.start[..report.start.len().min(12)],
+        report.window.commits,
+        report.candidates
+    );
+    let ranking = match report.ranker.as_str() {
+        "heuristic" => "heuristic ranking (retrieval signals only, no model)".to_owned(),
+        other => format!("{other} ranking"),
+    };
+    let _ = writeln!(out, "Ranking: {ranking}");
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{:>4}  {:<12}  {:>5}  {:>4}  {:<18}  {:<50}  why", "rank", "commit", "prob", "age", "author", "subject");
+    for s in &report.suspects {
+        let _ = writeln!(
+            out,
+            "{:>4}  {:<12}  {:>5.3}  {:>4}  {:<18}  {:<50}  {}",
+            s.rank,
+            s.short_id,
+            s.probability,
+            age(s.age_seconds),
+            clip(&s.author, 18),
+            clip(&s.subject, 50),
+            s.why()
+        );
+        if explain {
+            let _ = writeln!(out, "        landed {}{}", s.landed_at, s.merged_by.as_ref().map(|m| format!(" (merged by {})", &m[..m.len().min(12)])).unwrap_or_default());
+            let _ = writeln!(out, "        files: {}", s.files.iter().take(5).cloned().collect::<Vec<_>>().join(", "));
+            if !s.evidence.owners.is_empty() {
+                let _ = writeln!(out, "        owners: {}", s.evidence.owners.join(", "));
+            }
+            let features: Vec<String> = s.features.iter().filter(|(_, v)| **v != 0.0).map(|(k, v)| format!("{k}={v:.2}")).collect();
+            let _ = writeln!(out, "        score {:.3} (prior {:.4}): {}", s.score, s.prior, features.join(" "));
+            for r in &s.rounds {
+                let labels: String = r.labels.iter().collect();
+                let _ = writeln!(out, "        round {} batch {} labels {} model logprob {:.3}{}", r.round, r.batch, labels, r.model_logprob, if r.kept { " kept" } else { "" });
+            }
+        }
+    }
+    let _ = writeln!(out);
+    let calibrated = if report.calibrated { "calibrated" } else { "uncalibrated" };
+    if report.abstained {
+        let _ = writeln!(
+            out,
+            "Not confident: {:.0}% ({calibrated}) that the culprit is listed, below the {:.0}% threshold. Treat these as leads, not answers.",
+            report.confidence * 100.0,
+            report.min_confidence * 100.0
+        );
+    } else {
+        let _ = writeln!(out, "Confidence that the culprit is listed: {:.0}% ({calibrated}).", report.confidence * 100.0);
+    }
+    let _ = writeln!(out, "Reproduce: {}", report.reproduce);
+    out
+}

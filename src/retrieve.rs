@@ -1,1 +1,387 @@
-//! retrieve
+//! Retrieve: narrow thousands of commits to a few hundred candidates, each
+//! with a heuristic score and the evidence behind it.
+//!
+//! Every signal is a named feature in [`FEATURES`]; the score is a weighted
+//! sum ([`Weights`]), fitted on past investigations as a conditional logit
+//! (softmax over the window's commits), so `exp(score)` normalised over the
+//! window reads as the chance that a commit is the culprit. The stage is
+//! judged by recall: the culprit must survive the cut to `limit`.
+
+use crate::cases::Facts;
+use crate::history::Commit;
+use crate::ownership::Ownership;
+use crate::text;
+use crate::when::Seconds;
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::Serialize;
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+/// The names of the signals, in the order of [`Candidate::features`].
+pub const FEATURES: [&str; NUM_FEATURES] = [
+    "text_bm25",      // BM25 of title+impact against subject and body
+    "subject_bm25",   // BM25 against the subject alone
+    "path_bm25",      // BM25 against the tokens of the changed paths
+    "component",      // the title's "component:" prefix equals the subject's
+    "log_age_days",   // ln(1 + days between landing and the investigation start)
+    "log_rank",       // ln(1 + position when the window is sorted newest first)
+    "log_lines",      // ln(1 + lines added + removed)
+    "log_files",      // ln(1 + files changed)
+    "bot",            // automated rolls, bumps and translation updates
+    "revert",         // the commit is itself a revert
+    "reland",         // the commit re-lands an earlier revert
+    "docs_or_tests",  // touches only documentation or tests
+    "team",           // touches files owned by a --team hint
+    "area",           // touches an ownership area the title names
+    "path_hint",      // touches a --path glob
+];
+
+pub const NUM_FEATURES: usize = 15;
+
+/// Weights of the features. The default is fitted on the development
+/// cases (docs/benchmarks.md says how).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Weights(pub [f64; NUM_FEATURES]);
+
+impl Default for Weights {
+    fn default() -> Self {
+        Weights([
+            0.35, 0.35, 0.25, 1.5, -0.9, -0.4, 0.15, 0.0, -2.0, -0.8, 0.5, -0.8, 1.0, 0.8, 1.5,
+        ])
+    }
+}
+
+/// Why a candidate is where it is.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Evidence {
+    /// Query terms found in the message or the paths.
+    pub matched_terms: Vec<String>,
+    /// Owners of the changed files (at most a few, most frequent first).
+    pub owners: Vec<String>,
+    /// `--team` hints whose files the commit touches.
+    pub team_hints: Vec<String>,
+    /// Ownership areas named by the title that the commit touches.
+    pub areas: Vec<String>,
+    /// `--path` globs the commit touches.
+    pub path_hints: Vec<String>,
+}
+
+/// A commit that survived retrieval.
+#[derive(Debug, Clone, Serialize)]
+pub struct Candidate {
+    pub commit: Commit,
+    pub features: [f64; NUM_FEATURES],
+    /// Weighted sum of the features.
+    pub score: f64,
+    /// Softmax of `score` over the whole window: the retrieval prior.
+    pub prior: f64,
+    pub evidence: Evidence,
+}
+
+/// Settings of the stage.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How many candidates to keep.
+    pub limit: usize,
+    pub weights: Weights,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { limit: 200, weights: Weights::default() }
+    }
+}
+
+/// The query built from the sparse facts.
+struct Query {
+    /// Distinct terms with their weight (title 1.0, impact 0.5).
+    terms: Vec<(String, f64)>,
+    /// The title's `component:` prefix, as tokens.
+    component: Option<BTreeSet<String>>,
+}
+
+impl Query {
+    fn new(facts: &Facts) -> Query {
+        let mut terms: Vec<(String, f64)> = Vec::new();
+        let mut add = |text: &str, weight: f64| {
+            for t in text::tokens(text) {
+                if !terms.iter().any(|(s, _)| *s == t) {
+                    terms.push((t, weight));
+                }
+            }
+        };
+        add(&facts.title, 1.0);
+        if let Some(impact) = &facts.impact {
+            add(impact, 0.5);
+        }
+        Query { terms, component: component_of(&facts.title) }
+    }
+}
+
+/// The `component:` prefix of a subject line ("net/mlx5: fix …"), if any.
+fn component_of(subject: &str) -> Option<BTreeSet<String>> {
+    let (head, _) = subject.split_once(": ")?;
+    if head.is_empty() || head.len() > 60 || head.split_whitespace().count() > 3 {
+        return None;
+    }
+    let tokens: BTreeSet<String> = text::tokens(head).into_iter().collect();
+    (!tokens.is_empty()).then_some(tokens)
+}
+
+/// BM25 over one field of every document.
+struct Bm25 {
+    docs: Vec<HashMap<String, u32>>,
+    lengths: Vec<f64>,
+    average_length: f64,
+    document_frequency: HashMap<String, u32>,
+}
+
+impl Bm25 {
+    const K1: f64 = 1.2;
+    const B: f64 = 0.75;
+
+    fn new(docs: Vec<Vec<String>>) -> Bm25 {
+        let mut document_frequency: HashMap<String, u32> = HashMap::new();
+        let mut counted = Vec::with_capacity(docs.len());
+        let mut lengths = Vec::with_capacity(docs.len());
+        for doc in docs {
+            let mut counts: HashMap<String, u32> = HashMap::new();
+            lengths.push(doc.len() as f64);
+            for token in doc {
+                *counts.entry(token).or_default() += 1;
+            }
+            for token in counts.keys() {
+                *document_frequency.entry(token.clone()).or_default() += 1;
+            }
+            counted.push(counts);
+        }
+        let average_length = (lengths.iter().sum::<f64>() / lengths.len().max(1) as f64).max(1.0);
+        Bm25 { docs: counted, lengths, average_length, document_frequency }
+    }
+
+    fn idf(&self, term: &str) -> f64 {
+        let n = self.docs.len() as f64;
+        let df = f64::from(self.document_frequency.get(term).copied().unwrap_or(0));
+        ((n - df + 0.5) / (df + 0.5) + 1.0).ln()
+    }
+
+    /// The score of document `index`, and the query terms it contains.
+    fn score(&self, index: usize, query: &Query, matched: &mut BTreeSet<String>) -> f64 {
+        let doc = &self.docs[index];
+        let norm = Self::K1 * (1.0 - Self::B + Self::B * self.lengths[index] / self.average_length);
+        let mut score = 0.0;
+        for (term, weight) in &query.terms {
+            if let Some(&tf) = doc.get(term) {
+                let tf = f64::from(tf);
+                score += weight * self.idf(term) * tf * (Self::K1 + 1.0) / (tf + norm);
+                matched.insert(term.clone());
+            }
+        }
+        score
+    }
+}
+
+fn is_bot(commit: &Commit) -> bool {
+    let subject = commit.subject.to_ascii_lowercase();
+    let who = format!("{} {}", commit.author, commit.email).to_ascii_lowercase();
+    who.contains("[bot]")
+        || who.contains("autoroll")
+        || who.contains("-bot@")
+        || subject.starts_with("roll ")
+        || subject.starts_with("bump ")
+        || subject.starts_with("update translations")
+        || subject.starts_with("automated ")
+        || subject.starts_with("[automated]")
+}
+
+fn is_docs_or_test(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    let docs_ext = [".md", ".rst", ".txt", ".adoc", ".html", ".png", ".svg"];
+    docs_ext.iter().any(|e| lower.ends_with(e))
+        || lower.starts_with("doc/")
+        || lower.starts_with("docs/")
+        || lower.contains("/test/")
+        || lower.contains("/tests/")
+        || lower.starts_with("test/")
+        || lower.starts_with("tests/")
+        || lower.contains("_test.")
+        || lower.contains("test_")
+}
+
+/// Ownership areas the query names: an area is named when one of its
+/// tokens that few areas share appears in the title.
+fn named_areas(ownership: &Ownership, query: &Query) -> Vec<usize> {
+    let areas = ownership.areas();
+    let mut area_frequency: HashMap<&str, usize> = HashMap::new();
+    for area in areas {
+        for t in area.tokens.iter().collect::<HashSet<_>>() {
+            *area_frequency.entry(t.as_str()).or_default() += 1;
+        }
+    }
+    let rare_limit = (areas.len() / 50).max(3);
+    let title_terms: HashSet<&str> =
+        query.terms.iter().filter(|(_, w)| *w >= 1.0).map(|(t, _)| t.as_str()).collect();
+    areas
+        .iter()
+        .enumerate()
+        .filter(|(_, area)| {
+            area.tokens.iter().any(|t| {
+                title_terms.contains(t.as_str())
+                    && area_frequency.get(t.as_str()).copied().unwrap_or(0) <= rare_limit
+            })
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Builds a glob set from `--path` hints. A hint without glob characters
+/// matches the path itself and everything below it.
+pub fn path_globs(hints: &[String]) -> Result<GlobSet, globset::Error> {
+    let mut builder = GlobSetBuilder::new();
+    for hint in hints {
+        let hint = hint.trim_start_matches('/');
+        builder.add(Glob::new(hint)?);
+        if !hint.contains(['*', '?', '[']) {
+            builder.add(Glob::new(&format!("{}/**", hint.trim_end_matches('/')))?);
+        }
+    }
+    builder.build()
+}
+
+/// Scores every commit of the window and keeps the best `options.limit`,
+/// best first. Merge commits never reach here (see `history`).
+pub fn retrieve(
+    commits: Vec<Commit>,
+    until: Seconds,
+    facts: &Facts,
+    ownership: &Ownership,
+    options: &Options,
+) -> Vec<Candidate> {
+    let query = Query::new(facts);
+    let text_index = Bm25::new(
+        commits.iter().map(|c| text::tokens(&format!("{}\n{}", c.subject, c.body))).collect(),
+    );
+    let subject_index = Bm25::new(commits.iter().map(|c| text::tokens(&c.subject)).collect());
+    // Path tokens are counted once per commit, so that a commit touching
+    // thousands of files does not win on volume alone.
+    let path_index = Bm25::new(
+        commits
+            .iter()
+            .map(|c| {
+                let mut set = BTreeSet::new();
+                for f in &c.files {
+                    set.extend(text::tokens(&f.path));
+                }
+                set.into_iter().collect()
+            })
+            .collect(),
+    );
+    let areas = named_areas(ownership, &query);
+    let area_owners: Vec<(&str, &[String])> = areas
+        .iter()
+        .map(|&i| (ownership.areas()[i].name.as_str(), ownership.areas()[i].owners.as_slice()))
+        .collect();
+    let path_hints = path_globs(&facts.path_hints).unwrap_or_else(|_| GlobSet::empty());
+
+    let mut candidates: Vec<Candidate> = commits
+        .into_iter()
+        .enumerate()
+        .map(|(index, commit)| {
+            let mut evidence = Evidence::default();
+            let mut matched = BTreeSet::new();
+            let text_score = text_index.score(index, &query, &mut matched);
+            let subject_score = subject_index.score(index, &query, &mut matched);
+            let path_score = path_index.score(index, &query, &mut matched);
+            evidence.matched_terms = matched.into_iter().collect();
+
+            let component = match (&query.component, component_of(&commit.subject)) {
+                (Some(a), Some(b)) => {
+                    a.intersection(&b).count() as f64 / a.union(&b).count().max(1) as f64
+                }
+                _ => 0.0,
+            };
+
+            // Owners, most frequent first; hints and areas against them.
+            let mut owner_counts: HashMap<String, usize> = HashMap::new();
+            for file in commit.files.iter().take(2000) {
+                for owner in ownership.owners_of(&file.path) {
+                    *owner_counts.entry(owner).or_default() += 1;
+                }
+            }
+            let mut owners: Vec<(String, usize)> = owner_counts.into_iter().collect();
+            owners.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            for hint in &facts.team_hints {
+                if owners.iter().any(|(o, _)| Ownership::hint_matches(hint, o)) {
+                    evidence.team_hints.push(hint.clone());
+                }
+            }
+            for (name, area_owner_list) in &area_owners {
+                if owners.iter().any(|(o, _)| area_owner_list.contains(o) || o == name) {
+                    evidence.areas.push((*name).to_owned());
+                }
+            }
+            evidence.owners = owners.into_iter().take(4).map(|(o, _)| o).collect();
+            for hint in &facts.path_hints {
+                if let Ok(set) = path_globs(std::slice::from_ref(hint)) {
+                    if commit.files.iter().any(|f| set.is_match(&f.path)) {
+                        evidence.path_hints.push(hint.clone());
+                    }
+                }
+            }
+
+            let subject = commit.subject.to_ascii_lowercase();
+            let lines = (commit.lines_added() + commit.lines_removed()) as f64;
+            let age_days = (until - commit.landed_at).max(0) as f64 / 86400.0;
+            let features = [
+                text_score,
+                subject_score,
+                path_score,
+                component,
+                age_days.ln_1p(),
+                0.0, // log_rank, filled below
+                lines.ln_1p(),
+                (commit.files.len() as f64).ln_1p(),
+                f64::from(u8::from(is_bot(&commit))),
+                f64::from(u8::from(subject.starts_with("revert"))),
+                f64::from(u8::from(subject.starts_with("reland"))),
+                f64::from(u8::from(
+                    !commit.files.is_empty() && commit.files.iter().all(|f| is_docs_or_test(&f.path)),
+                )),
+                f64::from(u8::from(!evidence.team_hints.is_empty())),
+                f64::from(u8::from(!evidence.areas.is_empty())),
+                f64::from(u8::from(
+                    !path_hints.is_empty() && commit.files.iter().any(|f| path_hints.is_match(&f.path)),
+                )),
+            ];
+            Candidate { commit, features, score: 0.0, prior: 0.0, evidence }
+        })
+        .collect();
+
+    // Commits arrive newest first; their position is the recency rank.
+    for (rank, candidate) in candidates.iter_mut().enumerate() {
+        candidate.features[5] = (rank as f64).ln_1p();
+        candidate.score = dot(&options.weights.0, &candidate.features);
+    }
+    let max = candidates.iter().map(|c| c.score).fold(f64::NEG_INFINITY, f64::max);
+    let total: f64 = candidates.iter().map(|c| (c.score - max).exp()).sum();
+    for candidate in &mut candidates {
+        candidate.prior = (candidate.score - max).exp() / total;
+    }
+    sort_best_first(&mut candidates);
+    candidates.truncate(options.limit);
+    candidates
+}
+
+fn dot(a: &[f64; NUM_FEATURES], b: &[f64; NUM_FEATURES]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Best score first; ties go to the newer commit, then to the smaller id,
+/// so the order is deterministic.
+pub fn sort_best_first(candidates: &mut [Candidate]) {
+    candidates.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(b.commit.landed_at.cmp(&a.commit.landed_at))
+            .then(a.commit.id.cmp(&b.commit.id))
+    });
+}

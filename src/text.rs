@@ -103,7 +103,7 @@ pub fn tokens(text: &str) -> Vec<String> {
 pub fn for_each_token(text: &str, mut f: impl FnMut(&str)) {
     let mut word = String::new();
     let mut prev: Option<char> = None;
-    let mut flush = |word: &mut String, f: &mut dyn FnMut(&str)| {
+    let flush = |word: &mut String, f: &mut dyn FnMut(&str)| {
         if !word.is_empty() {
             f(word);
             word.clear();

@@ -1,1 +1,256 @@
-//! rank/mod
+//! Rank: order the retrieved candidates and give each suspect a probability.
+//!
+//! Two rankers share one output, a list of [`Suspect`]s:
+//!
+//! - **heuristic**: the retrieval score alone;
+//! - **election**: a [`Judge`] (the language model, or a scripted judge in
+//!   tests) scores batches of at most `batch` changes. The best `keep` of each
+//!   batch go on to the next round until at most `top` remain. Each batch is
+//!   judged over `votes` orders (given, reversed, then seeded shuffles) to
+//!   cancel the model's position bias.
+//!
+//! **Fusion.** A candidate's fused score is
+//! `ln(prior) + model_weight × m`, where `prior` is the retrieval prior and
+//! `m` the judge's label log-probability, renormalised over the batch's
+//! labels and averaged over votes, from the last round the candidate took
+//! part in. The suspect probability is the softmax of fused scores over all
+//! retrieved candidates, scaled by the prior mass retrieval kept; with
+//! `model_weight = 0` it is exactly the retrieval prior. The confidence of a
+//! report is the sum of its suspects' probabilities: the chance that the
+//! culprit is among them.
+
+pub mod prompt;
+
+use crate::cases::Facts;
+use crate::retrieve::Candidate;
+use anyhow::Result;
+use serde::Serialize;
+
+/// Scores a batch of changes against the facts of an investigation.
+pub trait Judge {
+    /// One log-probability per change, in the order given: how likely the
+    /// judge finds each change to be the cause.
+    fn judge(&mut self, facts: &Facts, batch: &[&Candidate]) -> Result<Vec<f64>>;
+}
+
+/// Settings of the election.
+#[derive(Debug, Clone, Serialize)]
+pub struct ElectionOptions {
+    /// Changes per batch (at most 20: the labels are A–T).
+    pub batch: usize,
+    /// Winners kept from each batch.
+    pub keep: usize,
+    /// Orders each batch is judged in.
+    pub votes: usize,
+    /// How many suspects the election ends with.
+    pub top: usize,
+    /// Weight of the judge's log-probability in the fused score.
+    pub model_weight: f64,
+}
+
+impl Default for ElectionOptions {
+    fn default() -> Self {
+        ElectionOptions { batch: 20, keep: 5, votes: 2, top: 5, model_weight: 1.0 }
+    }
+}
+
+/// One batch's verdict on one candidate.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoundScore {
+    pub round: usize,
+    pub batch: usize,
+    /// Mean over votes of the renormalised label log-probability.
+    pub model_logprob: f64,
+    /// The label this candidate had in each vote.
+    pub labels: Vec<char>,
+    pub kept: bool,
+}
+
+/// A ranked suspect.
+#[derive(Debug, Clone, Serialize)]
+pub struct Suspect {
+    pub candidate: Candidate,
+    /// Chance that this commit is the culprit.
+    pub probability: f64,
+    /// The fused score the ranking used.
+    pub fused_score: f64,
+    /// The election rounds it took part in (empty for the heuristic ranker).
+    pub rounds: Vec<RoundScore>,
+}
+
+/// Labels of the slots of a batch: single tokens for Llama tokenizers.
+pub const LABELS: [char; 20] = [
+    'A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I', 'J', 'K', 'L', 'M', 'N', 'O', 'P', 'Q', 'R', 'S',
+    'T',
+];
+
+/// The heuristic ranking: every candidate by retrieval score.
+pub fn heuristic(candidates: Vec<Candidate>) -> Vec<Suspect> {
+    let ordered = candidates.into_iter().map(|c| (c, 0.0, Vec::new())).collect();
+    finish_ordered(ordered, 0.0)
+}
+
+/// Progress of an election, for progress bars.
+pub trait Progress {
+    fn batches_planned(&mut self, _total: usize) {}
+    fn batch_done(&mut self) {}
+}
+
+impl Progress for () {}
+
+/// The number of batches an election over `n` candidates will judge.
+pub fn planned_batches(mut n: usize, options: &ElectionOptions) -> usize {
+    let mut total = 0;
+    while n > options.top {
+        let batches = n.div_ceil(options.batch);
+        total += batches;
+        n = if batches == 1 { options.top } else { (batches * options.keep).min(n) };
+        if batches == 1 {
+            break;
+        }
+    }
+    total * options.votes.max(1)
+}
+
+/// Runs the election and returns every candidate: the finalists first, then
+/// the others, each group by fused score. Deterministic for a deterministic
+/// judge.
+pub fn elect(
+    candidates: Vec<Candidate>,
+    facts: &Facts,
+    judge: &mut dyn Judge,
+    options: &ElectionOptions,
+    progress: &mut dyn Progress,
+) -> Result<Vec<Suspect>> {
+    let batch_size = options.batch.clamp(2, LABELS.len());
+    let keep = options.keep.clamp(1, batch_size - 1);
+    let votes = options.votes.max(1);
+    progress.batches_planned(planned_batches(candidates.len(), options));
+
+    // Latest model score of every candidate (index into `scored`).
+    let mut scored: Vec<(Candidate, f64, Vec<RoundScore>)> =
+        candidates.into_iter().map(|c| (c, 0.0, Vec::new())).collect();
+    let mut alive: Vec<usize> = (0..scored.len()).collect();
+    let mut round = 0;
+    while alive.len() > options.top {
+        round += 1;
+        // Deal the candidates, strongest first, round-robin into batches, so
+        // that the strongest do not knock each other out in round one.
+        let batch_count = alive.len().div_ceil(batch_size);
+        let mut batches: Vec<Vec<usize>> = vec![Vec::new(); batch_count];
+        alive.sort_by(|&a, &b| fused(&scored[b], options).total_cmp(&fused(&scored[a], options)).then(a.cmp(&b)));
+        for (i, &index) in alive.iter().enumerate() {
+            batches[i % batch_count].push(index);
+        }
+        let winners_per_batch = if batch_count == 1 { options.top } else { keep };
+        let mut next = Vec::new();
+        for (batch_index, batch) in batches.iter().enumerate() {
+            let mut sums = vec![0.0; batch.len()];
+            let mut labels = vec![Vec::new(); batch.len()];
+            for vote in 0..votes {
+                let order = permutation(batch.len(), vote, round, batch_index);
+                let members: Vec<&Candidate> = order.iter().map(|&slot| &scored[batch[slot]].0).collect();
+                let logprobs = judge.judge(facts, &members)?;
+                anyhow::ensure!(logprobs.len() == members.len(), "judge returned {} scores for {} changes", logprobs.len(), members.len());
+                let normalised = log_softmax(&logprobs);
+                for (position, &slot) in order.iter().enumerate() {
+                    sums[slot] += normalised[position];
+                    labels[slot].push(LABELS[position]);
+                }
+                progress.batch_done();
+            }
+            for (slot, &index) in batch.iter().enumerate() {
+                let model_logprob = sums[slot] / votes as f64;
+                scored[index].1 = model_logprob;
+                scored[index].2.push(RoundScore {
+                    round,
+                    batch: batch_index,
+                    model_logprob,
+                    labels: std::mem::take(&mut labels[slot]),
+                    kept: false,
+                });
+            }
+            let mut ranked = batch.clone();
+            ranked.sort_by(|&a, &b| fused(&scored[b], options).total_cmp(&fused(&scored[a], options)).then(a.cmp(&b)));
+            for &winner in ranked.iter().take(winners_per_batch) {
+                if let Some(last) = scored[winner].2.last_mut() {
+                    last.kept = true;
+                }
+                next.push(winner);
+            }
+        }
+        alive = next;
+        if batch_count == 1 {
+            break;
+        }
+    }
+    let finalists: std::collections::HashSet<usize> = alive.into_iter().collect();
+    // Finalists first, then everyone else, each by fused score.
+    let mut order: Vec<usize> = (0..scored.len()).collect();
+    order.sort_by(|&a, &b| {
+        finalists
+            .contains(&b)
+            .cmp(&finalists.contains(&a))
+            .then(fused(&scored[b], options).total_cmp(&fused(&scored[a], options)))
+            .then(a.cmp(&b))
+    });
+    let mut ordered: Vec<(Candidate, f64, Vec<RoundScore>)> = Vec::with_capacity(scored.len());
+    let mut slots: Vec<Option<(Candidate, f64, Vec<RoundScore>)>> = scored.into_iter().map(Some).collect();
+    for index in order {
+        if let Some(entry) = slots[index].take() {
+            ordered.push(entry);
+        }
+    }
+    Ok(finish_ordered(ordered, options.model_weight))
+}
+
+fn fused(entry: &(Candidate, f64, Vec<RoundScore>), options: &ElectionOptions) -> f64 {
+    entry.0.prior.max(f64::MIN_POSITIVE).ln() + options.model_weight * entry.1
+}
+
+/// Turns an ordered list into suspects with probabilities (see the module
+/// docs for the formula).
+fn finish_ordered(ordered: Vec<(Candidate, f64, Vec<RoundScore>)>, model_weight: f64) -> Vec<Suspect> {
+    let kept_mass: f64 = ordered.iter().map(|e| e.0.prior).sum();
+    let weights: Vec<f64> = ordered.iter().map(|e| e.0.prior * (model_weight * e.1).exp()).collect();
+    let total: f64 = weights.iter().sum::<f64>().max(f64::MIN_POSITIVE);
+    ordered
+        .into_iter()
+        .zip(weights)
+        .map(|((candidate, model, rounds), weight)| Suspect {
+            fused_score: candidate.prior.max(f64::MIN_POSITIVE).ln() + model_weight * model,
+            probability: kept_mass * weight / total,
+            candidate,
+            rounds,
+        })
+        .collect()
+}
+
+/// Log-softmax of judge scores over one batch.
+fn log_softmax(values: &[f64]) -> Vec<f64> {
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let log_total = values.iter().map(|v| (v - max).exp()).sum::<f64>().ln() + max;
+    values.iter().map(|v| v - log_total).collect()
+}
+
+/// The slot order of vote `vote`: as given, reversed, then deterministic
+/// shuffles seeded by the vote, round and batch.
+pub fn permutation(len: usize, vote: usize, round: usize, batch: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..len).collect();
+    match vote {
+        0 => {}
+        1 => order.reverse(),
+        _ => {
+            let mut state = (vote as u64) << 32 ^ (round as u64) << 16 ^ batch as u64 ^ 0x9E37_79B9_7F4A_7C15;
+            for i in (1..len).rev() {
+                // xorshift64*: small, fast and reproducible everywhere.
+                state ^= state >> 12;
+                state ^= state << 25;
+                state ^= state >> 27;
+                let r = state.wrapping_mul(0x2545_F491_4F6C_DD1D);
+                order.swap(i, (r % (i as u64 + 1)) as usize);
+            }
+        }
+    }
+    order
+}

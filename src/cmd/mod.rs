@@ -1,0 +1,42 @@
+//! Subcommands: one file each, with a `run` entry point. They turn parsed
+//! arguments into checked settings, call the library stages, and print
+//! through [`out`].
+
+pub mod backtest;
+pub mod fixture;
+pub mod investigate;
+pub mod progress;
+pub mod ranking;
+
+use crate::cli::{Cli, Command};
+use crate::error::exit_code;
+use anyhow::Result;
+use std::io::Write;
+
+/// Runs a parsed command line; the value is the exit code.
+pub fn run(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Investigate(args) => investigate::run(args),
+        Command::Backtest(args) => backtest::run(args),
+        Command::Fixture(args) => fixture::run(args).map(|()| exit_code::SUCCESS),
+    }
+}
+
+/// The one place that writes results to stdout. A closed pipe (`| head`)
+/// ends the output quietly.
+pub fn out(text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+/// Quotes a value for a reproducible shell command line.
+pub fn shell_quote(value: &str) -> String {
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:@=+,".contains(&b)) {
+        value.to_owned()
+    } else {
+        format!("'{}'", value.replace('\'', r"'\''"))
+    }
+}
