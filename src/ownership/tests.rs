@@ -1,0 +1,355 @@
+//! Tests of format detection, tree reading, hint matching and decoding;
+//! each format's own semantics are tested in its module. The last test
+//! checks the real mirrors and is ignored unless they are present.
+
+use super::*;
+
+fn files(list: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
+    list.iter()
+        .map(|(p, t)| ((*p).to_owned(), t.as_bytes().to_vec()))
+        .collect()
+}
+
+/// A bare repository in a temporary directory whose HEAD tree holds
+/// `list`; returns the directory (keep it alive) and the tree id.
+fn repo_with(list: &[(&str, &[u8])]) -> (tempfile::TempDir, git2::Repository, git2::Oid) {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = git2::Repository::init_bare(dir.path()).unwrap();
+    let tree = write_tree(&repo, list, "");
+    (dir, repo, tree)
+}
+
+fn write_tree(repo: &git2::Repository, list: &[(&str, &[u8])], prefix: &str) -> git2::Oid {
+    let mut builder = repo.treebuilder(None).unwrap();
+    let mut subdirs: Vec<&str> = Vec::new();
+    for (path, data) in list {
+        let Some(rest) = path.strip_prefix(prefix) else {
+            continue;
+        };
+        match rest.split_once('/') {
+            None => {
+                let blob = repo.blob(data).unwrap();
+                builder.insert(rest, blob, 0o100644).unwrap();
+            }
+            Some((sub, _)) => {
+                if !subdirs.contains(&sub) {
+                    subdirs.push(sub);
+                }
+            }
+        }
+    }
+    for sub in subdirs {
+        let id = write_tree(repo, list, &format!("{prefix}{sub}/"));
+        builder.insert(sub, id, 0o040000).unwrap();
+    }
+    builder.write().unwrap()
+}
+
+#[test]
+fn empty_owns_nothing() {
+    let o = Ownership::empty();
+    assert_eq!(o.format(), None);
+    assert!(o.owners_of("a/b.c").is_empty());
+    assert!(o.areas().is_empty());
+    let o = Ownership::from_files(&files(&[("README", "hello")])).unwrap();
+    assert_eq!(o.format(), None);
+}
+
+#[test]
+fn from_files_picks_codeowners_in_github_order() {
+    let o = Ownership::from_files(&files(&[
+        ("CODEOWNERS", "* @root"),
+        ("docs/CODEOWNERS", "* @docs"),
+        (".github/CODEOWNERS", "* @github"),
+        ("MAINTAINERS", "A\nF: a/\n"),
+    ]))
+    .unwrap();
+    assert_eq!(o.format(), Some(Format::Codeowners));
+    assert_eq!(o.owners_of("x"), ["@github"]);
+    assert_eq!(o.owners_of("/x"), ["@github"], "a leading slash is ignored");
+}
+
+#[test]
+fn from_files_maintainers_and_owners() {
+    let o = Ownership::from_files(&files(&[
+        (
+            "board/x/MAINTAINERS",
+            "X BOARD\nM: X <x@x.org>\nF: board/x/\n",
+        ),
+        ("MAINTAINERS", "THE REST\nM: T <t@x.org>\nF: *\nF: */\n"),
+    ]))
+    .unwrap();
+    assert_eq!(o.format(), Some(Format::Maintainers));
+    assert_eq!(
+        o.owners_of("board/x/a.c"),
+        ["X BOARD", "x@x.org", "THE REST", "t@x.org"]
+    );
+    assert_eq!(o.areas()[0].name, "THE REST", "the root file comes first");
+
+    let o = Ownership::from_files(&files(&[
+        ("OWNERS", "a@x.org\n"),
+        ("src/OWNERS", "b@x.org\n"),
+    ]))
+    .unwrap();
+    assert_eq!(o.format(), Some(Format::Owners));
+    assert_eq!(o.owners_of("src/main.cc"), ["b@x.org", "a@x.org"]);
+}
+
+#[test]
+fn from_tree_detects_and_honours_location() {
+    let (_dir, repo, tree) = repo_with(&[
+        (".github/CODEOWNERS", b"/src/ @team\n"),
+        ("build/CODEOWNERS", b"* @build\n"),
+        ("MAINTAINERS", b"NET\nM: N <n@x.org>\nF: net/\n"),
+        ("net/MAINTAINERS", b"NET CORE\nM: c@x.org\nF: net/core/\n"),
+        ("src/OWNERS", b"o@x.org\n"),
+        ("src/main.c", b"int main;\n"),
+    ]);
+    let tree = repo.find_tree(tree).unwrap();
+
+    let o = Ownership::from_tree(&repo, &tree, None).unwrap();
+    assert_eq!(o.format(), Some(Format::Codeowners));
+    assert_eq!(o.owners_of("src/main.c"), ["@team"]);
+
+    let o = Ownership::from_tree(&repo, &tree, Some("build/CODEOWNERS")).unwrap();
+    assert_eq!(o.owners_of("src/main.c"), ["@build"]);
+
+    // A bare name selects the format, wherever its file is.
+    let o = Ownership::from_tree(&repo, &tree, Some("CODEOWNERS")).unwrap();
+    assert_eq!(o.owners_of("src/main.c"), ["@team"]);
+
+    let o = Ownership::from_tree(&repo, &tree, Some("MAINTAINERS")).unwrap();
+    assert_eq!(o.format(), Some(Format::Maintainers));
+    assert_eq!(
+        o.owners_of("net/core/sock.c"),
+        ["NET CORE", "c@x.org", "NET", "n@x.org"]
+    );
+
+    let o = Ownership::from_tree(&repo, &tree, Some("OWNERS")).unwrap();
+    assert_eq!(o.format(), Some(Format::Owners));
+    assert_eq!(o.owners_of("src/main.c"), ["o@x.org"]);
+
+    let err = Ownership::from_tree(&repo, &tree, Some("tools/CODEOWNERS")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "tools/CODEOWNERS:0: ownership file not found in the tree"
+    );
+    assert!(Ownership::from_tree(&repo, &tree, Some("README")).is_err());
+}
+
+#[test]
+fn from_tree_falls_back_to_maintainers_then_owners() {
+    let (_dir, repo, tree) = repo_with(&[
+        ("MAINTAINERS", b"NET\nM: N <n@x.org>\nF: net/\n"),
+        ("board/b/MAINTAINERS", b"B BOARD\nM: b@x.org\nF: board/b/\n"),
+    ]);
+    let o = Ownership::from_tree(&repo, &repo.find_tree(tree).unwrap(), None).unwrap();
+    assert_eq!(o.format(), Some(Format::Maintainers));
+    assert_eq!(o.owners_of("board/b/x.c"), ["B BOARD", "b@x.org"]);
+
+    let (_dir, repo, tree) = repo_with(&[
+        ("OWNERS", b"root@x.org\n"),
+        ("a/b/OWNERS", b"file://tools/SECURITY_OWNERS\n"),
+        ("tools/SECURITY_OWNERS", b"sec@x.org\n"),
+    ]);
+    let o = Ownership::from_tree(&repo, &repo.find_tree(tree).unwrap(), None).unwrap();
+    assert_eq!(o.format(), Some(Format::Owners));
+    assert_eq!(o.owners_of("a/b/c/d.c"), ["sec@x.org", "root@x.org"]);
+
+    let (_dir, repo, tree) = repo_with(&[("README", b"nothing here\n")]);
+    let o = Ownership::from_tree(&repo, &repo.find_tree(tree).unwrap(), None).unwrap();
+    assert_eq!(o.format(), None);
+}
+
+#[test]
+fn hint_matching() {
+    assert!(Ownership::hint_matches("@ScottTodd", "@scotttodd"));
+    assert!(Ownership::hint_matches("ScottTodd", "@ScottTodd"));
+    assert!(Ownership::hint_matches(
+        "@iree-org/codegen",
+        "iree-org/codegen"
+    ));
+    assert!(!Ownership::hint_matches("@codegen", "@iree-org/codegen"));
+    assert!(Ownership::hint_matches(
+        "jmadill@chromium.org",
+        "JMadill@Chromium.org"
+    ));
+    assert!(Ownership::hint_matches(
+        "jmadill@chromium.org",
+        "Jamie Madill <jmadill@chromium.org>"
+    ));
+    assert!(Ownership::hint_matches(
+        "Jamie Madill <jmadill@chromium.org>",
+        "jmadill@chromium.org"
+    ));
+    assert!(!Ownership::hint_matches(
+        "madill@chromium.org",
+        "jmadill@chromium.org"
+    ));
+    assert!(Ownership::hint_matches("Broadcom bnxt", "broadcom BNXT"));
+    assert!(Ownership::hint_matches("ACPI:", "ACPI"));
+    assert!(Ownership::hint_matches("ACPI", "ACPI:"));
+    assert!(!Ownership::hint_matches(
+        "Mellanox mlx5",
+        "Mellanox mlx5 vDPA"
+    ));
+    assert!(!Ownership::hint_matches("", ""));
+    assert!(Ownership::hint_matches("ÜBER", "über"));
+}
+
+#[test]
+fn format_serializes_lowercase() {
+    assert_eq!(
+        serde_json::to_string(&Format::Codeowners).unwrap(),
+        "\"codeowners\""
+    );
+    assert_eq!(
+        serde_json::to_string(&Format::Maintainers).unwrap(),
+        "\"maintainers\""
+    );
+    assert_eq!(
+        serde_json::to_string(&Format::Owners).unwrap(),
+        "\"owners\""
+    );
+}
+
+#[test]
+fn binary_files_are_errors_and_latin1_names_are_tolerated() {
+    let err = Ownership::from_files(&[("CODEOWNERS".to_owned(), b"* @a\n\x00\x01\x02".to_vec())])
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "CODEOWNERS:2: not UTF-8 text (contains NUL bytes)"
+    );
+    let utf16: Vec<u8> = "* @a\n".encode_utf16().flat_map(u16::to_le_bytes).collect();
+    assert!(Ownership::from_files(&[("CODEOWNERS".to_owned(), utf16)]).is_err());
+    let garbage: Vec<u8> = (0..200u8).map(|i| 0x80 | (i % 0x40)).collect();
+    let err = Ownership::from_files(&[("MAINTAINERS".to_owned(), garbage)]).unwrap_err();
+    assert_eq!(err.to_string(), "MAINTAINERS:1: not UTF-8 text");
+
+    // U-Boot's MAINTAINERS of 2004 spells names in Latin-1.
+    let mut latin1 = b"ARM BOARDS\nM: Marius Gr".to_vec();
+    latin1.push(0xf6);
+    latin1.extend_from_slice(
+        b"ger <mag@sysgo.de>\nF: board/sysgo/\n\nTHE REST\nM: w@x.org\nF: *\nF: */\n",
+    );
+    let o = Ownership::from_files(&[("MAINTAINERS".to_owned(), latin1)]).unwrap();
+    assert_eq!(
+        o.owners_of("board/sysgo/x.c")[..2],
+        ["ARM BOARDS", "mag@sysgo.de"]
+    );
+}
+
+#[test]
+fn ownership_can_be_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Ownership>();
+}
+
+#[test]
+fn owners_of_is_thread_safe() {
+    let o = Ownership::from_files(&files(&[("CODEOWNERS", "* @a\n/src/ @b\n")])).unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..1000 {
+                    assert_eq!(o.owners_of("src/x"), ["@b"]);
+                    assert_eq!(o.owners_of("x"), ["@a"]);
+                }
+            });
+        }
+    });
+}
+
+/// Parses the ownership files of the real mirrors (at HEAD and at the
+/// dev cases' `opened_at`) and checks that every team hint of the dev
+/// cases names an owner; prints counts and timings. Run with
+/// `cargo test --lib ownership::tests::real_mirrors -- --ignored --nocapture`;
+/// `RCA_MIRRORS` and `RCA_DEV_CASES` override where they are.
+#[test]
+#[ignore = "needs the mirrors under /work/.mirror"]
+fn real_mirrors() {
+    use std::time::Instant;
+    let mirrors = std::env::var("RCA_MIRRORS").unwrap_or_else(|_| "/work/.mirror".to_owned());
+    let cases_dir =
+        std::env::var("RCA_DEV_CASES").unwrap_or_else(|_| "/work/shared/bench/dev".to_owned());
+    let mut failures = Vec::new();
+    for entry in std::fs::read_dir(&cases_dir).unwrap() {
+        let path = entry.unwrap().path();
+        let spec: serde_yaml::Value =
+            serde_yaml::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let mirror = spec["mirror"].as_str().unwrap();
+        let branch = spec["default_branch"].as_str().unwrap_or("main");
+        let location = spec["ownership_file"].as_str();
+        let repo = git2::Repository::open_bare(format!("{mirrors}/{mirror}/repo")).unwrap();
+        let head = repo
+            .revparse_single(&format!("refs/heads/{branch}"))
+            .or_else(|_| repo.revparse_single("HEAD"))
+            .unwrap()
+            .peel_to_commit()
+            .unwrap();
+
+        // HEAD: parse, time, and 10,000 lookups over the tree's own paths.
+        let tree = head.tree().unwrap();
+        let started = Instant::now();
+        let o = Ownership::from_tree(&repo, &tree, None).unwrap();
+        let parse_time = started.elapsed();
+        let mut paths = Vec::new();
+        tree.walk(git2::TreeWalkMode::PreOrder, |dir, e| {
+            if e.kind() == Some(git2::ObjectType::Blob) {
+                paths.push(format!("{dir}{}", e.name().unwrap_or("")));
+            }
+            git2::TreeWalkResult::Ok
+        })
+        .unwrap();
+        let started = Instant::now();
+        let mut owned = 0;
+        for i in 0..10_000 {
+            owned += usize::from(!o.owners_of(&paths[(i * 7919) % paths.len()]).is_empty());
+        }
+        let lookup_time = started.elapsed();
+        eprintln!(
+            "{mirror} HEAD {}: {:?}, {} areas, {} files in tree; from_tree {:?}; 10,000 owners_of {:?} ({owned} owned)",
+            &head.id().to_string()[..10],
+            o.format(),
+            o.areas().len(),
+            paths.len(),
+            parse_time,
+            lookup_time
+        );
+
+        // Each case at its opened_at: parse with the case's location and
+        // check its hints.
+        for case in spec["cases"].as_sequence().unwrap() {
+            let id = case["id"].as_str().unwrap();
+            let opened = case["opened_at"].as_str().unwrap();
+            let when = opened.parse::<jiff::Timestamp>().unwrap().as_second();
+            let mut walk = repo.revwalk().unwrap();
+            walk.push(head.id()).unwrap();
+            walk.simplify_first_parent().unwrap();
+            let commit = walk
+                .map(|c| repo.find_commit(c.unwrap()).unwrap())
+                .find(|c| c.time().seconds() <= when)
+                .unwrap();
+            let o = match Ownership::from_tree(&repo, &commit.tree().unwrap(), location) {
+                Ok(o) => o,
+                Err(e) => {
+                    failures.push(format!("{id}: {e}"));
+                    continue;
+                }
+            };
+            let owners: std::collections::HashSet<&String> =
+                o.areas().iter().flat_map(|a| &a.owners).collect();
+            for hint in case["team_hint"].as_sequence().into_iter().flatten() {
+                let hint = hint.as_str().unwrap();
+                if !owners
+                    .iter()
+                    .any(|owner| Ownership::hint_matches(hint, owner))
+                {
+                    failures.push(format!("{id} at {opened}: hint `{hint}` names no owner"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
