@@ -1,0 +1,86 @@
+//! Benchmark: listing a window of commits with changed paths and line
+//! counts, against `git log --numstat` over the same range, in one run.
+//!
+//! Usage: `cargo bench --bench history -- REPO SINCE UNTIL [RUNS]`
+//! (defaults: the DPDK mirror in $RCA_MIRRORS, a window of about 800 commits).
+//! Prints the median wall time of each and their ratio.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let mirrors = std::env::var("RCA_MIRRORS").unwrap_or_else(|_| "../.mirror".into());
+    let repo_path = args.first().map(PathBuf::from).unwrap_or_else(|| PathBuf::from(&mirrors).join("DPDK+dpdk/repo"));
+    let since_text = args.get(1).cloned().unwrap_or_else(|| "2021-05-11T21:33:24Z".into());
+    let until_text = args.get(2).cloned().unwrap_or_else(|| "2021-07-20T21:33:24Z".into());
+    let runs: usize = args.get(3).and_then(|r| r.parse().ok()).unwrap_or(5);
+
+    let since = rca::when::parse(&since_text, 0).map_err(anyhow::Error::msg)?;
+    let until = rca::when::parse(&until_text, 0).map_err(anyhow::Error::msg)?;
+    let repo = rca::history::open(&repo_path)?;
+    let start = rca::history::start_commit(&repo, Some("refs/heads/main"), until)?;
+
+    let mut ours = Vec::new();
+    let mut theirs = Vec::new();
+    let mut counts = (0, 0);
+    let mut agreement = (0usize, 0usize);
+    for _ in 0..runs {
+        // Alternate the two so that machine noise hits both alike.
+        let t = Instant::now();
+        let window = rca::history::window(&repo, start, since, until)?;
+        ours.push(t.elapsed().as_secs_f64());
+        counts.0 = window.commits.len();
+        let ours_counts: std::collections::HashMap<(String, String), (u32, u32)> = window
+            .commits
+            .iter()
+            .flat_map(|c| c.files.iter().map(move |f| ((c.id.clone(), f.path.clone()), (f.added, f.removed))))
+            .collect();
+
+        let t = Instant::now();
+        let output = Command::new("git")
+            .arg("--git-dir")
+            .arg(&repo_path)
+            .args(["log", "--numstat", "--first-parent", "--format=%H%x00%an%x00%ct%x00%B"])
+            .arg(format!("--since={since}"))
+            .arg(start.to_string())
+            .output()?;
+        theirs.push(t.elapsed().as_secs_f64());
+        anyhow::ensure!(output.status.success(), "git log failed");
+        let text = String::from_utf8_lossy(&output.stdout);
+        counts.1 = text.matches('\0').count() / 3;
+        // How often our line counts equal git's, file by file.
+        agreement = (0, 0);
+        let mut commit = String::new();
+        for line in text.lines() {
+            if line.len() > 41 && line.as_bytes()[40] == 0 {
+                commit = line[..40].to_owned();
+            } else if let [a, r, path] = line.splitn(3, '\t').collect::<Vec<_>>()[..] {
+                if let (Ok(a), Ok(r)) = (a.parse::<u32>(), r.parse::<u32>()) {
+                    agreement.1 += 1;
+                    if ours_counts.get(&(commit.clone(), path.to_owned())) == Some(&(a, r)) {
+                        agreement.0 += 1;
+                    }
+                }
+            }
+        }
+    }
+    let (a, b) = (median(ours), median(theirs));
+    println!("window: {} commits (rca), {} commits (git log)", counts.0, counts.1);
+    println!("rca history::window   median {a:.3} s over {runs} runs");
+    println!("git log --numstat     median {b:.3} s over {runs} runs");
+    println!(
+        "line counts equal to git's numstat: {}/{} files ({:.1}%)",
+        agreement.0,
+        agreement.1,
+        100.0 * agreement.0 as f64 / agreement.1.max(1) as f64
+    );
+    println!("ratio rca/git         {:.2} (below 1 is faster)", a / b);
+    Ok(())
+}
