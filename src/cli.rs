@@ -18,6 +18,8 @@ pub enum Command {
     Investigate(InvestigateArgs),
     Backtest(BacktestArgs),
     Fixture(FixtureArgs),
+    #[command(hide = true)]
+    FitFusion(FitArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -56,6 +58,10 @@ pub struct ModelArgs {
     /// CPU threads for the model (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// How many of the best candidates enter the election (the rest keep
+    /// their retrieval order behind the finalists).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub elect: u32,
     /// Changes per election batch (at most 20).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(2..=20))]
     pub batch: u16,
@@ -166,4 +172,21 @@ pub struct FixtureArgs {
     /// Create a bare repository.
     #[arg(long)]
     pub bare: bool,
+}
+
+/// Fit the retrieval fusion weights from `rca backtest --dump-features`
+/// output, with out-of-fold accuracy (for developers).
+#[derive(Debug, Args)]
+pub struct FitArgs {
+    /// Feature dump (JSON lines).
+    #[arg(long, value_name = "FILE")]
+    pub features: PathBuf,
+    #[arg(long, default_value_t = 5)]
+    pub folds: usize,
+    /// L2 penalty.
+    #[arg(long, default_value_t = 1.0)]
+    pub l2: f64,
+    /// Print each case's out-of-fold culprit rank.
+    #[arg(long)]
+    pub verbose: bool,
 }

@@ -30,7 +30,8 @@ pub struct FileChange {
     pub old_path: Option<String>,
     pub added: u32,
     pub removed: u32,
-    /// Binary files have no line counts.
+    /// Binary files (and blobs missing from a partial clone) have no line
+    /// counts.
     pub binary: bool,
 }
 
@@ -441,8 +442,13 @@ fn count_lines(content: &[u8]) -> u32 {
 
 /// (added, removed, binary) between two blobs.
 fn line_counts(repo: &Repository, old: Option<Oid>, new: Option<Oid>) -> Result<(u32, u32, bool)> {
-    let old_blob = old.map(|id| repo.find_blob(id)).transpose()?;
-    let new_blob = new.map(|id| repo.find_blob(id)).transpose()?;
+    // A blob missing from a partial or filtered clone has no line counts,
+    // like a binary one; the path still counts.
+    let (Ok(old_blob), Ok(new_blob)) =
+        (old.map(|id| repo.find_blob(id)).transpose(), new.map(|id| repo.find_blob(id)).transpose())
+    else {
+        return Ok((0, 0, true));
+    };
     let binary = old_blob.as_ref().is_some_and(|b| is_binary(b.content()))
         || new_blob.as_ref().is_some_and(|b| is_binary(b.content()));
     if binary {

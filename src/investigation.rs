@@ -88,7 +88,7 @@ pub fn run(repo: &Repository, repository_label: &str, request: &Request, ranker:
     let (ranker_name, suspects): (&str, Vec<Suspect>) = match ranker {
         Ranker::Heuristic => ("heuristic", rank::heuristic(candidates)),
         Ranker::Election { judge, options, progress } => {
-            ("llm", rank::elect(candidates, &request.facts, judge, &options, progress)?)
+            ("llm", rank::elect(candidates, &request.facts, request.until, judge, &options, progress)?)
         }
     };
     let rank_s = rank_started.elapsed().as_secs_f64();

@@ -18,6 +18,7 @@ pub mod error;
 pub mod fixture;
 pub mod history;
 pub mod investigation;
+pub mod learn;
 pub mod model;
 pub mod ownership;
 pub mod rank;

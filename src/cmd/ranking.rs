@@ -1,8 +1,12 @@
 //! The ranking stage as the command line sets it up: the heuristic ranker,
 //! or the model loaded once and reused for every investigation of a run.
 
+use super::progress::{self, ElectionBar};
 use crate::cli::{ModelArgs, RankerName};
+use crate::error::{model as model_error, usage};
 use crate::investigation::Ranker;
+use crate::model::{self, DeviceChoice, LoadOptions, Model};
+use crate::rank::llm::LlmJudge;
 use crate::rank::ElectionOptions;
 use crate::report::Report;
 use anyhow::Result;
@@ -10,42 +14,83 @@ use indicatif::ProgressBar;
 
 /// The ranker of one run of the binary.
 pub struct Session {
-    name: RankerName,
     election: ElectionOptions,
+    judge: Option<LlmJudge>,
+    bar: ElectionBar,
 }
+
+/// Default weight of the model's log-probability in the fused score
+/// (docs/benchmarks.md: tuned on the development cases).
+pub const DEFAULT_MODEL_WEIGHT: f64 = 0.25;
 
 impl Session {
     pub fn new(args: &ModelArgs, top: usize) -> Result<Session> {
         let election = ElectionOptions {
             batch: usize::from(args.batch),
-            keep: usize::from(args.keep),
+            keep: usize::from(args.keep).min(usize::from(args.batch) - 1),
             votes: usize::from(args.votes),
             top,
-            model_weight: args.model_weight.unwrap_or(ElectionOptions::default().model_weight),
+            model_weight: args.model_weight.unwrap_or(DEFAULT_MODEL_WEIGHT),
+            elect: args.elect as usize,
         };
-        Ok(Session { name: args.ranker, election })
+        let judge = match args.ranker {
+            RankerName::Heuristic => None,
+            RankerName::Llm => Some(load_judge(args)?),
+        };
+        Ok(Session { election, judge, bar: ElectionBar(ProgressBar::hidden()) })
     }
 
     /// `heuristic` or `llm`, for reports.
     pub fn name(&self) -> &'static str {
-        match self.name {
-            RankerName::Heuristic => "heuristic",
-            RankerName::Llm => "llm",
+        if self.judge.is_some() {
+            "llm"
+        } else {
+            "heuristic"
         }
     }
 
-    /// The ranker for one investigation.
-    pub fn ranker(&mut self, _spinner: &ProgressBar) -> Ranker<'_> {
-        match self.name {
-            RankerName::Heuristic | RankerName::Llm => Ranker::Heuristic,
+    /// The ranker for one investigation; election progress goes to a bar
+    /// that replaces `spinner`.
+    pub fn ranker(&mut self, spinner: &ProgressBar) -> Ranker<'_> {
+        match &mut self.judge {
+            None => Ranker::Heuristic,
+            Some(judge) => {
+                spinner.set_message("election");
+                self.bar = ElectionBar(progress::bar(0, "election batches"));
+                Ranker::Election { judge, options: self.election.clone(), progress: &mut self.bar }
+            }
         }
     }
 
     /// Adds what the report should say about the model.
-    pub fn annotate(&self, _report: &mut Report) -> Result<()> {
-        let _ = &self.election;
+    pub fn annotate(&mut self, report: &mut Report) -> Result<()> {
+        self.bar.0.finish_and_clear();
+        if let Some(judge) = &self.judge {
+            let mut info = serde_json::to_value(judge.model().info())?;
+            info["election"] = serde_json::to_value(&self.election)?;
+            report.model = Some(info);
+        }
         Ok(())
     }
+}
+
+/// Finds and loads the model, with a spinner while it loads.
+fn load_judge(args: &ModelArgs) -> Result<LlmJudge> {
+    let path = match &args.model {
+        Some(spec) => model::resolve(spec, args.allow_download).map_err(|e| model_error(e.to_string()))?,
+        None => model::default_model_path().ok_or_else(|| {
+            model_error(format!(
+                "the default model {} is not installed: run models/fetch, or pass --model",
+                model::DEFAULT_MODEL_FILE
+            ))
+        })?,
+    };
+    let device: DeviceChoice = args.device.parse().map_err(|e: model::ModelError| usage(e.to_string()))?;
+    let options = LoadOptions { device, threads: args.threads, tokenizer: args.tokenizer.clone() };
+    let spinner = progress::spinner(&format!("loading {}", path.display()));
+    let loaded = Model::load(&path, &options).map_err(|e| model_error(e.to_string()));
+    spinner.finish_and_clear();
+    LlmJudge::new(loaded?, args.dump_prompts.clone())
 }
 
 /// The ranking flags of a reproduce command.
@@ -54,14 +99,18 @@ pub fn flags(args: &ModelArgs) -> Vec<String> {
         RankerName::Heuristic => vec!["--ranker heuristic".to_owned()],
         RankerName::Llm => {
             let mut flags = vec![format!(
-                "--ranker llm --batch {} --keep {} --votes {}",
-                args.batch, args.keep, args.votes
+                "--ranker llm --elect {} --batch {} --keep {} --votes {} --model-weight {}",
+                args.elect,
+                args.batch,
+                args.keep,
+                args.votes,
+                args.model_weight.unwrap_or(DEFAULT_MODEL_WEIGHT)
             )];
             if let Some(model) = &args.model {
                 flags.push(format!("--model {}", super::shell_quote(model)));
             }
-            if let Some(weight) = args.model_weight {
-                flags.push(format!("--model-weight {weight}"));
+            if let Some(tokenizer) = &args.tokenizer {
+                flags.push(format!("--tokenizer {}", super::shell_quote(&tokenizer.display().to_string())));
             }
             flags
         }

@@ -1,1 +1,609 @@
-//! The language model: GGUF loading, tokenizer, and label scoring.
+//! The language model behind the rank stage: load a Llama-family GGUF,
+//! tokenize exactly as llama.cpp does, and score label tokens quickly.
+//!
+//! The rank stage asks one question many times: given a prompt that lists up
+//! to 20 labelled changes, how likely is each label as the next token? This
+//! module answers it with [`Model::next_token_logprobs`], and makes the
+//! shared part of those prompts cheap with [`Model::prefix`]. Everything a
+//! user can get wrong (a missing, truncated or foreign GGUF, an uncached hub
+//! model, a device this build lacks) comes back as a one-line [`ModelError`].
+//!
+//! Speed and exactness decisions, each re-measured from model-notes.md, are
+//! documented where they are made: the weight format in `llama.rs`
+//! ([`WeightFormat::choose`]), the allocator in [`tune_allocator`], threads
+//! in [`configure_threads`], the tokenizer in `tokenizer.rs`.
+
+mod gguf;
+mod hub;
+mod kernels;
+mod llama;
+mod tokenizer;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+use candle_core::Device;
+
+pub use llama::{WeightFormat, DEQUANTIZE_MAX_PARAMS};
+
+/// The file name of the embedded default model (see `models/fetch`).
+pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// Tokens per forward pass when a prompt is longer than that; fixed so that
+/// results never depend on how a prompt was split.
+pub const PREFILL_CHUNK: usize = llama::CHUNK;
+
+/// Where the model runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceChoice {
+    /// CUDA device 0 if this build has CUDA and a GPU is present, else CPU.
+    #[default]
+    Auto,
+    Cpu,
+    Cuda(usize),
+}
+
+impl FromStr for DeviceChoice {
+    type Err = ModelError;
+
+    /// Accepts `auto`, `cpu`, `cuda` (device 0) and `cuda:N`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || {
+            ModelError::Device(format!(
+                "unknown device \"{s}\" (expected auto, cpu, cuda or cuda:N)"
+            ))
+        };
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(DeviceChoice::Auto),
+            "cpu" => Ok(DeviceChoice::Cpu),
+            "cuda" | "gpu" => Ok(DeviceChoice::Cuda(0)),
+            other => match other.strip_prefix("cuda:") {
+                Some(n) => n.parse().map(DeviceChoice::Cuda).map_err(|_| bad()),
+                None => Err(bad()),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for DeviceChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeviceChoice::Auto => write!(f, "auto"),
+            DeviceChoice::Cpu => write!(f, "cpu"),
+            DeviceChoice::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
+/// How to load a model.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Where to run it.
+    pub device: DeviceChoice,
+    /// CPU threads; `None` keeps candle's default (the physical cores, or
+    /// `RAYON_NUM_THREADS`). Process-wide and fixed by the first load: see
+    /// [`configure_threads`].
+    pub threads: Option<usize>,
+    /// A Hugging Face `tokenizer.json` to use instead of the GGUF's
+    /// vocabulary (needed for SentencePiece models such as Llama 2).
+    pub tokenizer: Option<PathBuf>,
+}
+
+/// Everything that can go wrong getting a model ready. Each displays as one
+/// line that names the file or value at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("model file not found: {}", .0.display())]
+    Missing(PathBuf),
+    #[error("not a GGUF model file (it does not start with the GGUF magic): {}", .0.display())]
+    NotGguf(PathBuf),
+    #[error("GGUF model file is truncated (its tensor data runs past the end of the file; was the download interrupted?): {}", .0.display())]
+    Truncated(PathBuf),
+    #[error("unsupported model architecture \"{0}\": rca runs GGUFs whose general.architecture is \"llama\" (Llama 1/2/3, Mistral, Mixtral, TinyLlama, SmolLM and their fine-tunes)")]
+    UnsupportedArchitecture(String),
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    #[error("device: {0}")]
+    Device(String),
+    #[error("Hugging Face model {0} is not in the local cache, and downloading was not allowed")]
+    NotCached(String),
+    #[error("model: {0}")]
+    Other(String),
+}
+
+/// Squeezes a multi-line message (candle errors can carry backtraces) into
+/// one line.
+pub(crate) fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Turns a `--model` value into a local file.
+///
+/// `hf:OWNER/REPO/FILE.gguf` (or `hf:OWNER/REPO@REVISION/FILE.gguf`) is looked
+/// up in the Hugging Face cache (`HF_HOME`, else `~/.cache/huggingface`); the
+/// network is used only when it is not cached and `allow_download` is true.
+/// Anything else is a local path, which must exist.
+pub fn resolve(spec: &str, allow_download: bool) -> Result<PathBuf, ModelError> {
+    match spec.strip_prefix("hf:") {
+        Some(hub_spec) => hub::resolve(spec, hub_spec, allow_download),
+        None => {
+            let path = PathBuf::from(spec);
+            if path.exists() {
+                Ok(path)
+            } else {
+                Err(ModelError::Missing(path))
+            }
+        }
+    }
+}
+
+/// The default model, `models/SmolLM2-135M-Instruct.Q4_1.gguf`, from the first
+/// of these places that has it:
+///
+/// 1. a `models/` directory next to the running executable or in any of its
+///    ancestors (`target/release/rca` finds the checkout's `models/`;
+///    `PREFIX/bin/rca` finds `PREFIX/models/`);
+/// 2. `models/` in the source checkout this binary was built from
+///    (`CARGO_MANIFEST_DIR`), for `cargo run` and tests;
+/// 3. `models/` under the current directory.
+pub fn default_model_path() -> Option<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Ok(exe) = std::env::current_exe() {
+        let exe = exe.canonicalize().unwrap_or(exe);
+        for dir in exe.ancestors().skip(1) {
+            candidates.push(dir.join("models").join(DEFAULT_MODEL_FILE));
+        }
+    }
+    candidates.push(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("models")
+            .join(DEFAULT_MODEL_FILE),
+    );
+    if let Ok(cwd) = std::env::current_dir() {
+        candidates.push(cwd.join("models").join(DEFAULT_MODEL_FILE));
+    }
+    candidates.into_iter().find(|path| path.is_file())
+}
+
+/// Keeps large freed blocks inside the process instead of returning them to
+/// the kernel. Call once at start-up, before the model runs.
+///
+/// glibc gives every allocation above its mmap threshold (at most 32 MB) back
+/// to the kernel on free, so the attention score buffers, freed and
+/// re-allocated for every layer, page-fault back in every time; that was
+/// about 30% of the f32 path's time (model-notes.md, re-measured in
+/// `benches/prompt_speed.rs`). No mmap'd chunks plus a trim threshold larger
+/// than any working set removes it, at the cost of keeping the peak heap
+/// resident until exit. Does nothing on non-glibc targets.
+pub fn tune_allocator() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        #[allow(unsafe_code)]
+        // SAFETY: mallopt only changes glibc malloc parameters; it is called
+        // once, with valid parameter numbers and values.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_MAX, 0);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+        }
+    });
+}
+
+/// Sets the CPU thread count for the whole process and returns the count in
+/// effect.
+///
+/// candle's CPU backend reads it in two places, both from the environment:
+/// the GEMM split (`RAYON_NUM_THREADS`, read on each call, run on rayon's
+/// global pool) and its element-wise barrier pool (`CANDLE_NUM_THREADS`, read
+/// once when the pool starts). So a request sets both variables and builds
+/// rayon's global pool (which rca's own kernels use too) before any of them
+/// start. The first call wins; later requests cannot resize pools that are
+/// running and get the first count back. Call it before spawning threads
+/// that read the environment: `Model::load` calls it with
+/// `LoadOptions::threads`.
+pub fn configure_threads(threads: Option<usize>) -> usize {
+    static CONFIGURED: OnceLock<usize> = OnceLock::new();
+    if let Some(&n) = CONFIGURED.get() {
+        return n;
+    }
+    match threads.filter(|&n| n > 0) {
+        Some(n) => *CONFIGURED.get_or_init(|| {
+            std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+            std::env::set_var("CANDLE_NUM_THREADS", n.to_string());
+            // Fails only if the global pool already runs, with its own size.
+            let _ = rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build_global();
+            rayon::current_num_threads()
+        }),
+        None => candle_core::utils::get_num_threads(),
+    }
+}
+
+/// What was loaded and how; printed by `--explain` and written with
+/// `--dump-prompts`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModelInfo {
+    pub path: String,
+    pub architecture: String,
+    /// `general.name`, e.g. "SmolLM2 135M Instruct".
+    pub name: Option<String>,
+    pub file_size: u64,
+    /// e.g. "Q4_1 dequantized to f32", "Q4_K+Q6_K kept quantized".
+    pub weights: String,
+    pub tokenizer: String,
+    /// "cpu" or "cuda:N".
+    pub device: String,
+    pub threads: usize,
+}
+
+/// A loaded model. Immutable: every method takes `&self`, so one model can
+/// serve many scoring calls, and a [`Prefix`] carries the only state.
+pub struct Model {
+    weights: llama::Weights,
+    tokenizer: tokenizer::TextTokenizer,
+    chat_template: Option<String>,
+    info: ModelInfo,
+    /// Distinguishes models so that a prefix is never continued by another.
+    id: usize,
+}
+
+/// A prompt prefix that has been run once. Cloning is cheap (the cached keys
+/// and values are shared, reference-counted tensors), and continuing from it
+/// never changes it.
+#[derive(Clone)]
+pub struct Prefix {
+    cache: llama::KvCache,
+    /// Logits after the last prefix token, for an empty suffix.
+    logits: candle_core::Tensor,
+    tokens: Vec<u32>,
+    model_id: usize,
+}
+
+impl Prefix {
+    /// Number of tokens in the prefix.
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    pub fn tokens(&self) -> &[u32] {
+        &self.tokens
+    }
+}
+
+impl std::fmt::Debug for Prefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prefix").field("len", &self.len()).finish()
+    }
+}
+
+impl Model {
+    /// Loads a GGUF, choosing the weight format with [`WeightFormat::choose`].
+    pub fn load(path: &Path, opts: &LoadOptions) -> Result<Model, ModelError> {
+        Self::load_with_format(path, opts, None)
+    }
+
+    /// Loads a GGUF with an explicit weight format (`None`: the default rule).
+    /// The benches use it to compare formats.
+    pub fn load_with_format(
+        path: &Path,
+        opts: &LoadOptions,
+        format: Option<WeightFormat>,
+    ) -> Result<Model, ModelError> {
+        let mut file = gguf::open(path)?;
+        let device = pick_device(opts.device)?;
+        let threads = configure_threads(opts.threads);
+        let tokenizer = match &opts.tokenizer {
+            Some(json) => tokenizer::TextTokenizer::from_file(json)?,
+            None => tokenizer::TextTokenizer::from_gguf(&file)?,
+        };
+        let format =
+            format.unwrap_or_else(|| WeightFormat::choose(file.parameter_count(), &device));
+        let dtypes = file
+            .weight_dtypes()
+            .iter()
+            .map(|&d| ggml_name(d))
+            .collect::<Vec<_>>()
+            .join("+");
+        let weights = llama::Weights::load(&mut file, &device, format)?;
+        if weights.config.vocab_size < tokenizer.vocab_size() {
+            return Err(ModelError::Tokenizer(format!(
+                "the tokenizer has {} tokens but the model only {}",
+                tokenizer.vocab_size(),
+                weights.config.vocab_size
+            )));
+        }
+        static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+        let info = ModelInfo {
+            path: path.display().to_string(),
+            architecture: file.architecture(),
+            name: file.string("general.name"),
+            file_size: file.file_size,
+            weights: match format {
+                WeightFormat::F32 => format!("{dtypes} dequantized to f32"),
+                WeightFormat::Quantized => format!("{dtypes} kept quantized"),
+            },
+            tokenizer: tokenizer.description.clone(),
+            device: device_name(&device),
+            threads,
+        };
+        Ok(Model {
+            weights,
+            tokenizer,
+            chat_template: file.string("tokenizer.chat_template"),
+            info,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        })
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// The weight format in use.
+    pub fn weight_format(&self) -> WeightFormat {
+        self.weights.format
+    }
+
+    /// Token ids exactly as llama.cpp produces them for this GGUF: special
+    /// tokens written in the text (`<|im_start|>`) become their ids, and BOS
+    /// is prepended when the GGUF's `tokenizer.ggml.add_bos_token` says so.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, ModelError> {
+        self.tokenizer.encode(text)
+    }
+
+    /// Like [`Model::encode`] but never prepends BOS: for text that continues
+    /// a prompt, such as a suffix after a [`Prefix`].
+    pub fn encode_continuation(&self, text: &str) -> Result<Vec<u32>, ModelError> {
+        self.tokenizer.encode_plain(text)
+    }
+
+    /// The text of `ids`, special tokens included.
+    pub fn decode(&self, ids: &[u32]) -> String {
+        self.tokenizer.decode(ids)
+    }
+
+    /// The id of `text` if it is exactly one token, e.g. the labels "A".."T".
+    pub fn single_token(&self, text: &str) -> Option<u32> {
+        match self.tokenizer.encode_plain(text).ok()?.as_slice() {
+            [id] => Some(*id),
+            _ => None,
+        }
+    }
+
+    /// Writes the tokenizer in use as a Hugging Face `tokenizer.json`, so
+    /// that other tools (Python `tokenizers`, `--tokenizer`) can reproduce
+    /// rca's token ids. BOS handling is not part of the file: the GGUF's
+    /// `tokenizer.ggml.add_bos_token` decides it.
+    pub fn write_tokenizer_json(&self, path: &Path) -> Result<(), ModelError> {
+        self.tokenizer.save(path)
+    }
+
+    /// The token string (vocabulary entry) of `id`.
+    pub fn token_text(&self, id: u32) -> Option<String> {
+        self.tokenizer.id_to_token(id)
+    }
+
+    /// The GGUF's `tokenizer.chat_template` (Jinja), if it has one.
+    pub fn chat_template(&self) -> Option<&str> {
+        self.chat_template.as_deref()
+    }
+
+    /// A prompt with one user message, ending where the assistant's answer
+    /// starts, in the model's chat format.
+    ///
+    /// The format is recognised from the chat template: ChatML
+    /// (`<|im_start|>role\n...<|im_end|>\n`, SmolLM2, Qwen) and Llama 3
+    /// headers; other models get plain text. With `system = None`, a default
+    /// system message written literally in the template (SmolLM2's "You are
+    /// a helpful AI assistant named SmolLM...") is used, as the template
+    /// itself would. BOS is not included: [`Model::encode`] adds it.
+    pub fn chat_prompt(&self, system: Option<&str>, user: &str) -> String {
+        let template = self.chat_template.as_deref().unwrap_or("");
+        if template.contains("<|im_start|>") {
+            let system = system
+                .map(str::to_string)
+                .or_else(|| chatml_default_system(template));
+            let mut prompt = String::new();
+            if let Some(system) = system {
+                prompt.push_str(&format!("<|im_start|>system\n{system}<|im_end|>\n"));
+            }
+            prompt.push_str(&format!(
+                "<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
+            ));
+            prompt
+        } else if template.contains("<|start_header_id|>") {
+            let mut prompt = String::new();
+            if let Some(system) = system {
+                prompt.push_str(&format!(
+                    "<|start_header_id|>system<|end_header_id|>\n\n{system}<|eot_id|>"
+                ));
+            }
+            prompt.push_str(&format!(
+                "<|start_header_id|>user<|end_header_id|>\n\n{user}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
+            ));
+            prompt
+        } else {
+            match system {
+                Some(system) => format!("{system}\n\n{user}\n\n"),
+                None => format!("{user}\n\n"),
+            }
+        }
+    }
+
+    /// Runs `tokens` once and keeps the model state after them.
+    pub fn prefix(&self, tokens: &[u32]) -> Result<Prefix, ModelError> {
+        let mut cache = llama::KvCache::default();
+        let logits = self.weights.forward(&mut cache, tokens)?;
+        Ok(Prefix {
+            cache,
+            logits,
+            tokens: tokens.to_vec(),
+            model_id: self.id,
+        })
+    }
+
+    /// Log-probabilities (log-softmax over the whole vocabulary) of the
+    /// `candidates` as the next token after `prefix` + `suffix`, in the order
+    /// given. With no prefix the suffix runs from scratch; with a prefix the
+    /// suffix may be empty.
+    ///
+    /// Deterministic: the same inputs on the same machine and thread count
+    /// give bit-identical results (fixed chunking, no data-dependent
+    /// parallel reductions, the final log-sum-exp in f64 in a fixed order).
+    pub fn next_token_logprobs(
+        &self,
+        prefix: Option<&Prefix>,
+        suffix: &[u32],
+        candidates: &[u32],
+    ) -> Result<Vec<f32>, ModelError> {
+        let logits = match prefix {
+            Some(prefix) => {
+                if prefix.model_id != self.id {
+                    return Err(ModelError::Other(
+                        "this prefix was computed by another model".into(),
+                    ));
+                }
+                if suffix.is_empty() {
+                    prefix.logits.clone()
+                } else {
+                    let mut cache = prefix.cache.clone();
+                    self.weights.forward(&mut cache, suffix)?
+                }
+            }
+            None => {
+                if suffix.is_empty() {
+                    return Err(ModelError::Other(
+                        "next_token_logprobs needs a prefix or a non-empty suffix".into(),
+                    ));
+                }
+                let mut cache = llama::KvCache::default();
+                self.weights.forward(&mut cache, suffix)?
+            }
+        };
+        let logits: Vec<f32> = logits
+            .to_vec1()
+            .map_err(|err| ModelError::Other(one_line(&err.to_string())))?;
+        log_softmax_at(&logits, candidates)
+    }
+
+    /// The model's context window in tokens (`llama.context_length`).
+    pub fn context_length(&self) -> usize {
+        self.weights.config.context_length
+    }
+
+    /// Number of vocabulary entries (rows of the embedding).
+    pub fn vocab_size(&self) -> usize {
+        self.weights.config.vocab_size
+    }
+}
+
+/// `logits[c] - logsumexp(logits)` for each candidate, the sum taken in f64
+/// in index order so the result does not depend on threading.
+fn log_softmax_at(logits: &[f32], candidates: &[u32]) -> Result<Vec<f32>, ModelError> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let sum: f64 = logits.iter().map(|&l| (l as f64 - max).exp()).sum();
+    let log_z = max + sum.ln();
+    candidates
+        .iter()
+        .map(|&c| {
+            logits
+                .get(c as usize)
+                .map(|&l| (l as f64 - log_z) as f32)
+                .ok_or_else(|| {
+                    ModelError::Other(format!(
+                        "candidate token id {c} is outside the vocabulary ({} tokens)",
+                        logits.len()
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// SmolLM2's template inserts a fixed system turn when the conversation has
+/// none: `{{ '<|im_start|>system\nYou are ...<|im_end|>\n' }}`. Extract that
+/// literal so `chat_prompt(None, ..)` renders what the template would.
+fn chatml_default_system(template: &str) -> Option<String> {
+    // The newline after "system" is a real newline in SmolLM2's GGUF, but
+    // an escaped "\n" in some templates.
+    let (start, escaped) = ["<|im_start|>system\n", "<|im_start|>system\\n"]
+        .iter()
+        .enumerate()
+        .find_map(|(i, marker)| template.find(marker).map(|at| (at + marker.len(), i == 1)))?;
+    let rest = &template[start..];
+    let text = &rest[..rest.find("<|im_end|>")?];
+    // A Jinja expression there means the system text comes from the
+    // messages, not a literal.
+    if text.is_empty() || text.contains("{{") || text.contains('\'') || text.contains('+') {
+        return None;
+    }
+    Some(if escaped {
+        text.replace("\\n", "\n")
+    } else {
+        text.to_string()
+    })
+}
+
+fn pick_device(choice: DeviceChoice) -> Result<Device, ModelError> {
+    match choice {
+        DeviceChoice::Cpu => Ok(Device::Cpu),
+        DeviceChoice::Auto => {
+            if cfg!(feature = "cuda") {
+                Device::cuda_if_available(0)
+                    .map_err(|err| ModelError::Device(one_line(&err.to_string())))
+            } else {
+                Ok(Device::Cpu)
+            }
+        }
+        DeviceChoice::Cuda(n) => {
+            if !cfg!(feature = "cuda") {
+                return Err(ModelError::Device(format!(
+                    "cuda:{n} requested, but this rca was built without CUDA (rebuild with --features cuda)"
+                )));
+            }
+            Device::new_cuda(n).map_err(|err| {
+                ModelError::Device(format!("cuda:{n}: {}", one_line(&err.to_string())))
+            })
+        }
+    }
+}
+
+fn device_name(device: &Device) -> String {
+    match device.location() {
+        candle_core::DeviceLocation::Cpu => "cpu".to_string(),
+        candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
+        candle_core::DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
+    }
+}
+
+/// llama.cpp's names for the quantization types.
+fn ggml_name(dtype: candle_core::quantized::GgmlDType) -> &'static str {
+    use candle_core::quantized::GgmlDType::*;
+    match dtype {
+        F32 => "F32",
+        F16 => "F16",
+        BF16 => "BF16",
+        Q4_0 => "Q4_0",
+        Q4_1 => "Q4_1",
+        Q5_0 => "Q5_0",
+        Q5_1 => "Q5_1",
+        Q8_0 => "Q8_0",
+        Q8_1 => "Q8_1",
+        Q2K => "Q2_K",
+        Q3K => "Q3_K",
+        Q4K => "Q4_K",
+        Q5K => "Q5_K",
+        Q6K => "Q6_K",
+        Q8K => "Q8_K",
+    }
+}

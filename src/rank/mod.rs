@@ -19,10 +19,12 @@
 //! report is the sum of its suspects' probabilities: the chance that the
 //! culprit is among them.
 
+pub mod llm;
 pub mod prompt;
 
 use crate::cases::Facts;
 use crate::retrieve::Candidate;
+use crate::when::Seconds;
 use anyhow::Result;
 use serde::Serialize;
 
@@ -30,7 +32,7 @@ use serde::Serialize;
 pub trait Judge {
     /// One log-probability per change, in the order given: how likely the
     /// judge finds each change to be the cause.
-    fn judge(&mut self, facts: &Facts, batch: &[&Candidate]) -> Result<Vec<f64>>;
+    fn judge(&mut self, facts: &Facts, until: Seconds, batch: &[&Candidate]) -> Result<Vec<f64>>;
 }
 
 /// Settings of the election.
@@ -46,11 +48,13 @@ pub struct ElectionOptions {
     pub top: usize,
     /// Weight of the judge's log-probability in the fused score.
     pub model_weight: f64,
+    /// How many of the best candidates (by retrieval) enter the election.
+    pub elect: usize,
 }
 
 impl Default for ElectionOptions {
     fn default() -> Self {
-        ElectionOptions { batch: 20, keep: 5, votes: 2, top: 5, model_weight: 1.0 }
+        ElectionOptions { batch: 20, keep: 5, votes: 2, top: 5, model_weight: 1.0, elect: 60 }
     }
 }
 
@@ -118,6 +122,7 @@ pub fn planned_batches(mut n: usize, options: &ElectionOptions) -> usize {
 pub fn elect(
     candidates: Vec<Candidate>,
     facts: &Facts,
+    until: Seconds,
     judge: &mut dyn Judge,
     options: &ElectionOptions,
     progress: &mut dyn Progress,
@@ -125,12 +130,14 @@ pub fn elect(
     let batch_size = options.batch.clamp(2, LABELS.len());
     let keep = options.keep.clamp(1, batch_size - 1);
     let votes = options.votes.max(1);
-    progress.batches_planned(planned_batches(candidates.len(), options));
+    let electorate = candidates.len().min(options.elect.max(options.top));
+    progress.batches_planned(planned_batches(electorate, options));
 
-    // Latest model score of every candidate (index into `scored`).
+    // Latest model score of every candidate (index into `scored`); the
+    // candidates arrive best first, so the electorate is the first ones.
     let mut scored: Vec<(Candidate, f64, Vec<RoundScore>)> =
         candidates.into_iter().map(|c| (c, 0.0, Vec::new())).collect();
-    let mut alive: Vec<usize> = (0..scored.len()).collect();
+    let mut alive: Vec<usize> = (0..electorate).collect();
     let mut round = 0;
     while alive.len() > options.top {
         round += 1;
@@ -150,7 +157,7 @@ pub fn elect(
             for vote in 0..votes {
                 let order = permutation(batch.len(), vote, round, batch_index);
                 let members: Vec<&Candidate> = order.iter().map(|&slot| &scored[batch[slot]].0).collect();
-                let logprobs = judge.judge(facts, &members)?;
+                let logprobs = judge.judge(facts, until, &members)?;
                 anyhow::ensure!(logprobs.len() == members.len(), "judge returned {} scores for {} changes", logprobs.len(), members.len());
                 let normalised = log_softmax(&logprobs);
                 for (position, &slot) in order.iter().enumerate() {
@@ -184,13 +191,20 @@ pub fn elect(
             break;
         }
     }
+    // Finalists first, then the rest of the electorate by the round they
+    // reached, then those outside it; each group by fused score.
     let finalists: std::collections::HashSet<usize> = alive.into_iter().collect();
-    // Finalists first, then everyone else, each by fused score.
+    let stage = |i: usize| {
+        if finalists.contains(&i) {
+            usize::MAX
+        } else {
+            scored[i].2.len()
+        }
+    };
     let mut order: Vec<usize> = (0..scored.len()).collect();
     order.sort_by(|&a, &b| {
-        finalists
-            .contains(&b)
-            .cmp(&finalists.contains(&a))
+        stage(b)
+            .cmp(&stage(a))
             .then(fused(&scored[b], options).total_cmp(&fused(&scored[a], options)))
             .then(a.cmp(&b))
     });

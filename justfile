@@ -1,0 +1,29 @@
+# rca: the two commands of the README, and the benchmarks.
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Build, create a fixture monorepo, and investigate an incident in it with the embedded model.
+demo: model
+    cargo build --release --locked
+    rm -rf target/demo && mkdir -p target/demo
+    target/release/rca fixture --spec fixtures/codeowners-monorepo.yaml --out target/demo/monorepo
+    target/release/rca investigate --repo target/demo/monorepo \
+        --title "checkout p99 latency doubled" \
+        --impact "POST /v1/checkout p99 went from 450ms to 950ms; traces show the extra time waiting on catalog." \
+        --since 14d --until 2024-05-03T17:00:00Z --ranker llm --explain
+
+# Run every test (unit, integration, and the real model).
+test: model
+    cargo test --locked
+
+# Install the embedded default model into models/.
+model:
+    models/fetch
+
+# Benchmark listing history against `git log --numstat` (needs a DPDK mirror in $RCA_MIRRORS).
+bench-history:
+    cargo bench --locked --bench history
+
+# Benchmark prompt throughput against llama.cpp on the same GGUF and threads.
+bench-model: model
+    scripts/llama-ref build
+    cargo bench --locked --bench prompt_speed

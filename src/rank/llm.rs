@@ -1,0 +1,101 @@
+//! The language-model judge: one forward pass per batch prompt, scored by
+//! the next-token log-probabilities of the labels A–T.
+//!
+//! The shared part of the prompt (chat header, instructions, facts) is run
+//! once per investigation and its KV cache reused for every batch; only the
+//! change lines and the question are run per batch. With `--dump-prompts`
+//! every prompt is written with its label log-probabilities, so a ranking
+//! can be reproduced and inspected by hand.
+
+use super::prompt::{batch_text, facts_text, ANSWER_PREFIX};
+use super::{Judge, LABELS};
+use crate::cases::Facts;
+use crate::model::{Model, Prefix};
+use crate::retrieve::Candidate;
+use crate::when::Seconds;
+use anyhow::{Context, Result};
+use std::path::PathBuf;
+
+/// Judges batches with a loaded model.
+pub struct LlmJudge {
+    model: Model,
+    /// Token ids of the labels, in slot order.
+    labels: Vec<u32>,
+    /// The last prefix run, keyed by its text.
+    prefix: Option<(String, Prefix)>,
+    /// Use the shared-prefix cache (off only to measure what it saves).
+    reuse_prefix: bool,
+    dump: Option<PathBuf>,
+    judged: usize,
+}
+
+impl LlmJudge {
+    /// Wraps a model; fails when a label is not a single token.
+    pub fn new(model: Model, dump: Option<PathBuf>) -> Result<LlmJudge> {
+        let labels = LABELS
+            .iter()
+            .map(|l| {
+                model.single_token(&l.to_string()).with_context(|| {
+                    format!("label {l} is not a single token for this tokenizer")
+                })
+            })
+            .collect::<Result<Vec<u32>>>()
+            .map_err(|e| crate::error::model(format!("{e:#}")))?;
+        if let Some(dir) = &dump {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        Ok(LlmJudge { model, labels, prefix: None, reuse_prefix: true, dump, judged: 0 })
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// Turns the shared-prefix cache off (for measuring it).
+    pub fn set_prefix_reuse(&mut self, on: bool) {
+        self.reuse_prefix = on;
+    }
+
+    /// The full prompt of a batch, split at the end of the shared part.
+    pub fn prompt(&self, facts: &Facts, until: Seconds, batch: &[&Candidate]) -> (String, String) {
+        // A marker splits the chat-formatted text where the batch starts.
+        const SPLIT: &str = "\u{1}BATCH\u{1}";
+        let user = format!("{}{SPLIT}{}", facts_text(facts), batch_text(batch, until));
+        let full = format!("{}{ANSWER_PREFIX}", self.model.chat_prompt(None, &user));
+        let (shared, rest) = full.split_once(SPLIT).expect("marker is in the prompt");
+        (shared.to_owned(), rest.to_owned())
+    }
+}
+
+impl Judge for LlmJudge {
+    fn judge(&mut self, facts: &Facts, until: Seconds, batch: &[&Candidate]) -> Result<Vec<f64>> {
+        let (shared, rest) = self.prompt(facts, until, batch);
+        let labels = &self.labels[..batch.len()];
+        let model_error = |e: crate::model::ModelError| crate::error::model(e.to_string());
+        let logprobs = if self.reuse_prefix {
+            if self.prefix.as_ref().map(|(text, _)| text) != Some(&shared) {
+                let tokens = self.model.encode(&shared).map_err(model_error)?;
+                self.prefix = Some((shared.clone(), self.model.prefix(&tokens).map_err(model_error)?));
+            }
+            let suffix = self.model.encode_continuation(&rest).map_err(model_error)?;
+            let prefix = self.prefix.as_ref().map(|(_, p)| p);
+            self.model.next_token_logprobs(prefix, &suffix, labels).map_err(model_error)?
+        } else {
+            let tokens = self.model.encode(&format!("{shared}{rest}")).map_err(model_error)?;
+            self.model.next_token_logprobs(None, &tokens, labels).map_err(model_error)?
+        };
+        self.judged += 1;
+        if let Some(dir) = &self.dump {
+            let record = serde_json::json!({
+                "prompt": format!("{shared}{rest}"),
+                "labels": LABELS[..batch.len()].iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+                "label_logprobs": logprobs,
+                "commits": batch.iter().map(|c| c.commit.id.clone()).collect::<Vec<_>>(),
+            });
+            let path = dir.join(format!("batch-{:04}.json", self.judged));
+            std::fs::write(&path, serde_json::to_string_pretty(&record)?)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(logprobs.into_iter().map(f64::from).collect())
+    }
+}

@@ -1,0 +1,220 @@
+//! The binary end to end on fixture repositories, heuristic ranker: the
+//! answers, the JSON, the exit codes and the promise not to touch the repo.
+
+mod common;
+use common::*;
+
+#[test]
+fn codeowners_fixture_culprit_is_in_the_top_five() {
+    let fixture = build("codeowners-monorepo", false);
+    let output = fixture.run(&["--format", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let report = json(&output);
+    assert_eq!(report["schema"], "rca.investigation/1");
+    assert_eq!(report["ranker"], "heuristic");
+    let ids = suspect_ids(&report);
+    assert_eq!(ids.len(), 5);
+    assert!(ids.contains(&fixture.culprit), "culprit {} not in {ids:?}", fixture.culprit);
+    // Probabilities are ordered and the confidence is their sum.
+    let probabilities: Vec<f64> = report["suspects"].as_array().unwrap().iter().map(|s| s["probability"].as_f64().unwrap()).collect();
+    assert!(probabilities.windows(2).all(|w| w[0] >= w[1]), "{probabilities:?}");
+    let sum: f64 = probabilities.iter().sum();
+    assert!((report["confidence"].as_f64().unwrap() - sum).abs() < 1e-9);
+    for key in ["title", "since", "until", "start", "window", "candidates", "abstained", "timings", "reproduce"] {
+        assert!(report.get(key).is_some(), "missing {key}");
+    }
+    let first = &report["suspects"][0];
+    for key in ["rank", "id", "short_id", "subject", "author", "age_seconds", "probability", "evidence", "features", "files"] {
+        assert!(first.get(key).is_some(), "suspect missing {key}");
+    }
+}
+
+#[test]
+fn every_fixture_replays_with_its_culprit_in_the_top_five() {
+    for name in ["codeowners-monorepo", "maintainers-repo", "merge-repo", "hostile-repo", "tiny"] {
+        let fixture = build(name, true);
+        let output = rca(&[
+            "backtest",
+            "--cases",
+            fixture.cases_path.to_str().unwrap(),
+            "--repo",
+            fixture.repo.to_str().unwrap(),
+            "--format",
+            "json",
+        ]);
+        assert_eq!(output.status.code(), Some(0), "{name}: {}", String::from_utf8_lossy(&output.stderr));
+        let summary = json(&output);
+        assert_eq!(summary["cases"], 1);
+        assert_eq!(summary["hit_at_5"], 1.0, "{name}: {summary}");
+        for key in ["hit_at_1", "hit_at_10", "mrr", "recall_at_candidates", "median_window", "seconds_per_case", "by_source", "by_repo"] {
+            assert!(summary.get(key).is_some(), "missing {key}");
+        }
+    }
+}
+
+#[test]
+fn merge_fixture_finds_the_commit_inside_the_merge() {
+    let fixture = build("merge-repo", true);
+    let report = json(&fixture.run(&["--format", "json", "--ref", "master"]));
+    let culprit = report["suspects"].as_array().unwrap().iter().find(|s| s["id"] == fixture.culprit.as_str());
+    let culprit = culprit.expect("culprit in the top five");
+    assert!(culprit["merged_by"].is_string(), "the culprit came in through a merge: {culprit}");
+    assert!(report["window"]["merged_in"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn hostile_fixture_does_not_crash_and_injection_stays_out() {
+    let fixture = build("hostile-repo", true);
+    let output = fixture.run(&["--format", "json", "--candidates", "1000"]);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let report = json(&output);
+    let subjects: Vec<&str> = report["suspects"].as_array().unwrap().iter().map(|s| s["subject"].as_str().unwrap()).collect();
+    assert!(!subjects.iter().any(|s| s.to_lowercase().contains("ignore previous instructions")), "{subjects:?}");
+    assert!(report["window"]["commits"].as_u64().unwrap() > 10);
+}
+
+#[test]
+fn text_output_is_a_table_with_an_honest_heading() {
+    let fixture = build("tiny", true);
+    let output = fixture.run(&["--explain"]);
+    assert_eq!(output.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("heuristic ranking"), "{text}");
+    assert!(text.contains(&fixture.culprit[..12]), "{text}");
+    assert!(text.contains("Confidence that the culprit is listed"), "{text}");
+    assert!(text.contains("Reproduce: rca investigate"), "{text}");
+}
+
+#[test]
+fn same_input_same_output() {
+    let fixture = build("maintainers-repo", true);
+    let a = json(&fixture.run(&["--format", "json"]));
+    let b = json(&fixture.run(&["--format", "json"]));
+    assert_eq!(suspect_ids(&a), suspect_ids(&b));
+    assert_eq!(a["suspects"], b["suspects"]);
+}
+
+#[test]
+fn abstains_below_min_confidence_with_exit_code_1() {
+    let fixture = build("codeowners-monorepo", true);
+    let output = fixture.run(&["--format", "json", "--min-confidence", "1.0"]);
+    assert_eq!(output.status.code(), Some(1));
+    let report = json(&output);
+    assert_eq!(report["abstained"], true);
+    assert_eq!(suspect_ids(&report).len(), 5, "suspects are still listed");
+}
+
+#[test]
+fn relative_dates_count_back_from_until() {
+    let fixture = build("tiny", true);
+    let until = &fixture.case.opened_at;
+    let output = rca(&["investigate", "--repo", fixture.repo.to_str().unwrap(), "--title", "checkout latency", "--since", "5 days ago", "--until", until, "--format", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let report = json(&output);
+    let since = rca::when::parse(report["since"].as_str().unwrap(), 0).unwrap();
+    let until = rca::when::parse(until, 0).unwrap();
+    assert_eq!(until - since, 5 * 86400);
+}
+
+#[test]
+fn investigate_and_backtest_leave_the_repository_unchanged() {
+    let fixture = build("codeowners-monorepo", false);
+    let before = tree_hash(&fixture.repo);
+    assert_eq!(fixture.run(&["--format", "json"]).status.code(), Some(0));
+    let output = rca(&["backtest", "--cases", fixture.cases_path.to_str().unwrap(), "--repo", fixture.repo.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(before, tree_hash(&fixture.repo), "the repository changed");
+}
+
+// ---- bad input: one line, a documented exit code, never a panic ----
+
+#[test]
+fn not_a_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = rca(&["investigate", "--repo", dir.path().to_str().unwrap(), "--title", "x", "--since", "2d"]);
+    assert_one_line_error(&output, 3, "is not a git repository");
+}
+
+#[test]
+fn unknown_ref() {
+    let fixture = build("tiny", true);
+    let output = fixture.run(&["--ref", "no-such-branch"]);
+    assert_one_line_error(&output, 3, "unknown ref");
+}
+
+#[test]
+fn since_after_until() {
+    let fixture = build("tiny", true);
+    let output = rca(&["investigate", "--repo", fixture.repo.to_str().unwrap(), "--title", "x", "--since", "2024-03-10", "--until", "2024-03-01"]);
+    assert_one_line_error(&output, 3, "is not before --until");
+}
+
+#[test]
+fn unparsable_date() {
+    let fixture = build("tiny", true);
+    let output = rca(&["investigate", "--repo", fixture.repo.to_str().unwrap(), "--title", "x", "--since", "the day the music died"]);
+    assert_one_line_error(&output, 3, "--since");
+}
+
+#[test]
+fn empty_window() {
+    let fixture = build("tiny", true);
+    let output = rca(&["investigate", "--repo", fixture.repo.to_str().unwrap(), "--title", "x", "--since", "2030-01-01", "--until", "2030-01-02"]);
+    assert_one_line_error(&output, 3, "no commits landed");
+}
+
+#[test]
+fn before_the_first_commit() {
+    let fixture = build("tiny", true);
+    let output = rca(&["investigate", "--repo", fixture.repo.to_str().unwrap(), "--title", "x", "--since", "1999-01-01", "--until", "2000-01-01"]);
+    assert_one_line_error(&output, 3, "no commit on HEAD before");
+}
+
+#[test]
+fn malformed_ownership_file() {
+    // A repository whose CODEOWNERS has an invalid pattern.
+    let dir = tempfile::tempdir().unwrap();
+    let repo = git2::Repository::init(dir.path()).unwrap();
+    let signature = git2::Signature::new("A", "a@example.com", &git2::Time::new(1_700_000_000, 0)).unwrap();
+    let mut index = repo.index().unwrap();
+    for (path, content) in [("CODEOWNERS", "src/[unclosed @team\n"), ("src/main.c", "int main;\n")] {
+        let blob = repo.blob(content.as_bytes()).unwrap();
+        let entry = git2::IndexEntry {
+            ctime: git2::IndexTime::new(0, 0), mtime: git2::IndexTime::new(0, 0), dev: 0, ino: 0, mode: 0o100644,
+            uid: 0, gid: 0, file_size: content.len() as u32, id: blob, flags: path.len() as u16, flags_extended: 0,
+            path: path.as_bytes().to_vec(),
+        };
+        index.add(&entry).unwrap();
+    }
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    repo.commit(Some("HEAD"), &signature, &signature, "add code", &tree, &[]).unwrap();
+    let output = rca(&["investigate", "--repo", dir.path().to_str().unwrap(), "--title", "x", "--since", "2023-11-01", "--until", "2023-11-30"]);
+    assert_one_line_error(&output, 3, "CODEOWNERS:1");
+}
+
+#[test]
+fn cases_file_with_a_missing_field() {
+    let fixture = build("tiny", true);
+    let text = std::fs::read_to_string(&fixture.cases_path).unwrap();
+    let broken: String = text.lines().filter(|l| !l.trim_start().starts_with("opened_at:")).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&fixture.cases_path, broken).unwrap();
+    let output = rca(&["backtest", "--cases", fixture.cases_path.to_str().unwrap(), "--repo", fixture.repo.to_str().unwrap()]);
+    assert_one_line_error(&output, 3, "opened_at");
+}
+
+#[test]
+fn cases_file_with_an_unknown_root_cause() {
+    let fixture = build("tiny", true);
+    let text = std::fs::read_to_string(&fixture.cases_path).unwrap().replace(&fixture.culprit, &"ab".repeat(20));
+    std::fs::write(&fixture.cases_path, text).unwrap();
+    let output = rca(&["backtest", "--cases", fixture.cases_path.to_str().unwrap(), "--repo", fixture.repo.to_str().unwrap()]);
+    assert_one_line_error(&output, 3, "unknown root_cause");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let output = rca(&["investigate", "--title", "x"]);
+    assert_eq!(output.status.code(), Some(2));
+    let output = rca(&["investigate", "--title", " ", "--since", "2d"]);
+    assert_one_line_error(&output, 2, "--title");
+}

@@ -1,0 +1,119 @@
+//! Shared helpers for the integration tests: build fixture repositories
+//! with git2 and run the real `rca` binary against them.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A fixture built into a temporary directory, with its incident as a case.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub repo: PathBuf,
+    pub cases_path: PathBuf,
+    pub case: rca::cases::Case,
+    pub culprit: String,
+    pub ids: std::collections::BTreeMap<String, String>,
+}
+
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// Builds `fixtures/<name>.yaml`.
+pub fn build(name: &str, bare: bool) -> Fixture {
+    let spec = rca::fixture::load(&fixtures_dir().join(format!("{name}.yaml"))).expect("fixture spec loads");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = dir.path().join("repo");
+    let built = rca::fixture::build(&spec, &repo, bare).expect("fixture builds");
+    let cases_path = dir.path().join("cases.yaml");
+    std::fs::write(&cases_path, rca::fixture::cases_yaml(&spec, &built)).expect("write cases");
+    let file = rca::cases::load(&cases_path).expect("cases load");
+    let case = file.cases[0].clone();
+    Fixture { dir, repo: built.path.clone(), cases_path, case, culprit: built.culprit.clone(), ids: built.ids }
+}
+
+/// Runs the binary with `args`, no terminal, a fixed environment.
+pub fn rca(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rca"))
+        .args(args)
+        .env("RAYON_NUM_THREADS", "2")
+        .output()
+        .expect("rca runs")
+}
+
+impl Fixture {
+    /// `investigate` arguments that replay the fixture's incident.
+    pub fn investigate_args(&self) -> Vec<String> {
+        let mut args = vec![
+            "investigate".to_owned(),
+            "--repo".to_owned(),
+            self.repo.display().to_string(),
+            "--title".to_owned(),
+            self.case.title.clone(),
+            "--since".to_owned(),
+            self.case.since.clone(),
+            "--until".to_owned(),
+            self.case.opened_at.clone(),
+        ];
+        if let Some(impact) = &self.case.impact {
+            args.extend(["--impact".to_owned(), impact.clone()]);
+        }
+        args
+    }
+
+    pub fn run(&self, extra: &[&str]) -> Output {
+        let mut args = self.investigate_args();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        rca(&refs)
+    }
+}
+
+/// Parses stdout as JSON.
+pub fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+/// The suspect ids of an investigation's JSON.
+pub fn suspect_ids(report: &serde_json::Value) -> Vec<String> {
+    report["suspects"].as_array().expect("suspects").iter().map(|s| s["id"].as_str().unwrap().to_owned()).collect()
+}
+
+/// Asserts a failure: the exit code, one line on stderr, no panic.
+pub fn assert_one_line_error(output: &Output, code: i32, needle: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(code), "stderr: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line expected: {stderr}");
+    assert!(stderr.starts_with("rca: error: "), "{stderr}");
+    assert!(stderr.contains(needle), "{stderr:?} should mention {needle:?}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// A hash of every file under `dir` (paths and contents), to prove a run
+/// changed nothing.
+pub fn tree_hash(dir: &Path) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut entries = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let entry = entry.unwrap();
+            let meta = entry.metadata().unwrap();
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else {
+                entries.push((entry.path(), std::fs::read(entry.path()).unwrap_or_default(), meta.modified().ok()));
+            }
+        }
+    }
+    entries.sort();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    entries.hash(&mut hasher);
+    hasher.finish()
+}
