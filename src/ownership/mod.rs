@@ -544,25 +544,35 @@ impl TreeReader<'_, '_> {
     }
 
     /// Every regular file called `name` in the tree, in one walk of its
-    /// trees (blobs other than the matches are never read).
+    /// trees (blobs other than the matches are never read). The walk is our
+    /// own rather than `Tree::walk`, whose callback cannot take directory
+    /// names that are not UTF-8.
     fn collect_named(&self, name: &[u8]) -> Result<Vec<(String, Vec<u8>)>, OwnershipError> {
         let mut found = Vec::new();
-        self.tree
-            .walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
-                if entry.name_bytes() == name
-                    && entry.kind() == Some(git2::ObjectType::Blob)
-                    && entry.filemode() != 0o120000
-                {
-                    found.push((
-                        format!("{dir}{}", String::from_utf8_lossy(name)),
-                        entry.id(),
-                    ));
-                }
-                git2::TreeWalkResult::Ok
-            })
-            .map_err(|e| {
+        let mut stack: Vec<(Vec<u8>, git2::Oid)> = vec![(Vec::new(), self.tree.id())];
+        while let Some((dir, id)) = stack.pop() {
+            let tree = self.repo.find_tree(id).map_err(|e| {
                 OwnershipError::new("", 0, format!("cannot walk the tree: {}", e.message()))
             })?;
+            for entry in tree.iter() {
+                match entry.kind() {
+                    Some(git2::ObjectType::Tree) => {
+                        let mut path = dir.clone();
+                        path.extend_from_slice(entry.name_bytes());
+                        path.push(b'/');
+                        stack.push((path, entry.id()));
+                    }
+                    Some(git2::ObjectType::Blob)
+                        if entry.name_bytes() == name && entry.filemode() != 0o120000 =>
+                    {
+                        let path = format!("{}{}", String::from_utf8_lossy(&dir), String::from_utf8_lossy(name));
+                        found.push((path, entry.id()));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        found.sort();
         found
             .into_iter()
             .map(|(path, id)| Ok((path.clone(), self.read(&path, id)?)))

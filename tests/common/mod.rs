@@ -42,7 +42,8 @@ pub fn rca(args: &[&str]) -> Output {
 }
 
 impl Fixture {
-    /// `investigate` arguments that replay the fixture's incident.
+    /// `investigate` arguments that replay the fixture's incident, with the
+    /// paged team as a hint.
     pub fn investigate_args(&self) -> Vec<String> {
         let mut args = vec![
             "investigate".to_owned(),
@@ -57,6 +58,9 @@ impl Fixture {
         ];
         if let Some(impact) = &self.case.impact {
             args.extend(["--impact".to_owned(), impact.clone()]);
+        }
+        for team in &self.case.team_hint {
+            args.extend(["--team".to_owned(), team.clone()]);
         }
         args
     }
