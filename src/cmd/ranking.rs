@@ -90,7 +90,19 @@ fn load_judge(args: &ModelArgs) -> Result<LlmJudge> {
     let spinner = progress::spinner(&format!("loading {}", path.display()));
     let loaded = Model::load(&path, &options).map_err(|e| model_error(e.to_string()));
     spinner.finish_and_clear();
-    LlmJudge::new(loaded?, args.dump_prompts.clone())
+    let judge = LlmJudge::new(loaded?, args.dump_prompts.clone())?;
+    if let Some(dir) = &args.dump_prompts {
+        // What a person needs to replay the prompts: model, tokenizer, flags.
+        let manifest = serde_json::json!({
+            "model": judge.model().info(),
+            "command_line": std::env::args().collect::<Vec<_>>(),
+            "flags": flags(args),
+        });
+        let path = dir.join("manifest.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&manifest)?)
+            .map_err(|e| crate::error::input(format!("writing {}: {e}", path.display())))?;
+    }
+    Ok(judge)
 }
 
 /// The ranking flags of a reproduce command.

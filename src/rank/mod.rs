@@ -268,3 +268,104 @@ pub fn permutation(len: usize, vote: usize, round: usize, batch: usize) -> Vec<u
     }
     order
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::Commit;
+
+    fn candidate(i: usize, prior: f64) -> Candidate {
+        Candidate {
+            commit: Commit {
+                id: format!("{i:040x}"),
+                author: "a".into(),
+                email: "a@x".into(),
+                authored_at: 0,
+                committed_at: 0,
+                landed_at: 0,
+                subject: format!("change {i}"),
+                body: String::new(),
+                files: Vec::new(),
+                merged_by: None,
+            },
+            features: [0.0; crate::retrieve::NUM_FEATURES],
+            score: prior.ln(),
+            prior,
+            evidence: Default::default(),
+        }
+    }
+
+    /// Candidates with equal priors, best first by index.
+    fn field(n: usize) -> Vec<Candidate> {
+        (0..n).map(|i| candidate(i, 1.0 / n as f64)).collect()
+    }
+
+    /// Always prefers slot A, whatever it holds.
+    struct SlotA;
+    impl Judge for SlotA {
+        fn judge(&mut self, _: &Facts, _: Seconds, batch: &[&Candidate]) -> Result<Vec<f64>> {
+            Ok((0..batch.len()).map(|i| if i == 0 { 0.0 } else { -5.0 }).collect())
+        }
+    }
+
+    /// Knows the culprit: strongly prefers the change with this subject.
+    struct Oracle(String, usize);
+    impl Judge for Oracle {
+        fn judge(&mut self, _: &Facts, _: Seconds, batch: &[&Candidate]) -> Result<Vec<f64>> {
+            self.1 += 1;
+            Ok(batch.iter().map(|c| if c.commit.subject == self.0 { 0.0 } else { -6.0 }).collect())
+        }
+    }
+
+    #[test]
+    fn an_oracle_judge_elects_the_culprit_from_two_hundred() {
+        let mut judge = Oracle("change 137".into(), 0);
+        let options = ElectionOptions { elect: 200, ..ElectionOptions::default() };
+        let suspects = elect(field(200), &Facts::default(), 0, &mut judge, &options, &mut ()).unwrap();
+        assert_eq!(suspects[0].candidate.commit.subject, "change 137");
+        assert_eq!(suspects.len(), 200, "every candidate is returned");
+        // 200 → 10 batches → 50 → 3 batches → 15 → 1 batch → 5; two votes each.
+        assert_eq!(judge.1, (10 + 3 + 1) * 2);
+        assert_eq!(planned_batches(200, &options), judge.1);
+        let probability: f64 = suspects.iter().map(|s| s.probability).sum();
+        assert!((probability - 1.0).abs() < 1e-9);
+        assert!(suspects[0].probability > suspects[1].probability);
+    }
+
+    #[test]
+    fn reversed_votes_cancel_a_pure_position_bias() {
+        // With the given and the reversed order, slot A's favourite and
+        // the last slot's change get the same mean: position alone cannot
+        // lift one change above the others by more than that.
+        let options = ElectionOptions { elect: 20, model_weight: 1.0, ..ElectionOptions::default() };
+        let suspects = elect(field(20), &Facts::default(), 0, &mut SlotA, &options, &mut ()).unwrap();
+        let first = suspects.iter().find(|s| s.candidate.commit.subject == "change 0").unwrap();
+        let last = suspects.iter().find(|s| s.candidate.commit.subject == "change 19").unwrap();
+        assert!((first.rounds[0].model_logprob - last.rounds[0].model_logprob).abs() < 1e-9);
+    }
+
+    #[test]
+    fn model_weight_zero_keeps_the_retrieval_order() {
+        let candidates: Vec<Candidate> = (0..30).map(|i| candidate(i, 0.5f64.powi(i as i32 + 1))).collect();
+        let options = ElectionOptions { elect: 30, model_weight: 0.0, ..ElectionOptions::default() };
+        let suspects = elect(candidates.clone(), &Facts::default(), 0, &mut SlotA, &options, &mut ()).unwrap();
+        let heuristic = heuristic(candidates);
+        let ids = |s: &[Suspect]| s.iter().take(5).map(|s| s.candidate.commit.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&suspects), ids(&heuristic));
+        for (a, b) in suspects.iter().zip(&heuristic).take(5) {
+            assert!((a.probability - b.probability).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn permutations_are_permutations_and_reproducible() {
+        for vote in 0..5 {
+            let p = permutation(20, vote, 1, 3);
+            let mut sorted = p.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, (0..20).collect::<Vec<_>>());
+            assert_eq!(p, permutation(20, vote, 1, 3));
+        }
+        assert_ne!(permutation(20, 2, 1, 3), permutation(20, 3, 1, 3));
+    }
+}
