@@ -364,6 +364,10 @@ impl Model {
 
     /// Like [`Model::encode`] but never prepends BOS: for text that continues
     /// a prompt, such as a suffix after a [`Prefix`].
+    ///
+    /// The two parts give the same ids as the whole text only where the
+    /// pre-tokenizer splits anyway; right after a newline is such a place,
+    /// the middle of a word is not.
     pub fn encode_continuation(&self, text: &str) -> Result<Vec<u32>, ModelError> {
         self.tokenizer.encode_plain(text)
     }

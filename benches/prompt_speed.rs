@@ -1,0 +1,369 @@
+//! Prompt throughput of rca's model path against llama.cpp on the same GGUF,
+//! and what prefix reuse saves.
+//!
+//! The acceptance bar for `src/model/` is prompt processing at no less than
+//! 0.9× llama.cpp's `llama-bench` speed, same model, same thread count, same
+//! prompt length, measured in one run. Both sides are sampled alternately
+//! (ours once, llama-bench once, repeated) so that load from other processes
+//! hits both alike, and medians are printed.
+//!
+//! ```text
+//! cargo bench --bench prompt_speed -- [--threads N] [--runs N] [--model PATH]
+//!     [--llama-bench PATH | --no-llama] [--quantized] [--no-reuse]
+//! ```
+//!
+//! llama-bench comes from `scripts/llama-ref build` (its bin directory is
+//! found with `scripts/llama-ref bindir`). Flash attention is off on the
+//! llama.cpp side: rca's attention is the unfused kind too.
+
+#![allow(clippy::print_stdout)] // a bench binary reports on stdout
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rca::model::{
+    default_model_path, tune_allocator, DeviceChoice, LoadOptions, Model, WeightFormat,
+};
+
+const LABELS: [&str; 20] = [
+    "A", "B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L", "M", "N", "O", "P", "Q", "R", "S",
+    "T",
+];
+
+struct Args {
+    threads: usize,
+    runs: usize,
+    model: PathBuf,
+    llama_bench: Option<PathBuf>,
+    quantized: bool,
+    reuse: bool,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        runs: 5,
+        model: default_model_path()
+            .unwrap_or_else(|| PathBuf::from("models/SmolLM2-135M-Instruct.Q4_1.gguf")),
+        llama_bench: find_llama_bench(),
+        quantized: false,
+        reuse: true,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--threads" => {
+                args.threads = it.next().and_then(|v| v.parse().ok()).expect("--threads N")
+            }
+            "--runs" => args.runs = it.next().and_then(|v| v.parse().ok()).expect("--runs N"),
+            "--model" => args.model = it.next().map(PathBuf::from).expect("--model PATH"),
+            "--llama-bench" => args.llama_bench = it.next().map(PathBuf::from),
+            "--no-llama" => args.llama_bench = None,
+            "--quantized" => args.quantized = true,
+            "--no-reuse" => args.reuse = false,
+            // `cargo bench` passes --bench; ignore it and anything unknown.
+            _ => {}
+        }
+    }
+    args
+}
+
+fn find_llama_bench() -> Option<PathBuf> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/llama-ref");
+    let out = Command::new(script).arg("bindir").output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let dir = String::from_utf8(out.stdout).ok()?;
+    Some(Path::new(dir.trim()).join("llama-bench"))
+}
+
+/// One compact line per change, as the rank stage writes them.
+fn change_line(label: &str, i: usize) -> String {
+    const SUBJECTS: [&str; 10] = [
+        "net/mlx5: fix Rx queue stall when the completion ring wraps under load",
+        "checkout: bump grpc-go from 1.58.3 to 1.60.1 and regenerate stubs",
+        "payments: retry idempotent captures on 503 with jittered backoff",
+        "cache: shard the session LRU by tenant to cut lock contention",
+        "build: enable LTO for the checkout service release profile",
+        "db: add index on orders(customer_id, created_at) for the history page",
+        "api: stream large cart responses instead of buffering them",
+        "tls: rotate intermediate certificates for eu-west ingress",
+        "scheduler: cap concurrent settlement jobs per region at 8",
+        "observability: sample 10% of checkout traces instead of 1%",
+    ];
+    const PATHS: [&str; 10] = [
+        "drivers/net/mlx5/mlx5_rxq.c, drivers/net/mlx5/mlx5_rx.h",
+        "services/checkout/go.mod, services/checkout/go.sum, services/checkout/gen/cart.pb.go",
+        "services/payments/capture.go, services/payments/retry/backoff.go",
+        "libs/cache/lru.rs, libs/cache/shard.rs, libs/cache/tests/contention.rs",
+        "services/checkout/Cargo.toml, .ci/release.yml",
+        "db/migrations/20241126_orders_customer_idx.sql",
+        "services/api/cart/handler.go, services/api/cart/stream.go",
+        "infra/ingress/eu-west/certs.yaml",
+        "services/settlement/scheduler.py, services/settlement/config/limits.toml",
+        "libs/tracing/sampler.go, services/checkout/main.go",
+    ];
+    const AUTHORS: [&str; 6] = ["alice", "bob", "chen", "dana", "emeka", "farah"];
+    format!(
+        "{label}. {} | {}h | {} | {} | +{} -{}\n",
+        SUBJECTS[i % SUBJECTS.len()],
+        3 + (i * 7) % 70,
+        AUTHORS[i % AUTHORS.len()],
+        PATHS[(i * 3) % PATHS.len()],
+        4 + (i * 37) % 400,
+        1 + (i * 13) % 150,
+    )
+}
+
+const INSTRUCTIONS: &str =
+    "You are helping an on-call engineer find the change that caused an incident. \
+You will see what is known about the incident and a list of recent changes, one per line: \
+label, subject, age, author, files touched, lines added and removed. \
+Pick the single change most likely to have caused the incident.";
+
+fn facts() -> String {
+    "Incident: checkout p99 latency doubled\n\
+     Opened: 2024-11-26 14:05 UTC\n\
+     Impact: EU checkout requests time out after 2 s; error budget burn 14x; card captures delayed\n\
+     Team paged: payments-core\n\
+     Hints: services/checkout, services/payments\n"
+        .to_string()
+}
+
+/// The ChatML prompt split into the part shared by every batch (the
+/// instructions and the facts) and the batch's own part (its changes and the
+/// answer prefix).
+fn prompt_parts(model: &Model, changes: &[String]) -> (String, String) {
+    let shared_user = format!("{}\nChanges:\n", facts());
+    let full = model.chat_prompt(Some(INSTRUCTIONS), &format!("{shared_user}{{CHANGES}}"));
+    let cut = full.find("{CHANGES}").unwrap();
+    let mut rest = changes.concat();
+    rest.push_str("\nWhich change most likely caused this incident? Answer with its letter.");
+    let tail = &full[cut + "{CHANGES}".len()..];
+    let suffix = format!("{rest}{tail}The change that most likely caused this incident is (");
+    (full[..cut].to_string(), suffix)
+}
+
+/// At least `target` tokens (and within one change line of it): 20 labelled
+/// changes, each extended with related changes ("also: ...") one line at a
+/// time until the prompt is long enough. Real prompts range 865–2,251
+/// tokens.
+fn long_prompt(model: &Model, target: usize) -> Vec<u32> {
+    let mut lines: Vec<String> = LABELS
+        .iter()
+        .enumerate()
+        .map(|(i, label)| change_line(label, i))
+        .collect();
+    for extra in 0.. {
+        let (shared, own) = prompt_parts(model, &lines);
+        let ids = model.encode(&format!("{shared}{own}")).unwrap();
+        if ids.len() >= target || extra > 400 {
+            return ids;
+        }
+        let i = extra % lines.len();
+        let also = change_line("", 20 + extra);
+        lines[i].push_str(&format!("   also: {}", &also[2..]));
+    }
+    unreachable!()
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    let n = values.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// One llama-bench run: prompt processing of `tokens` tokens, no generation.
+fn llama_bench_once(bin: &Path, model: &Path, tokens: usize, threads: usize) -> Option<f64> {
+    let out = Command::new(bin)
+        .args(["-m", model.to_str()?])
+        .args(["-p", &tokens.to_string(), "-n", "0"])
+        .args([
+            "-t",
+            &threads.to_string(),
+            "-fa",
+            "0",
+            "-r",
+            "1",
+            "-o",
+            "json",
+        ])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        eprintln!(
+            "llama-bench failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
+        return None;
+    }
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    json.as_array()?.first()?.get("avg_ts")?.as_f64()
+}
+
+fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let start = Instant::now();
+    let value = f();
+    (value, start.elapsed())
+}
+
+fn main() {
+    tune_allocator();
+    let args = parse_args();
+    let opts = LoadOptions {
+        device: DeviceChoice::Cpu,
+        threads: Some(args.threads),
+        tokenizer: None,
+    };
+    let (model, load_time) = timed(|| Model::load(&args.model, &opts).expect("model loads"));
+    let info = model.info();
+    println!(
+        "model: {} ({}; {} threads; loaded in {:.2} s)",
+        info.path,
+        info.weights,
+        info.threads,
+        load_time.as_secs_f64()
+    );
+    let labels: Vec<u32> = LABELS
+        .iter()
+        .map(|l| model.single_token(l).unwrap())
+        .collect();
+
+    let ids = long_prompt(&model, 2000);
+    let n = ids.len();
+    println!("prompt: {n} tokens, {} runs each, alternating", args.runs);
+
+    // Warm-up: first-touch of weights and allocator pools.
+    model.next_token_logprobs(None, &ids, &labels).unwrap();
+    let mut ours = Vec::new();
+    let mut theirs = Vec::new();
+    for run in 0..args.runs {
+        let (_, t) = timed(|| model.next_token_logprobs(None, &ids, &labels).unwrap());
+        ours.push(n as f64 / t.as_secs_f64());
+        if let Some(bin) = &args.llama_bench {
+            if let Some(ts) = llama_bench_once(bin, &args.model, n, args.threads) {
+                theirs.push(ts);
+            }
+        }
+        eprintln!(
+            "  run {}: rca {:.1} tok/s{}",
+            run + 1,
+            ours.last().unwrap(),
+            theirs
+                .last()
+                .map_or(String::new(), |t| format!(", llama.cpp {t:.1} tok/s"))
+        );
+    }
+    let rss = peak_rss_mb();
+    let ours_median = median(&mut ours);
+    println!(
+        "rca        prompt: {ours_median:8.1} tok/s (median of {}), peak RSS {rss:.0} MB",
+        args.runs
+    );
+    if !theirs.is_empty() {
+        let theirs_median = median(&mut theirs);
+        println!(
+            "llama.cpp  prompt: {theirs_median:8.1} tok/s (median of {}, llama-bench -p {n} -n 0 -t {} -fa 0)",
+            theirs.len(),
+            args.threads
+        );
+        println!("ratio rca / llama.cpp: {:.2}", ours_median / theirs_median);
+    } else {
+        println!("llama.cpp: not run (build it with scripts/llama-ref build)");
+    }
+
+    if args.quantized {
+        let q = Model::load_with_format(&args.model, &opts, Some(WeightFormat::Quantized)).unwrap();
+        q.next_token_logprobs(None, &ids, &labels).unwrap();
+        let mut speeds: Vec<f64> = (0..args.runs.min(3))
+            .map(|_| {
+                let (_, t) = timed(|| q.next_token_logprobs(None, &ids, &labels).unwrap());
+                n as f64 / t.as_secs_f64()
+            })
+            .collect();
+        println!(
+            "rca, weights kept quantized ({}): {:.1} tok/s (median of {})",
+            q.info().weights,
+            median(&mut speeds),
+            speeds.len()
+        );
+    }
+
+    if args.reuse {
+        prefix_reuse(&model, &labels);
+    }
+}
+
+/// 20 batches that share the instructions and facts: 20 full prompts against
+/// the shared prefix once plus 20 suffixes.
+fn prefix_reuse(model: &Model, labels: &[u32]) {
+    let batches: Vec<Vec<String>> = (0..20)
+        .map(|b| (0..5).map(|i| change_line(LABELS[i], b * 5 + i)).collect())
+        .collect();
+    let (shared, _) = prompt_parts(model, &batches[0]);
+    let shared_ids = model.encode(&shared).unwrap();
+    let suffixes: Vec<Vec<u32>> = batches
+        .iter()
+        .map(|changes| {
+            let (_, own) = prompt_parts(model, changes);
+            model.encode_continuation(&own).unwrap()
+        })
+        .collect();
+    let suffix_mean = suffixes.iter().map(Vec::len).sum::<usize>() / suffixes.len();
+    let candidates = &labels[..5];
+
+    let (full, full_time) = timed(|| {
+        suffixes
+            .iter()
+            .map(|suffix| {
+                let ids = [shared_ids.as_slice(), suffix].concat();
+                model.next_token_logprobs(None, &ids, candidates).unwrap()
+            })
+            .collect::<Vec<_>>()
+    });
+    let (reused, reuse_time) = timed(|| {
+        let prefix = model.prefix(&shared_ids).unwrap();
+        suffixes
+            .iter()
+            .map(|suffix| {
+                model
+                    .next_token_logprobs(Some(&prefix), suffix, candidates)
+                    .unwrap()
+            })
+            .collect::<Vec<_>>()
+    });
+    let max_diff = full
+        .iter()
+        .flatten()
+        .zip(reused.iter().flatten())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    println!(
+        "prefix reuse ({} shared tokens, 20 suffixes of ~{suffix_mean} tokens): 20 full prompts {:.2} s, prefix once + 20 suffixes {:.2} s ({:.1}x), max |logprob diff| {max_diff:.1e}",
+        shared_ids.len(),
+        full_time.as_secs_f64(),
+        reuse_time.as_secs_f64(),
+        full_time.as_secs_f64() / reuse_time.as_secs_f64()
+    );
+}
