@@ -74,6 +74,10 @@ pub struct ModelArgs {
     /// Weight of the model's log-probability against the retrieval prior.
     #[arg(long)]
     pub model_weight: Option<f64>,
+    /// Run every batch prompt from scratch instead of reusing the shared
+    /// prefix's cache (for measuring what the reuse saves).
+    #[arg(long, hide = true)]
+    pub no_prefix_reuse: bool,
     /// Write every batch prompt with its label log-probabilities here.
     #[arg(long, value_name = "DIR")]
     pub dump_prompts: Option<PathBuf>,

@@ -90,7 +90,8 @@ fn load_judge(args: &ModelArgs) -> Result<LlmJudge> {
     let spinner = progress::spinner(&format!("loading {}", path.display()));
     let loaded = Model::load(&path, &options).map_err(|e| model_error(e.to_string()));
     spinner.finish_and_clear();
-    let judge = LlmJudge::new(loaded?, args.dump_prompts.clone())?;
+    let mut judge = LlmJudge::new(loaded?, args.dump_prompts.clone())?;
+    judge.set_prefix_reuse(!args.no_prefix_reuse);
     if let Some(dir) = &args.dump_prompts {
         // What a person needs to replay the prompts: model, tokenizer, flags.
         let manifest = serde_json::json!({
