@@ -299,7 +299,12 @@ pub fn retrieve(
             (area.name.as_str(), if by_title { &[][..] } else { area.owners.as_slice() })
         })
         .collect();
-    let path_hints = path_globs(&facts.path_hints).unwrap_or_else(|_| GlobSet::empty());
+    // One glob set per hint, for the evidence, and one for them all.
+    let hint_globs: Vec<(&String, GlobSet)> = facts
+        .path_hints
+        .iter()
+        .filter_map(|hint| Some((hint, path_globs(std::slice::from_ref(hint)).ok()?)))
+        .collect();
 
     let mut candidates: Vec<Candidate> = commits
         .into_iter()
@@ -339,11 +344,9 @@ pub fn retrieve(
                 }
             }
             evidence.owners = owners.into_iter().take(4).map(|(o, _)| o).collect();
-            for hint in &facts.path_hints {
-                if let Ok(set) = path_globs(std::slice::from_ref(hint)) {
-                    if commit.files.iter().any(|f| set.is_match(&f.path)) {
-                        evidence.path_hints.push(hint.clone());
-                    }
+            for (hint, set) in &hint_globs {
+                if commit.files.iter().any(|f| set.is_match(&f.path)) {
+                    evidence.path_hints.push((*hint).clone());
                 }
             }
 
@@ -371,9 +374,7 @@ pub fn retrieve(
                 )),
                 f64::from(u8::from(!evidence.team_hints.is_empty())),
                 f64::from(u8::from(!evidence.areas.is_empty())),
-                f64::from(u8::from(
-                    !path_hints.is_empty() && commit.files.iter().any(|f| path_hints.is_match(&f.path)),
-                )),
+                f64::from(u8::from(!evidence.path_hints.is_empty())),
             ];
             Candidate { commit, features, score: 0.0, prior: 0.0, evidence }
         })

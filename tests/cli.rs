@@ -221,3 +221,12 @@ fn usage_errors_exit_2() {
     let output = rca(&["investigate", "--title", " ", "--since", "2d"]);
     assert_one_line_error(&output, 2, "--title");
 }
+
+#[test]
+fn path_hints_show_up_as_evidence_and_lift_the_commit() {
+    let fixture = build("codeowners-monorepo", true);
+    let report = json(&fixture.run(&["--format", "json", "--path", "services/checkout/config"]));
+    let first = &report["suspects"][0];
+    assert_eq!(first["id"], fixture.culprit.as_str(), "{}", report["suspects"]);
+    assert_eq!(first["evidence"]["path_hints"][0], "services/checkout/config");
+}
