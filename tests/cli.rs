@@ -225,8 +225,10 @@ fn usage_errors_exit_2() {
 #[test]
 fn path_hints_show_up_as_evidence_and_lift_the_commit() {
     let fixture = build("codeowners-monorepo", true);
-    let report = json(&fixture.run(&["--format", "json", "--path", "services/checkout/config"]));
-    let first = &report["suspects"][0];
-    assert_eq!(first["id"], fixture.culprit.as_str(), "{}", report["suspects"]);
-    assert_eq!(first["evidence"]["path_hints"][0], "services/checkout/config");
+    let rank_of_culprit = |report: &serde_json::Value| suspect_ids(report).iter().position(|id| *id == fixture.culprit);
+    let without = json(&fixture.run(&["--format", "json"]));
+    let with = json(&fixture.run(&["--format", "json", "--path", "services/checkout/config"]));
+    let (before, after) = (rank_of_culprit(&without).unwrap(), rank_of_culprit(&with).unwrap());
+    assert!(after < before, "the hint lifts the culprit: rank {before} -> {after}");
+    assert_eq!(with["suspects"][after]["evidence"]["path_hints"][0], "services/checkout/config");
 }
