@@ -10,6 +10,7 @@
 //! ```text
 //! cargo bench --bench prompt_speed -- [--threads N] [--runs N] [--model PATH]
 //!     [--llama-bench PATH | --no-llama] [--quantized] [--no-reuse]
+//!     [--default-malloc]
 //! ```
 //!
 //! llama-bench comes from `scripts/llama-ref build` (its bin directory is
@@ -38,6 +39,7 @@ struct Args {
     llama_bench: Option<PathBuf>,
     quantized: bool,
     reuse: bool,
+    tune_allocator: bool,
 }
 
 fn parse_args() -> Args {
@@ -49,6 +51,7 @@ fn parse_args() -> Args {
         llama_bench: find_llama_bench(),
         quantized: false,
         reuse: true,
+        tune_allocator: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -62,6 +65,8 @@ fn parse_args() -> Args {
             "--no-llama" => args.llama_bench = None,
             "--quantized" => args.quantized = true,
             "--no-reuse" => args.reuse = false,
+            // To measure what `tune_allocator` buys.
+            "--default-malloc" => args.tune_allocator = false,
             // `cargo bench` passes --bench; ignore it and anything unknown.
             _ => {}
         }
@@ -117,11 +122,18 @@ fn change_line(label: &str, i: usize) -> String {
     )
 }
 
-const INSTRUCTIONS: &str =
-    "You are helping an on-call engineer find the change that caused an incident. \
+const INSTRUCTIONS: &str = "You are helping an on-call engineer find the change that caused an incident. \
 You will see what is known about the incident and a list of recent changes, one per line: \
 label, subject, age, author, files touched, lines added and removed. \
-Pick the single change most likely to have caused the incident.";
+Pick the single change most likely to have caused the incident. \
+Changes that touch the impacted service, its dependencies or its configuration are more likely culprits \
+than changes to documentation, tests or unrelated services. \
+Recent changes are more likely than old ones, and large changes more likely than small ones, \
+but a one-line configuration change can take a service down. \
+Dependency upgrades, retry and timeout settings, connection pools, caches, database indexes and \
+feature flags are frequent causes of latency regressions. \
+If several changes look alike, prefer the one whose files match the impacted area most closely. \
+Answer with the letter of one change only.";
 
 fn facts() -> String {
     "Incident: checkout p99 latency doubled\n\
@@ -222,6 +234,19 @@ fn llama_bench_once(bin: &Path, model: &Path, tokens: usize, threads: usize) -> 
     json.as_array()?.first()?.get("avg_ts")?.as_f64()
 }
 
+/// Minor page faults of this process so far (`/proc/self/stat`, field 10):
+/// a load-independent view of what `tune_allocator` saves.
+fn minor_faults() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name (field 2) is parenthesised and may hold spaces.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    after_name
+        .split_whitespace()
+        .nth(7)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     let start = Instant::now();
     let value = f();
@@ -229,8 +254,10 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
 }
 
 fn main() {
-    tune_allocator();
     let args = parse_args();
+    if args.tune_allocator {
+        tune_allocator();
+    }
     let opts = LoadOptions {
         device: DeviceChoice::Cpu,
         threads: Some(args.threads),
@@ -239,10 +266,15 @@ fn main() {
     let (model, load_time) = timed(|| Model::load(&args.model, &opts).expect("model loads"));
     let info = model.info();
     println!(
-        "model: {} ({}; {} threads; loaded in {:.2} s)",
+        "model: {} ({}; {} threads; malloc {}; loaded in {:.2} s)",
         info.path,
         info.weights,
         info.threads,
+        if args.tune_allocator {
+            "tuned"
+        } else {
+            "default"
+        },
         load_time.as_secs_f64()
     );
     let labels: Vec<u32> = LABELS
@@ -258,6 +290,7 @@ fn main() {
     model.next_token_logprobs(None, &ids, &labels).unwrap();
     let mut ours = Vec::new();
     let mut theirs = Vec::new();
+    let faults_before = minor_faults();
     for run in 0..args.runs {
         let (_, t) = timed(|| model.next_token_logprobs(None, &ids, &labels).unwrap());
         ours.push(n as f64 / t.as_secs_f64());
@@ -275,10 +308,11 @@ fn main() {
                 .map_or(String::new(), |t| format!(", llama.cpp {t:.1} tok/s"))
         );
     }
+    let faults = (minor_faults() - faults_before) / args.runs.max(1) as u64;
     let rss = peak_rss_mb();
     let ours_median = median(&mut ours);
     println!(
-        "rca        prompt: {ours_median:8.1} tok/s (median of {}), peak RSS {rss:.0} MB",
+        "rca        prompt: {ours_median:8.1} tok/s (median of {}), peak RSS {rss:.0} MB, {faults} minor page faults per prompt",
         args.runs
     );
     if !theirs.is_empty() {
@@ -315,11 +349,13 @@ fn main() {
     }
 }
 
-/// 20 batches that share the instructions and facts: 20 full prompts against
-/// the shared prefix once plus 20 suffixes.
+/// 20 batches that share the instructions and facts (about 275 tokens), each
+/// with its own two changes (about 120 tokens), the proportions measured in
+/// model-notes.md: 20 full prompts against the shared prefix once plus 20
+/// suffixes.
 fn prefix_reuse(model: &Model, labels: &[u32]) {
     let batches: Vec<Vec<String>> = (0..20)
-        .map(|b| (0..5).map(|i| change_line(LABELS[i], b * 5 + i)).collect())
+        .map(|b| (0..2).map(|i| change_line(LABELS[i], b * 2 + i)).collect())
         .collect();
     let (shared, _) = prompt_parts(model, &batches[0]);
     let shared_ids = model.encode(&shared).unwrap();
@@ -331,7 +367,7 @@ fn prefix_reuse(model: &Model, labels: &[u32]) {
         })
         .collect();
     let suffix_mean = suffixes.iter().map(Vec::len).sum::<usize>() / suffixes.len();
-    let candidates = &labels[..5];
+    let candidates = &labels[..2];
 
     let (full, full_time) = timed(|| {
         suffixes

@@ -246,6 +246,27 @@ fn logprobs_are_deterministic() {
 }
 
 #[test]
+fn a_thread_count_is_honoured_and_changes_nothing_but_speed() {
+    let single = Model::load(
+        &model_path(),
+        &LoadOptions {
+            threads: Some(1),
+            ..LoadOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(single.info().threads, 1);
+    let model = model();
+    let ids = model.encode(&election_prompt(model, 1)).unwrap();
+    let candidates = label_ids(model);
+    let a = model.next_token_logprobs(None, &ids, &candidates).unwrap();
+    let b = single.next_token_logprobs(None, &ids, &candidates).unwrap();
+    for (x, y) in a.iter().zip(&b) {
+        assert!((x - y).abs() < 1e-4, "{a:?}\n{b:?}");
+    }
+}
+
+#[test]
 fn quantized_weights_agree_with_f32() {
     let quantized = Model::load_with_format(
         &model_path(),

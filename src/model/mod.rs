@@ -83,8 +83,7 @@ pub struct LoadOptions {
     /// Where to run it.
     pub device: DeviceChoice,
     /// CPU threads; `None` keeps candle's default (the physical cores, or
-    /// `RAYON_NUM_THREADS`). Process-wide and fixed by the first load: see
-    /// [`configure_threads`].
+    /// `RAYON_NUM_THREADS`). See [`configure_threads`].
     pub threads: Option<usize>,
     /// A Hugging Face `tokenizer.json` to use instead of the GGUF's
     /// vocabulary (needed for SentencePiece models such as Llama 2).
@@ -175,12 +174,15 @@ pub fn default_model_path() -> Option<PathBuf> {
 /// the kernel. Call once at start-up, before the model runs.
 ///
 /// glibc gives every allocation above its mmap threshold (at most 32 MB) back
-/// to the kernel on free, so the attention score buffers, freed and
-/// re-allocated for every layer, page-fault back in every time; that was
-/// about 30% of the f32 path's time (model-notes.md, re-measured in
-/// `benches/prompt_speed.rs`). No mmap'd chunks plus a trim threshold larger
-/// than any working set removes it, at the cost of keeping the peak heap
-/// resident until exit. Does nothing on non-glibc targets.
+/// to the kernel on free, so buffers freed and re-allocated for every layer
+/// (attention scores, projections) page-fault back in every time. Without
+/// chunked prefill that was about 30% of the f32 path's time (model-notes.md);
+/// with 256-token chunks it is less, but still measurable:
+/// `benches/prompt_speed.rs` counts 30,600 minor page faults per 2,025-token
+/// prompt with glibc's defaults and 800 with this tuning. No mmap'd chunks
+/// plus a trim threshold larger than any working set removes them, at the
+/// cost of keeping the peak heap resident until exit (peak RSS is the same,
+/// 672 MB, either way). Does nothing on non-glibc targets.
 pub fn tune_allocator() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
@@ -195,18 +197,19 @@ pub fn tune_allocator() {
     });
 }
 
-/// Sets the CPU thread count for the whole process and returns the count in
-/// effect.
+/// Sets the CPU thread count for the whole process, once, and returns the
+/// count in effect. The binary calls it at start-up, before any other stage
+/// starts rayon; `Model::load` calls it too.
 ///
-/// candle's CPU backend reads it in two places, both from the environment:
-/// the GEMM split (`RAYON_NUM_THREADS`, read on each call, run on rayon's
-/// global pool) and its element-wise barrier pool (`CANDLE_NUM_THREADS`, read
-/// once when the pool starts). So a request sets both variables and builds
-/// rayon's global pool (which rca's own kernels use too) before any of them
-/// start. The first call wins; later requests cannot resize pools that are
-/// running and get the first count back. Call it before spawning threads
-/// that read the environment: `Model::load` calls it with
-/// `LoadOptions::threads`.
+/// candle's CPU backend takes its thread count from the environment in two
+/// places: the GEMM splits each product into `RAYON_NUM_THREADS` parts (read
+/// on every call) and runs them on the current rayon pool, and the
+/// element-wise barrier pool sizes itself from `CANDLE_NUM_THREADS` when it
+/// first starts. So a request sets both variables and builds rayon's global
+/// pool. The first request wins: the environment is not touched again (other
+/// threads may be reading it), and running pools cannot be resized. If rayon's
+/// global pool was already running with another size, `Model::load` runs the
+/// model in a pool of its own with the configured size.
 pub fn configure_threads(threads: Option<usize>) -> usize {
     static CONFIGURED: OnceLock<usize> = OnceLock::new();
     if let Some(&n) = CONFIGURED.get() {
@@ -220,7 +223,7 @@ pub fn configure_threads(threads: Option<usize>) -> usize {
             let _ = rayon::ThreadPoolBuilder::new()
                 .num_threads(n)
                 .build_global();
-            rayon::current_num_threads()
+            n
         }),
         None => candle_core::utils::get_num_threads(),
     }
@@ -247,6 +250,10 @@ pub struct ModelInfo {
 /// serve many scoring calls, and a [`Prefix`] carries the only state.
 pub struct Model {
     weights: llama::Weights,
+    /// A rayon pool of the configured size when the global pool has another
+    /// (it was started before the thread count was configured); all model
+    /// work runs inside it.
+    pool: Option<rayon::ThreadPool>,
     tokenizer: tokenizer::TextTokenizer,
     chat_template: Option<String>,
     info: ModelInfo,
@@ -302,7 +309,19 @@ impl Model {
     ) -> Result<Model, ModelError> {
         let mut file = gguf::open(path)?;
         let device = pick_device(opts.device)?;
+        // The count is process-wide (see `configure_threads`): a model that
+        // asks for one gets the first count requested in this process.
         let threads = configure_threads(opts.threads);
+        let pool = if opts.threads.is_some() && rayon::current_num_threads() != threads {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .thread_name(|i| format!("rca-model-{i}"))
+                .build()
+                .map_err(|err| ModelError::Other(format!("thread pool: {err}")))?;
+            Some(pool)
+        } else {
+            None
+        };
         let tokenizer = match &opts.tokenizer {
             Some(json) => tokenizer::TextTokenizer::from_file(json)?,
             None => tokenizer::TextTokenizer::from_gguf(&file)?,
@@ -339,6 +358,7 @@ impl Model {
         };
         Ok(Model {
             weights,
+            pool,
             tokenizer,
             chat_template: file.string("tokenizer.chat_template"),
             info,
@@ -448,7 +468,7 @@ impl Model {
     /// Runs `tokens` once and keeps the model state after them.
     pub fn prefix(&self, tokens: &[u32]) -> Result<Prefix, ModelError> {
         let mut cache = llama::KvCache::default();
-        let logits = self.weights.forward(&mut cache, tokens)?;
+        let logits = self.run(&mut cache, tokens)?;
         Ok(Prefix {
             cache,
             logits,
@@ -482,7 +502,7 @@ impl Model {
                     prefix.logits.clone()
                 } else {
                     let mut cache = prefix.cache.clone();
-                    self.weights.forward(&mut cache, suffix)?
+                    self.run(&mut cache, suffix)?
                 }
             }
             None => {
@@ -492,13 +512,25 @@ impl Model {
                     ));
                 }
                 let mut cache = llama::KvCache::default();
-                self.weights.forward(&mut cache, suffix)?
+                self.run(&mut cache, suffix)?
             }
         };
         let logits: Vec<f32> = logits
             .to_vec1()
             .map_err(|err| ModelError::Other(one_line(&err.to_string())))?;
         log_softmax_at(&logits, candidates)
+    }
+
+    /// Runs the model on the configured threads.
+    fn run(
+        &self,
+        cache: &mut llama::KvCache,
+        tokens: &[u32],
+    ) -> Result<candle_core::Tensor, ModelError> {
+        match &self.pool {
+            Some(pool) => pool.install(|| self.weights.forward(cache, tokens)),
+            None => self.weights.forward(cache, tokens),
+        }
     }
 
     /// The model's context window in tokens (`llama.context_length`).
