@@ -9,7 +9,7 @@ demo: model
     target/release/rca investigate --repo target/demo/monorepo \
         --title "checkout p99 latency doubled" \
         --impact "POST /v1/checkout p99 went from 450ms to 950ms; traces show the extra time waiting on catalog." \
-        --since 14d --until 2024-05-03T17:00:00Z --ranker llm --explain
+        --team @acme/checkout --since 14d --until 2024-05-03T17:00:00Z --ranker llm --explain
 
 # Run every test (unit, integration, and the real model).
 test: model

@@ -19,8 +19,10 @@ pub struct Session {
     bar: ElectionBar,
 }
 
-/// Default weight of the model's log-probability in the fused score
-/// (docs/benchmarks.md: tuned on the development cases).
+/// Default weight of the model's log-probability in the fused score.
+/// docs/benchmarks.md: on the development cases the untrained model does not
+/// beat weight 0 (the heuristic order), which is why the heuristic ranker is
+/// the default; 0.25 lets the model reorder only near-ties when asked for.
 pub const DEFAULT_MODEL_WEIGHT: f64 = 0.25;
 
 impl Session {

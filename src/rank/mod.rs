@@ -54,7 +54,7 @@ pub struct ElectionOptions {
 
 impl Default for ElectionOptions {
     fn default() -> Self {
-        ElectionOptions { batch: 20, keep: 5, votes: 2, top: 5, model_weight: 1.0, elect: 60 }
+        ElectionOptions { batch: 20, keep: 5, votes: 2, top: 5, model_weight: 0.25, elect: 60 }
     }
 }
 
