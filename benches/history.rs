@@ -5,6 +5,8 @@
 //! (defaults: the DPDK mirror in $RCA_MIRRORS, a window of about 800 commits).
 //! Prints the median wall time of each and their ratio.
 
+#![allow(clippy::print_stdout)] // a bench binary reports on stdout
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
@@ -15,11 +17,23 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let mirrors = std::env::var("RCA_MIRRORS").unwrap_or_else(|_| "../.mirror".into());
-    let repo_path = args.first().map(PathBuf::from).unwrap_or_else(|| PathBuf::from(&mirrors).join("DPDK+dpdk/repo"));
-    let since_text = args.get(1).cloned().unwrap_or_else(|| "2021-05-11T21:33:24Z".into());
-    let until_text = args.get(2).cloned().unwrap_or_else(|| "2021-07-20T21:33:24Z".into());
+    let repo_path = args
+        .first()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(&mirrors).join("DPDK+dpdk/repo"));
+    let since_text = args
+        .get(1)
+        .cloned()
+        .unwrap_or_else(|| "2021-05-11T21:33:24Z".into());
+    let until_text = args
+        .get(2)
+        .cloned()
+        .unwrap_or_else(|| "2021-07-20T21:33:24Z".into());
     let runs: usize = args.get(3).and_then(|r| r.parse().ok()).unwrap_or(5);
 
     let since = rca::when::parse(&since_text, 0).map_err(anyhow::Error::msg)?;
@@ -40,14 +54,23 @@ fn main() -> anyhow::Result<()> {
         let ours_counts: std::collections::HashMap<(String, String), (u32, u32)> = window
             .commits
             .iter()
-            .flat_map(|c| c.files.iter().map(move |f| ((c.id.clone(), f.path.clone()), (f.added, f.removed))))
+            .flat_map(|c| {
+                c.files
+                    .iter()
+                    .map(move |f| ((c.id.clone(), f.path.clone()), (f.added, f.removed)))
+            })
             .collect();
 
         let t = Instant::now();
         let output = Command::new("git")
             .arg("--git-dir")
             .arg(&repo_path)
-            .args(["log", "--numstat", "--first-parent", "--format=%H%x00%an%x00%ct%x00%B"])
+            .args([
+                "log",
+                "--numstat",
+                "--first-parent",
+                "--format=%H%x00%an%x00%ct%x00%B",
+            ])
             .arg(format!("--since={since}"))
             .arg(start.to_string())
             .output()?;
@@ -72,7 +95,10 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let (a, b) = (median(ours), median(theirs));
-    println!("window: {} commits (rca), {} commits (git log)", counts.0, counts.1);
+    println!(
+        "window: {} commits (rca), {} commits (git log)",
+        counts.0, counts.1
+    );
     println!("rca history::window   median {a:.3} s over {runs} runs");
     println!("git log --numstat     median {b:.3} s over {runs} runs");
     println!(

@@ -68,7 +68,11 @@ impl Case {
         Facts {
             title: self.title.clone(),
             impact: self.impact.clone(),
-            team_hints: if with_team_hint { self.team_hint.clone() } else { Vec::new() },
+            team_hints: if with_team_hint {
+                self.team_hint.clone()
+            } else {
+                Vec::new()
+            },
             path_hints: Vec::new(),
         }
     }
@@ -79,7 +83,10 @@ impl Case {
             crate::when::parse(text, 0)
                 .map_err(|e| crate::error::input(format!("case {}: {field}: {e}", self.id)))
         };
-        Ok((parse("since", &self.since)?, parse("opened_at", &self.opened_at)?))
+        Ok((
+            parse("since", &self.since)?,
+            parse("opened_at", &self.opened_at)?,
+        ))
     }
 }
 
@@ -88,7 +95,11 @@ pub fn load(path: &Path) -> Result<CasesFile> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| crate::error::input(format!("{}: {e}", path.display())))?;
     let file: CasesFile = serde_yaml::from_str(&text).map_err(|e| {
-        crate::error::input(format!("{}: {}", path.display(), e.to_string().replace('\n', " ")))
+        crate::error::input(format!(
+            "{}: {}",
+            path.display(),
+            e.to_string().replace('\n', " ")
+        ))
     })?;
     for case in &file.cases {
         let (since, opened) = case.window()?;

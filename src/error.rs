@@ -59,17 +59,29 @@ impl std::error::Error for Failure {}
 
 /// Builds an input error.
 pub fn input(message: impl Into<String>) -> anyhow::Error {
-    Failure { kind: Kind::Input, message: message.into() }.into()
+    Failure {
+        kind: Kind::Input,
+        message: message.into(),
+    }
+    .into()
 }
 
 /// Builds a usage error.
 pub fn usage(message: impl Into<String>) -> anyhow::Error {
-    Failure { kind: Kind::Usage, message: message.into() }.into()
+    Failure {
+        kind: Kind::Usage,
+        message: message.into(),
+    }
+    .into()
 }
 
 /// Builds a model error.
 pub fn model(message: impl Into<String>) -> anyhow::Error {
-    Failure { kind: Kind::Model, message: message.into() }.into()
+    Failure {
+        kind: Kind::Model,
+        message: message.into(),
+    }
+    .into()
 }
 
 /// The exit code for an error: the kind of the first [`Failure`] in its

@@ -15,9 +15,9 @@
 use crate::when::Seconds;
 use anyhow::{Context, Result};
 use git2::{Oid, Repository, Sort};
-use std::collections::HashMap;
 use rayon::prelude::*;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// One changed file of a commit.
@@ -109,8 +109,12 @@ pub fn open(path: &Path) -> Result<Repository, HistoryError> {
     unsafe {
         let _ = git2::opts::set_cache_object_limit(git2::ObjectType::Blob, 1 << 20);
     }
-    Repository::open_ext(path, git2::RepositoryOpenFlags::empty(), std::iter::empty::<&Path>())
-        .map_err(|_| HistoryError::NotARepository(path.display().to_string()))
+    Repository::open_ext(
+        path,
+        git2::RepositoryOpenFlags::empty(),
+        std::iter::empty::<&Path>(),
+    )
+    .map_err(|_| HistoryError::NotARepository(path.display().to_string()))
 }
 
 /// Resolves `reference` (default: HEAD) to a commit, then walks back along
@@ -173,11 +177,19 @@ pub fn window(repo: &Repository, start: Oid, since: Seconds, until: Seconds) -> 
                     break;
                 };
                 if id != commit.id() {
-                    pending.push(Pending { id, landed_at: time, merged_by: Some(commit.id()) });
+                    pending.push(Pending {
+                        id,
+                        landed_at: time,
+                        merged_by: Some(commit.id()),
+                    });
                 }
             }
         } else {
-            pending.push(Pending { id: commit.id(), landed_at: time, merged_by: None });
+            pending.push(Pending {
+                id: commit.id(),
+                landed_at: time,
+                merged_by: None,
+            });
             mainline += 1;
         }
         current = match commit.parent(0) {
@@ -197,7 +209,9 @@ pub fn window(repo: &Repository, start: Oid, since: Seconds, until: Seconds) -> 
         .map_init(
             || Repository::open(&git_dir),
             |repo, entry| -> Result<Commit> {
-                let repo = repo.as_ref().map_err(|e| anyhow::anyhow!("reopening repository: {e}"))?;
+                let repo = repo
+                    .as_ref()
+                    .map_err(|e| anyhow::anyhow!("reopening repository: {e}"))?;
                 describe(repo, entry)
             },
         )
@@ -209,7 +223,14 @@ pub fn window(repo: &Repository, start: Oid, since: Seconds, until: Seconds) -> 
             .then(a.id.cmp(&b.id))
     });
 
-    Ok(Window { start: start.to_string(), since, until, commits, mainline, truncated })
+    Ok(Window {
+        start: start.to_string(),
+        since,
+        until,
+        commits,
+        mainline,
+        truncated,
+    })
 }
 
 /// Reads one commit: metadata, message and per-file line counts.
@@ -223,8 +244,8 @@ fn describe(repo: &Repository, entry: &Pending) -> Result<Commit> {
     };
     let author = commit.author();
     let committed_at = commit.committer().when().seconds();
-    let files = changed_files(repo, &commit)
-        .with_context(|| format!("diffing commit {}", entry.id))?;
+    let files =
+        changed_files(repo, &commit).with_context(|| format!("diffing commit {}", entry.id))?;
     Ok(Commit {
         id: entry.id.to_string(),
         author: String::from_utf8_lossy(author.name_bytes()).into_owned(),
@@ -254,7 +275,13 @@ fn changed_files(repo: &Repository, commit: &git2::Commit<'_>) -> Result<Vec<Fil
     // A missing parent (shallow clone edge) is diffed like a root commit.
     let old_tree = commit.parent(0).ok().and_then(|p| p.tree().ok());
     let mut changes = Vec::new();
-    diff_trees(repo, old_tree.as_ref(), Some(&new_tree), &mut Vec::new(), &mut changes)?;
+    diff_trees(
+        repo,
+        old_tree.as_ref(),
+        Some(&new_tree),
+        &mut Vec::new(),
+        &mut changes,
+    )?;
 
     // Pair exact renames: a deletion and an addition of the same blob.
     let mut deleted: HashMap<Oid, Vec<usize>> = HashMap::new();
@@ -284,11 +311,23 @@ fn changed_files(repo: &Repository, commit: &git2::Commit<'_>) -> Result<Vec<Fil
         let path = String::from_utf8_lossy(&change.path).into_owned();
         if let Some(&j) = renamed_from.get(&i) {
             let old_path = Some(String::from_utf8_lossy(&changes[j].path).into_owned());
-            files.push(FileChange { path, old_path, added: 0, removed: 0, binary: false });
+            files.push(FileChange {
+                path,
+                old_path,
+                added: 0,
+                removed: 0,
+                binary: false,
+            });
             continue;
         }
         let (added, removed, binary) = line_counts(repo, change.old, change.new)?;
-        files.push(FileChange { path, old_path: None, added, removed, binary });
+        files.push(FileChange {
+            path,
+            old_path: None,
+            added,
+            removed,
+            binary,
+        });
     }
     Ok(files)
 }
@@ -358,7 +397,10 @@ fn visit(
     out: &mut Vec<BlobChange>,
 ) -> Result<()> {
     use git2::ObjectType::{Blob, Tree};
-    let name = old.or(new).map(|e| e.name_bytes().to_vec()).unwrap_or_default();
+    let name = old
+        .or(new)
+        .map(|e| e.name_bytes().to_vec())
+        .unwrap_or_default();
     let kind = |e: Option<&git2::TreeEntry<'_>>| e.and_then(|e| e.kind());
     let (old_kind, new_kind) = (kind(old), kind(new));
     let mark = prefix.len();
@@ -380,7 +422,11 @@ fn visit(
     };
     let (old_blob, new_blob) = (blob(old, old_kind), blob(new, new_kind));
     if old_blob.is_some() || new_blob.is_some() {
-        out.push(BlobChange { path: prefix.clone(), old: old_blob, new: new_blob });
+        out.push(BlobChange {
+            path: prefix.clone(),
+            old: old_blob,
+            new: new_blob,
+        });
     }
     prefix.truncate(mark);
     Ok(())
@@ -400,7 +446,11 @@ fn changed_lines(old: &[u8], new: &[u8]) -> (u32, u32) {
     }
     let old_lines: Vec<&[u8]> = old.split_inclusive(|&b| b == b'\n').collect();
     let new_lines: Vec<&[u8]> = new.split_inclusive(|&b| b == b'\n').collect();
-    let prefix = old_lines.iter().zip(&new_lines).take_while(|(a, b)| a == b).count();
+    let prefix = old_lines
+        .iter()
+        .zip(&new_lines)
+        .take_while(|(a, b)| a == b)
+        .count();
     let suffix = old_lines[prefix..]
         .iter()
         .rev()
@@ -444,9 +494,10 @@ fn count_lines(content: &[u8]) -> u32 {
 fn line_counts(repo: &Repository, old: Option<Oid>, new: Option<Oid>) -> Result<(u32, u32, bool)> {
     // A blob missing from a partial or filtered clone has no line counts,
     // like a binary one; the path still counts.
-    let (Ok(old_blob), Ok(new_blob)) =
-        (old.map(|id| repo.find_blob(id)).transpose(), new.map(|id| repo.find_blob(id)).transpose())
-    else {
+    let (Ok(old_blob), Ok(new_blob)) = (
+        old.map(|id| repo.find_blob(id)).transpose(),
+        new.map(|id| repo.find_blob(id)).transpose(),
+    ) else {
         return Ok((0, 0, true));
     };
     let binary = old_blob.as_ref().is_some_and(|b| is_binary(b.content()))

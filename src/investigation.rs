@@ -32,7 +32,11 @@ pub struct Request {
 /// How candidates are ranked.
 pub enum Ranker<'a> {
     Heuristic,
-    Election { judge: &'a mut dyn Judge, options: ElectionOptions, progress: &'a mut dyn Progress },
+    Election {
+        judge: &'a mut dyn Judge,
+        options: ElectionOptions,
+        progress: &'a mut dyn Progress,
+    },
 }
 
 /// The result: the report and, for backtests, the whole ranking.
@@ -51,7 +55,13 @@ fn history_error(err: anyhow::Error) -> anyhow::Error {
 }
 
 /// Runs one investigation on an opened repository.
-pub fn run(repo: &Repository, repository_label: &str, request: &Request, ranker: Ranker<'_>, reproduce: String) -> Result<Outcome> {
+pub fn run(
+    repo: &Repository,
+    repository_label: &str,
+    request: &Request,
+    ranker: Ranker<'_>,
+    reproduce: String,
+) -> Result<Outcome> {
     let started = Instant::now();
     if request.since >= request.until {
         return Err(input(format!(
@@ -60,11 +70,17 @@ pub fn run(repo: &Repository, repository_label: &str, request: &Request, ranker:
             rfc3339(request.until)
         )));
     }
-    let start = history::start_commit(repo, request.reference.as_deref(), request.until).map_err(history_error)?;
-    let window = history::window(repo, start, request.since, request.until).context("walking history")?;
+    let start = history::start_commit(repo, request.reference.as_deref(), request.until)
+        .map_err(history_error)?;
+    let window =
+        history::window(repo, start, request.since, request.until).context("walking history")?;
     if window.commits.is_empty() {
         return Err(input(
-            HistoryError::EmptyWindow { since: rfc3339(request.since), until: rfc3339(request.until) }.to_string(),
+            HistoryError::EmptyWindow {
+                since: rfc3339(request.since),
+                until: rfc3339(request.until),
+            }
+            .to_string(),
         ));
     }
     let history_s = started.elapsed().as_secs_f64();
@@ -79,17 +95,38 @@ pub fn run(repo: &Repository, repository_label: &str, request: &Request, ranker:
         merged_in: window.commits.len() - window.mainline,
         truncated: window.truncated,
     };
-    let options = retrieve::Options { limit: request.candidates.max(1), weights: request.weights };
-    let candidates = retrieve::retrieve(window.commits, request.until, &request.facts, &ownership, &options);
+    let options = retrieve::Options {
+        limit: request.candidates.max(1),
+        weights: request.weights,
+    };
+    let candidates = retrieve::retrieve(
+        window.commits,
+        request.until,
+        &request.facts,
+        &ownership,
+        &options,
+    );
     let candidate_count = candidates.len();
     let retrieve_s = retrieve_started.elapsed().as_secs_f64();
 
     let rank_started = Instant::now();
     let (ranker_name, suspects): (&str, Vec<Suspect>) = match ranker {
         Ranker::Heuristic => ("heuristic", rank::heuristic(candidates)),
-        Ranker::Election { judge, options, progress } => {
-            ("llm", rank::elect(candidates, &request.facts, request.until, judge, &options, progress)?)
-        }
+        Ranker::Election {
+            judge,
+            options,
+            progress,
+        } => (
+            "llm",
+            rank::elect(
+                candidates,
+                &request.facts,
+                request.until,
+                judge,
+                &options,
+                progress,
+            )?,
+        ),
     };
     let rank_s = rank_started.elapsed().as_secs_f64();
 
@@ -99,7 +136,11 @@ pub fn run(repo: &Repository, repository_label: &str, request: &Request, ranker:
         .enumerate()
         .map(|(i, s)| SuspectReport::new(i + 1, s, request.until))
         .collect();
-    let confidence: f64 = top.iter().map(|s| s.probability).sum::<f64>().clamp(0.0, 1.0);
+    let confidence: f64 = top
+        .iter()
+        .map(|s| s.probability)
+        .sum::<f64>()
+        .clamp(0.0, 1.0);
     let report = Report {
         schema: crate::report::SCHEMA,
         title: request.facts.title.clone(),
@@ -119,8 +160,16 @@ pub fn run(repo: &Repository, repository_label: &str, request: &Request, ranker:
         min_confidence: request.min_confidence,
         abstained: confidence < request.min_confidence,
         suspects: top,
-        timings: Timings { history_s, retrieve_s, rank_s, total_s: started.elapsed().as_secs_f64() },
+        timings: Timings {
+            history_s,
+            retrieve_s,
+            rank_s,
+            total_s: started.elapsed().as_secs_f64(),
+        },
         reproduce,
     };
-    Ok(Outcome { report, ranking: suspects })
+    Ok(Outcome {
+        report,
+        ranking: suspects,
+    })
 }

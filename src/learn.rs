@@ -29,7 +29,11 @@ pub struct FitOptions {
 
 impl Default for FitOptions {
     fn default() -> Self {
-        FitOptions { l2: 1.0, iterations: 400, learning_rate: 0.05 }
+        FitOptions {
+            l2: 1.0,
+            iterations: 400,
+            learning_rate: 0.05,
+        }
     }
 }
 
@@ -48,7 +52,11 @@ pub fn loss(groups: &[Group], weights: &Weights) -> f64 {
 /// Fits the weights. Deterministic: no sampling, fixed order.
 pub fn fit(groups: &[Group], options: &FitOptions) -> Weights {
     // Standardise each feature over all rows so one learning rate fits all.
-    let rows: usize = groups.iter().map(|g| g.features.len()).sum::<usize>().max(1);
+    let rows: usize = groups
+        .iter()
+        .map(|g| g.features.len())
+        .sum::<usize>()
+        .max(1);
     let mut mean = [0.0; NUM_FEATURES];
     let mut scale = [0.0; NUM_FEATURES];
     for x in groups.iter().flat_map(|g| &g.features) {
@@ -124,14 +132,18 @@ mod tests {
         let mut groups = Vec::new();
         let mut state = 7u64;
         let mut next = || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (state >> 33) as f64 / (1u64 << 31) as f64
         };
         for _ in 0..40 {
             let features: Vec<[f64; NUM_FEATURES]> = (0..30)
                 .map(|_| std::array::from_fn(|k| if k < 2 { next() } else { 0.0 }))
                 .collect();
-            let culprit = (0..30).max_by(|&a, &b| features[a][0].total_cmp(&features[b][0])).unwrap();
+            let culprit = (0..30)
+                .max_by(|&a, &b| features[a][0].total_cmp(&features[b][0]))
+                .unwrap();
             groups.push(Group { features, culprit });
         }
         let weights = fit(&groups, &FitOptions::default());

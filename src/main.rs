@@ -9,7 +9,11 @@ fn main() -> ExitCode {
     let cli = match rca::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { exit_code::USAGE } else { exit_code::SUCCESS };
+            let code = if e.use_stderr() {
+                exit_code::USAGE
+            } else {
+                exit_code::SUCCESS
+            };
             let _ = e.print();
             return ExitCode::from(code);
         }

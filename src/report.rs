@@ -112,10 +112,19 @@ impl SuspectReport {
             lines_added: commit.lines_added(),
             lines_removed: commit.lines_removed(),
             files_changed: commit.files.len(),
-            files: commit.files.iter().take(10).map(|f| f.path.clone()).collect(),
+            files: commit
+                .files
+                .iter()
+                .take(10)
+                .map(|f| f.path.clone())
+                .collect(),
             merged_by: commit.merged_by.clone(),
             evidence: c.evidence.clone(),
-            features: FEATURES.iter().copied().zip(c.features.iter().copied()).collect(),
+            features: FEATURES
+                .iter()
+                .copied()
+                .zip(c.features.iter().copied())
+                .collect(),
             rounds: suspect.rounds.clone(),
         }
     }
@@ -125,13 +134,29 @@ impl SuspectReport {
         let mut parts = Vec::new();
         let e = &self.evidence;
         if !e.matched_terms.is_empty() {
-            parts.push(format!("terms: {}", e.matched_terms.iter().take(4).cloned().collect::<Vec<_>>().join(",")));
+            parts.push(format!(
+                "terms: {}",
+                e.matched_terms
+                    .iter()
+                    .take(4)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ));
         }
         if !e.team_hints.is_empty() {
             parts.push(format!("team: {}", e.team_hints.join(",")));
         }
         if !e.areas.is_empty() {
-            parts.push(format!("area: {}", e.areas.iter().take(2).cloned().collect::<Vec<_>>().join(",")));
+            parts.push(format!(
+                "area: {}",
+                e.areas
+                    .iter()
+                    .take(2)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ));
         }
         if !e.path_hints.is_empty() {
             parts.push(format!("path: {}", e.path_hints.join(",")));
@@ -170,7 +195,11 @@ pub fn render_text(report: &Report, explain: bool) -> String {
     };
     let _ = writeln!(out, "Ranking: {ranking}");
     let _ = writeln!(out);
-    let _ = writeln!(out, "{:>4}  {:<12}  {:>5}  {:>4}  {:<18}  {:<50}  why", "rank", "commit", "prob", "age", "author", "subject");
+    let _ = writeln!(
+        out,
+        "{:>4}  {:<12}  {:>5}  {:>4}  {:<18}  {:<50}  why",
+        "rank", "commit", "prob", "age", "author", "subject"
+    );
     for s in &report.suspects {
         let _ = writeln!(
             out,
@@ -184,21 +213,61 @@ pub fn render_text(report: &Report, explain: bool) -> String {
             s.why()
         );
         if explain {
-            let _ = writeln!(out, "        landed {}{}", s.landed_at, s.merged_by.as_ref().map(|m| format!(" (merged by {})", &m[..m.len().min(12)])).unwrap_or_default());
-            let _ = writeln!(out, "        files: {}", s.files.iter().take(5).cloned().collect::<Vec<_>>().join(", "));
+            let _ = writeln!(
+                out,
+                "        landed {}{}",
+                s.landed_at,
+                s.merged_by
+                    .as_ref()
+                    .map(|m| format!(" (merged by {})", &m[..m.len().min(12)]))
+                    .unwrap_or_default()
+            );
+            let _ = writeln!(
+                out,
+                "        files: {}",
+                s.files
+                    .iter()
+                    .take(5)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
             if !s.evidence.owners.is_empty() {
                 let _ = writeln!(out, "        owners: {}", s.evidence.owners.join(", "));
             }
-            let features: Vec<String> = s.features.iter().filter(|(_, v)| **v != 0.0).map(|(k, v)| format!("{k}={v:.2}")).collect();
-            let _ = writeln!(out, "        score {:.3} (prior {:.4}): {}", s.score, s.prior, features.join(" "));
+            let features: Vec<String> = s
+                .features
+                .iter()
+                .filter(|(_, v)| **v != 0.0)
+                .map(|(k, v)| format!("{k}={v:.2}"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "        score {:.3} (prior {:.4}): {}",
+                s.score,
+                s.prior,
+                features.join(" ")
+            );
             for r in &s.rounds {
                 let labels: String = r.labels.iter().collect();
-                let _ = writeln!(out, "        round {} batch {} labels {} model logprob {:.3}{}", r.round, r.batch, labels, r.model_logprob, if r.kept { " kept" } else { "" });
+                let _ = writeln!(
+                    out,
+                    "        round {} batch {} labels {} model logprob {:.3}{}",
+                    r.round,
+                    r.batch,
+                    labels,
+                    r.model_logprob,
+                    if r.kept { " kept" } else { "" }
+                );
             }
         }
     }
     let _ = writeln!(out);
-    let calibrated = if report.calibrated { "calibrated" } else { "uncalibrated" };
+    let calibrated = if report.calibrated {
+        "calibrated"
+    } else {
+        "uncalibrated"
+    };
     if report.abstained {
         let _ = writeln!(
             out,
@@ -207,7 +276,11 @@ pub fn render_text(report: &Report, explain: bool) -> String {
             report.min_confidence * 100.0
         );
     } else {
-        let _ = writeln!(out, "Confidence that the culprit is listed: {:.0}% ({calibrated}).", report.confidence * 100.0);
+        let _ = writeln!(
+            out,
+            "Confidence that the culprit is listed: {:.0}% ({calibrated}).",
+            report.confidence * 100.0
+        );
     }
     let _ = writeln!(out, "Reproduce: {}", report.reproduce);
     out

@@ -18,25 +18,25 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// The names of the signals, in the order of [`Candidate::features`].
 pub const FEATURES: [&str; NUM_FEATURES] = [
-    "text_bm25",      // BM25 of title+impact against subject and body
-    "subject_bm25",   // BM25 against the subject alone
-    "path_bm25",      // BM25 against the tokens of the changed paths
-    "component",      // the title's "component:" prefix equals the subject's
-    "log_age_days",   // ln(1 + days between landing and the investigation start)
-    "log_rank",       // ln(1 + position when the window is sorted newest first)
-    "age_1d",         // landed within a day of the investigation start
-    "age_3d",         // within three days
-    "age_7d",         // within a week
-    "age_14d",        // within two weeks
-    "log_lines",      // ln(1 + lines added + removed)
-    "log_files",      // ln(1 + files changed)
-    "bot",            // automated rolls, bumps and translation updates
-    "revert",         // the commit is itself a revert
-    "reland",         // the commit re-lands an earlier revert
-    "docs_or_tests",  // touches only documentation or tests
-    "team",           // touches files owned by a --team hint
-    "area",           // touches an ownership area the title names
-    "path_hint",      // touches a --path glob
+    "text_bm25",     // BM25 of title+impact against subject and body
+    "subject_bm25",  // BM25 against the subject alone
+    "path_bm25",     // BM25 against the tokens of the changed paths
+    "component",     // the title's "component:" prefix equals the subject's
+    "log_age_days",  // ln(1 + days between landing and the investigation start)
+    "log_rank",      // ln(1 + position when the window is sorted newest first)
+    "age_1d",        // landed within a day of the investigation start
+    "age_3d",        // within three days
+    "age_7d",        // within a week
+    "age_14d",       // within two weeks
+    "log_lines",     // ln(1 + lines added + removed)
+    "log_files",     // ln(1 + files changed)
+    "bot",           // automated rolls, bumps and translation updates
+    "revert",        // the commit is itself a revert
+    "reland",        // the commit re-lands an earlier revert
+    "docs_or_tests", // touches only documentation or tests
+    "team",          // touches files owned by a --team hint
+    "area",          // touches an ownership area the title names
+    "path_hint",     // touches a --path glob
 ];
 
 pub const NUM_FEATURES: usize = 19;
@@ -50,8 +50,8 @@ pub struct Weights(pub [f64; NUM_FEATURES]);
 impl Default for Weights {
     fn default() -> Self {
         Weights([
-            0.35, 0.35, 0.25, 1.5, -0.9, -0.4, 0.0, 0.0, 0.0, 0.0, 0.15, 0.0, -2.0, -0.8, 0.5, -0.8,
-            1.0, 0.8, 1.5,
+            0.35, 0.35, 0.25, 1.5, -0.9, -0.4, 0.0, 0.0, 0.0, 0.0, 0.15, 0.0, -2.0, -0.8, 0.5,
+            -0.8, 1.0, 0.8, 1.5,
         ])
     }
 }
@@ -99,7 +99,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { limit: 200, weights: Weights::default() }
+        Options {
+            limit: 200,
+            weights: Weights::default(),
+        }
     }
 }
 
@@ -125,7 +128,10 @@ impl Query {
         if let Some(impact) = &facts.impact {
             add(impact, 0.5);
         }
-        Query { terms, component: component_of(&facts.title) }
+        Query {
+            terms,
+            component: component_of(&facts.title),
+        }
     }
 }
 
@@ -167,7 +173,12 @@ impl Bm25 {
             counted.push(counts);
         }
         let average_length = (lengths.iter().sum::<f64>() / lengths.len().max(1) as f64).max(1.0);
-        Bm25 { docs: counted, lengths, average_length, document_frequency }
+        Bm25 {
+            docs: counted,
+            lengths,
+            average_length,
+            document_frequency,
+        }
     }
 
     fn idf(&self, term: &str) -> f64 {
@@ -230,8 +241,12 @@ fn named_areas(ownership: &Ownership, query: &Query) -> Vec<usize> {
         }
     }
     let rare_limit = (areas.len() / 50).max(3);
-    let title_terms: HashSet<&str> =
-        query.terms.iter().filter(|(_, w)| *w >= 1.0).map(|(t, _)| t.as_str()).collect();
+    let title_terms: HashSet<&str> = query
+        .terms
+        .iter()
+        .filter(|(_, w)| *w >= 1.0)
+        .map(|(t, _)| t.as_str())
+        .collect();
     areas
         .iter()
         .enumerate()
@@ -270,7 +285,10 @@ pub fn retrieve(
 ) -> Vec<Candidate> {
     let query = Query::new(facts);
     let text_index = Bm25::new(
-        commits.iter().map(|c| text::tokens(&format!("{}\n{}", c.subject, c.body))).collect(),
+        commits
+            .iter()
+            .map(|c| text::tokens(&format!("{}\n{}", c.subject, c.body)))
+            .collect(),
     );
     let subject_index = Bm25::new(commits.iter().map(|c| text::tokens(&c.subject)).collect());
     // Path tokens are counted once per commit, so that a commit touching
@@ -296,7 +314,14 @@ pub fn retrieve(
         .iter()
         .map(|&i| {
             let area = &ownership.areas()[i];
-            (area.name.as_str(), if by_title { &[][..] } else { area.owners.as_slice() })
+            (
+                area.name.as_str(),
+                if by_title {
+                    &[][..]
+                } else {
+                    area.owners.as_slice()
+                },
+            )
         })
         .collect();
     // One glob set per hint, for the evidence, and one for them all.
@@ -339,7 +364,10 @@ pub fn retrieve(
                 }
             }
             for (name, area_owner_list) in &area_owners {
-                if owners.iter().any(|(o, _)| area_owner_list.contains(o) || o == name) {
+                if owners
+                    .iter()
+                    .any(|(o, _)| area_owner_list.contains(o) || o == name)
+                {
                     evidence.areas.push((*name).to_owned());
                 }
             }
@@ -370,13 +398,20 @@ pub fn retrieve(
                 f64::from(u8::from(subject.starts_with("revert"))),
                 f64::from(u8::from(subject.starts_with("reland"))),
                 f64::from(u8::from(
-                    !commit.files.is_empty() && commit.files.iter().all(|f| is_docs_or_test(&f.path)),
+                    !commit.files.is_empty()
+                        && commit.files.iter().all(|f| is_docs_or_test(&f.path)),
                 )),
                 f64::from(u8::from(!evidence.team_hints.is_empty())),
                 f64::from(u8::from(!evidence.areas.is_empty())),
                 f64::from(u8::from(!evidence.path_hints.is_empty())),
             ];
-            Candidate { commit, features, score: 0.0, prior: 0.0, evidence }
+            Candidate {
+                commit,
+                features,
+                score: 0.0,
+                prior: 0.0,
+                evidence,
+            }
         })
         .collect();
 
@@ -385,8 +420,14 @@ pub fn retrieve(
         candidate.features[5] = (rank as f64).ln_1p();
         candidate.score = dot(&options.weights.0, &candidate.features);
     }
-    let max = candidates.iter().map(|c| c.score).fold(f64::NEG_INFINITY, f64::max);
-    let total: f64 = candidates.iter().map(|c| ((c.score - max) / PRIOR_TEMPERATURE).exp()).sum();
+    let max = candidates
+        .iter()
+        .map(|c| c.score)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let total: f64 = candidates
+        .iter()
+        .map(|c| ((c.score - max) / PRIOR_TEMPERATURE).exp())
+        .sum();
     for candidate in &mut candidates {
         candidate.prior = ((candidate.score - max) / PRIOR_TEMPERATURE).exp() / total;
     }

@@ -7,79 +7,12 @@
 
 /// Words too common in commit messages and incident titles to carry signal.
 const STOPWORDS: &[&str] = &[
-    "a",
-    "after",
-    "all",
-    "also",
-    "an",
-    "and",
-    "any",
-    "are",
-    "as",
-    "at",
-    "be",
-    "been",
-    "before",
-    "but",
-    "by",
-    "c",
-    "can",
-    "cc",
-    "could",
-    "cpp",
-    "did",
-    "do",
-    "does",
-    "for",
-    "from",
-    "h",
-    "has",
-    "have",
-    "if",
-    "in",
-    "into",
-    "is",
-    "it",
-    "its",
-    "may",
-    "md",
-    "more",
-    "no",
-    "not",
-    "of",
-    "on",
-    "only",
-    "or",
-    "other",
-    "our",
-    "py",
-    "should",
-    "so",
-    "some",
-    "such",
-    "than",
-    "that",
-    "the",
-    "then",
-    "there",
-    "these",
-    "they",
-    "this",
-    "to",
-    "txt",
-    "use",
-    "used",
-    "using",
-    "via",
-    "was",
-    "we",
-    "were",
-    "when",
-    "which",
-    "will",
-    "with",
-    "would",
-    "you",
+    "a", "after", "all", "also", "an", "and", "any", "are", "as", "at", "be", "been", "before",
+    "but", "by", "c", "can", "cc", "could", "cpp", "did", "do", "does", "for", "from", "h", "has",
+    "have", "if", "in", "into", "is", "it", "its", "may", "md", "more", "no", "not", "of", "on",
+    "only", "or", "other", "our", "py", "should", "so", "some", "such", "than", "that", "the",
+    "then", "there", "these", "they", "this", "to", "txt", "use", "used", "using", "via", "was",
+    "we", "were", "when", "which", "will", "with", "would", "you",
 ];
 
 /// Whether `word` (already lower-case) is a stopword.
@@ -143,7 +76,13 @@ mod tests {
             tokens("drivers/net/mlx5/mlx5_rxtx.c"),
             vec!["drivers", "net", "mlx5", "mlx5", "rxtx"]
         );
-        assert_eq!(tokens("fix rxQueue setup"), vec!["fix", "rx", "queue", "setup"]);
-        assert_eq!(tokens("The Rx path is broken"), vec!["rx", "path", "broken"]);
+        assert_eq!(
+            tokens("fix rxQueue setup"),
+            vec!["fix", "rx", "queue", "setup"]
+        );
+        assert_eq!(
+            tokens("The Rx path is broken"),
+            vec!["rx", "path", "broken"]
+        );
     }
 }

@@ -24,7 +24,9 @@ pub fn parse(text: &str, reference: Seconds) -> Result<Seconds, String> {
     }
     if let Ok(duration) = humantime::parse_duration(trimmed) {
         let secs = i64::try_from(duration.as_secs()).map_err(|_| "duration too large")?;
-        return reference.checked_sub(secs).ok_or_else(|| "duration too large".into());
+        return reference
+            .checked_sub(secs)
+            .ok_or_else(|| "duration too large".into());
     }
     let reference_zoned = Timestamp::from_second(reference)
         .map_err(|e| e.to_string())?
@@ -53,7 +55,10 @@ pub fn now() -> Seconds {
 /// Formats seconds since the epoch as RFC 3339 in UTC.
 pub fn rfc3339(seconds: Seconds) -> String {
     match Timestamp::from_second(seconds) {
-        Ok(ts) => ts.to_zoned(TimeZone::UTC).strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        Ok(ts) => ts
+            .to_zoned(TimeZone::UTC)
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string(),
         Err(_) => seconds.to_string(),
     }
 }
@@ -68,7 +73,6 @@ pub fn age(seconds: Seconds) -> String {
         s => format!("{}w", s / (7 * 86400)),
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -8,23 +8,61 @@ use common::*;
 fn codeowners_fixture_culprit_is_in_the_top_five() {
     let fixture = build("codeowners-monorepo", false);
     let output = fixture.run(&["--format", "json"]);
-    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let report = json(&output);
     assert_eq!(report["schema"], "rca.investigation/1");
     assert_eq!(report["ranker"], "heuristic");
     let ids = suspect_ids(&report);
     assert_eq!(ids.len(), 5);
-    assert!(ids.contains(&fixture.culprit), "culprit {} not in {ids:?}", fixture.culprit);
+    assert!(
+        ids.contains(&fixture.culprit),
+        "culprit {} not in {ids:?}",
+        fixture.culprit
+    );
     // Probabilities are ordered and the confidence is their sum.
-    let probabilities: Vec<f64> = report["suspects"].as_array().unwrap().iter().map(|s| s["probability"].as_f64().unwrap()).collect();
-    assert!(probabilities.windows(2).all(|w| w[0] >= w[1]), "{probabilities:?}");
+    let probabilities: Vec<f64> = report["suspects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["probability"].as_f64().unwrap())
+        .collect();
+    assert!(
+        probabilities.windows(2).all(|w| w[0] >= w[1]),
+        "{probabilities:?}"
+    );
     let sum: f64 = probabilities.iter().sum();
     assert!((report["confidence"].as_f64().unwrap() - sum).abs() < 1e-9);
-    for key in ["title", "since", "until", "start", "window", "candidates", "abstained", "timings", "reproduce"] {
+    for key in [
+        "title",
+        "since",
+        "until",
+        "start",
+        "window",
+        "candidates",
+        "abstained",
+        "timings",
+        "reproduce",
+    ] {
         assert!(report.get(key).is_some(), "missing {key}");
     }
     let first = &report["suspects"][0];
-    for key in ["rank", "id", "short_id", "subject", "author", "age_seconds", "probability", "evidence", "features", "files"] {
+    for key in [
+        "rank",
+        "id",
+        "short_id",
+        "subject",
+        "author",
+        "age_seconds",
+        "probability",
+        "evidence",
+        "features",
+        "files",
+    ] {
         assert!(first.get(key).is_some(), "suspect missing {key}");
     }
 }
@@ -34,7 +72,13 @@ fn codeowners_fixture_culprit_is_in_the_top_five() {
 /// it ranks sixth (the model election is tested on it in tests/election.rs).
 #[test]
 fn every_fixture_replays_with_its_culprit_in_the_top_five() {
-    for (name, k) in [("codeowners-monorepo", 5), ("maintainers-repo", 5), ("merge-repo", 5), ("hostile-repo", 10), ("tiny", 5)] {
+    for (name, k) in [
+        ("codeowners-monorepo", 5),
+        ("maintainers-repo", 5),
+        ("merge-repo", 5),
+        ("hostile-repo", 10),
+        ("tiny", 5),
+    ] {
         let fixture = build(name, true);
         let output = rca(&[
             "backtest",
@@ -45,11 +89,25 @@ fn every_fixture_replays_with_its_culprit_in_the_top_five() {
             "--format",
             "json",
         ]);
-        assert_eq!(output.status.code(), Some(0), "{name}: {}", String::from_utf8_lossy(&output.stderr));
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{name}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         let summary = json(&output);
         assert_eq!(summary["cases"], 1);
         assert_eq!(summary[format!("hit_at_{k}")], 1.0, "{name}: {summary}");
-        for key in ["hit_at_1", "hit_at_10", "mrr", "recall_at_candidates", "median_window", "seconds_per_case", "by_source", "by_repo"] {
+        for key in [
+            "hit_at_1",
+            "hit_at_10",
+            "mrr",
+            "recall_at_candidates",
+            "median_window",
+            "seconds_per_case",
+            "by_source",
+            "by_repo",
+        ] {
             assert!(summary.get(key).is_some(), "missing {key}");
         }
     }
@@ -59,9 +117,16 @@ fn every_fixture_replays_with_its_culprit_in_the_top_five() {
 fn merge_fixture_finds_the_commit_inside_the_merge() {
     let fixture = build("merge-repo", true);
     let report = json(&fixture.run(&["--format", "json", "--ref", "master"]));
-    let culprit = report["suspects"].as_array().unwrap().iter().find(|s| s["id"] == fixture.culprit.as_str());
+    let culprit = report["suspects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == fixture.culprit.as_str());
     let culprit = culprit.expect("culprit in the top five");
-    assert!(culprit["merged_by"].is_string(), "the culprit came in through a merge: {culprit}");
+    assert!(
+        culprit["merged_by"].is_string(),
+        "the culprit came in through a merge: {culprit}"
+    );
     assert!(report["window"]["merged_in"].as_u64().unwrap() > 0);
 }
 
@@ -69,10 +134,25 @@ fn merge_fixture_finds_the_commit_inside_the_merge() {
 fn hostile_fixture_does_not_crash_and_injection_stays_out() {
     let fixture = build("hostile-repo", true);
     let output = fixture.run(&["--format", "json", "--candidates", "1000"]);
-    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let report = json(&output);
-    let subjects: Vec<&str> = report["suspects"].as_array().unwrap().iter().map(|s| s["subject"].as_str().unwrap()).collect();
-    assert!(!subjects.iter().any(|s| s.to_lowercase().contains("ignore previous instructions")), "{subjects:?}");
+    let subjects: Vec<&str> = report["suspects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["subject"].as_str().unwrap())
+        .collect();
+    assert!(
+        !subjects
+            .iter()
+            .any(|s| s.to_lowercase().contains("ignore previous instructions")),
+        "{subjects:?}"
+    );
     assert!(report["window"]["commits"].as_u64().unwrap() > 10);
 }
 
@@ -84,7 +164,10 @@ fn text_output_is_a_table_with_an_honest_heading() {
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("heuristic ranking"), "{text}");
     assert!(text.contains(&fixture.culprit[..12]), "{text}");
-    assert!(text.contains("Confidence that the culprit is listed"), "{text}");
+    assert!(
+        text.contains("Confidence that the culprit is listed"),
+        "{text}"
+    );
     assert!(text.contains("Reproduce: rca investigate"), "{text}");
 }
 
@@ -111,8 +194,25 @@ fn abstains_below_min_confidence_with_exit_code_1() {
 fn relative_dates_count_back_from_until() {
     let fixture = build("tiny", true);
     let until = &fixture.case.opened_at;
-    let output = rca(&["investigate", "--repo", fixture.repo.to_str().unwrap(), "--title", "checkout latency", "--since", "5 days ago", "--until", until, "--format", "json"]);
-    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = rca(&[
+        "investigate",
+        "--repo",
+        fixture.repo.to_str().unwrap(),
+        "--title",
+        "checkout latency",
+        "--since",
+        "5 days ago",
+        "--until",
+        until,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let report = json(&output);
     let since = rca::when::parse(report["since"].as_str().unwrap(), 0).unwrap();
     let until = rca::when::parse(until, 0).unwrap();
@@ -124,7 +224,13 @@ fn investigate_and_backtest_leave_the_repository_unchanged() {
     let fixture = build("codeowners-monorepo", false);
     let before = tree_hash(&fixture.repo);
     assert_eq!(fixture.run(&["--format", "json"]).status.code(), Some(0));
-    let output = rca(&["backtest", "--cases", fixture.cases_path.to_str().unwrap(), "--repo", fixture.repo.to_str().unwrap()]);
+    let output = rca(&[
+        "backtest",
+        "--cases",
+        fixture.cases_path.to_str().unwrap(),
+        "--repo",
+        fixture.repo.to_str().unwrap(),
+    ]);
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(before, tree_hash(&fixture.repo), "the repository changed");
 }
@@ -134,7 +240,15 @@ fn investigate_and_backtest_leave_the_repository_unchanged() {
 #[test]
 fn not_a_repository() {
     let dir = tempfile::tempdir().unwrap();
-    let output = rca(&["investigate", "--repo", dir.path().to_str().unwrap(), "--title", "x", "--since", "2d"]);
+    let output = rca(&[
+        "investigate",
+        "--repo",
+        dir.path().to_str().unwrap(),
+        "--title",
+        "x",
+        "--since",
+        "2d",
+    ]);
     assert_one_line_error(&output, 3, "is not a git repository");
 }
 
@@ -148,28 +262,66 @@ fn unknown_ref() {
 #[test]
 fn since_after_until() {
     let fixture = build("tiny", true);
-    let output = rca(&["investigate", "--repo", fixture.repo.to_str().unwrap(), "--title", "x", "--since", "2024-03-10", "--until", "2024-03-01"]);
+    let output = rca(&[
+        "investigate",
+        "--repo",
+        fixture.repo.to_str().unwrap(),
+        "--title",
+        "x",
+        "--since",
+        "2024-03-10",
+        "--until",
+        "2024-03-01",
+    ]);
     assert_one_line_error(&output, 3, "is not before --until");
 }
 
 #[test]
 fn unparsable_date() {
     let fixture = build("tiny", true);
-    let output = rca(&["investigate", "--repo", fixture.repo.to_str().unwrap(), "--title", "x", "--since", "the day the music died"]);
+    let output = rca(&[
+        "investigate",
+        "--repo",
+        fixture.repo.to_str().unwrap(),
+        "--title",
+        "x",
+        "--since",
+        "the day the music died",
+    ]);
     assert_one_line_error(&output, 3, "--since");
 }
 
 #[test]
 fn empty_window() {
     let fixture = build("tiny", true);
-    let output = rca(&["investigate", "--repo", fixture.repo.to_str().unwrap(), "--title", "x", "--since", "2030-01-01", "--until", "2030-01-02"]);
+    let output = rca(&[
+        "investigate",
+        "--repo",
+        fixture.repo.to_str().unwrap(),
+        "--title",
+        "x",
+        "--since",
+        "2030-01-01",
+        "--until",
+        "2030-01-02",
+    ]);
     assert_one_line_error(&output, 3, "no commits landed");
 }
 
 #[test]
 fn before_the_first_commit() {
     let fixture = build("tiny", true);
-    let output = rca(&["investigate", "--repo", fixture.repo.to_str().unwrap(), "--title", "x", "--since", "1999-01-01", "--until", "2000-01-01"]);
+    let output = rca(&[
+        "investigate",
+        "--repo",
+        fixture.repo.to_str().unwrap(),
+        "--title",
+        "x",
+        "--since",
+        "1999-01-01",
+        "--until",
+        "2000-01-01",
+    ]);
     assert_one_line_error(&output, 3, "no commit on HEAD before");
 }
 
@@ -178,20 +330,44 @@ fn malformed_ownership_file() {
     // A repository whose CODEOWNERS has an invalid pattern.
     let dir = tempfile::tempdir().unwrap();
     let repo = git2::Repository::init(dir.path()).unwrap();
-    let signature = git2::Signature::new("A", "a@example.com", &git2::Time::new(1_700_000_000, 0)).unwrap();
+    let signature =
+        git2::Signature::new("A", "a@example.com", &git2::Time::new(1_700_000_000, 0)).unwrap();
     let mut index = repo.index().unwrap();
-    for (path, content) in [("CODEOWNERS", "src/[unclosed @team\n"), ("src/main.c", "int main;\n")] {
+    for (path, content) in [
+        ("CODEOWNERS", "src/[unclosed @team\n"),
+        ("src/main.c", "int main;\n"),
+    ] {
         let blob = repo.blob(content.as_bytes()).unwrap();
         let entry = git2::IndexEntry {
-            ctime: git2::IndexTime::new(0, 0), mtime: git2::IndexTime::new(0, 0), dev: 0, ino: 0, mode: 0o100644,
-            uid: 0, gid: 0, file_size: content.len() as u32, id: blob, flags: path.len() as u16, flags_extended: 0,
+            ctime: git2::IndexTime::new(0, 0),
+            mtime: git2::IndexTime::new(0, 0),
+            dev: 0,
+            ino: 0,
+            mode: 0o100644,
+            uid: 0,
+            gid: 0,
+            file_size: content.len() as u32,
+            id: blob,
+            flags: path.len() as u16,
+            flags_extended: 0,
             path: path.as_bytes().to_vec(),
         };
         index.add(&entry).unwrap();
     }
     let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
-    repo.commit(Some("HEAD"), &signature, &signature, "add code", &tree, &[]).unwrap();
-    let output = rca(&["investigate", "--repo", dir.path().to_str().unwrap(), "--title", "x", "--since", "2023-11-01", "--until", "2023-11-30"]);
+    repo.commit(Some("HEAD"), &signature, &signature, "add code", &tree, &[])
+        .unwrap();
+    let output = rca(&[
+        "investigate",
+        "--repo",
+        dir.path().to_str().unwrap(),
+        "--title",
+        "x",
+        "--since",
+        "2023-11-01",
+        "--until",
+        "2023-11-30",
+    ]);
     assert_one_line_error(&output, 3, "CODEOWNERS:1");
 }
 
@@ -199,18 +375,36 @@ fn malformed_ownership_file() {
 fn cases_file_with_a_missing_field() {
     let fixture = build("tiny", true);
     let text = std::fs::read_to_string(&fixture.cases_path).unwrap();
-    let broken: String = text.lines().filter(|l| !l.trim_start().starts_with("opened_at:")).map(|l| format!("{l}\n")).collect();
+    let broken: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("opened_at:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
     std::fs::write(&fixture.cases_path, broken).unwrap();
-    let output = rca(&["backtest", "--cases", fixture.cases_path.to_str().unwrap(), "--repo", fixture.repo.to_str().unwrap()]);
+    let output = rca(&[
+        "backtest",
+        "--cases",
+        fixture.cases_path.to_str().unwrap(),
+        "--repo",
+        fixture.repo.to_str().unwrap(),
+    ]);
     assert_one_line_error(&output, 3, "opened_at");
 }
 
 #[test]
 fn cases_file_with_an_unknown_root_cause() {
     let fixture = build("tiny", true);
-    let text = std::fs::read_to_string(&fixture.cases_path).unwrap().replace(&fixture.culprit, &"ab".repeat(20));
+    let text = std::fs::read_to_string(&fixture.cases_path)
+        .unwrap()
+        .replace(&fixture.culprit, &"ab".repeat(20));
     std::fs::write(&fixture.cases_path, text).unwrap();
-    let output = rca(&["backtest", "--cases", fixture.cases_path.to_str().unwrap(), "--repo", fixture.repo.to_str().unwrap()]);
+    let output = rca(&[
+        "backtest",
+        "--cases",
+        fixture.cases_path.to_str().unwrap(),
+        "--repo",
+        fixture.repo.to_str().unwrap(),
+    ]);
     assert_one_line_error(&output, 3, "unknown root_cause");
 }
 
@@ -225,10 +419,23 @@ fn usage_errors_exit_2() {
 #[test]
 fn path_hints_show_up_as_evidence_and_lift_the_commit() {
     let fixture = build("codeowners-monorepo", true);
-    let rank_of_culprit = |report: &serde_json::Value| suspect_ids(report).iter().position(|id| *id == fixture.culprit);
+    let rank_of_culprit = |report: &serde_json::Value| {
+        suspect_ids(report)
+            .iter()
+            .position(|id| *id == fixture.culprit)
+    };
     let without = json(&fixture.run(&["--format", "json"]));
     let with = json(&fixture.run(&["--format", "json", "--path", "services/checkout/config"]));
-    let (before, after) = (rank_of_culprit(&without).unwrap(), rank_of_culprit(&with).unwrap());
-    assert!(after < before, "the hint lifts the culprit: rank {before} -> {after}");
-    assert_eq!(with["suspects"][after]["evidence"]["path_hints"][0], "services/checkout/config");
+    let (before, after) = (
+        rank_of_culprit(&without).unwrap(),
+        rank_of_culprit(&with).unwrap(),
+    );
+    assert!(
+        after < before,
+        "the hint lifts the culprit: rank {before} -> {after}"
+    );
+    assert_eq!(
+        with["suspects"][after]["evidence"]["path_hints"][0],
+        "services/checkout/config"
+    );
 }

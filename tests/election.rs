@@ -5,7 +5,8 @@ mod common;
 use common::*;
 
 fn model_path() -> std::path::PathBuf {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
     assert!(path.exists(), "run models/fetch first (just test does)");
     path
 }
@@ -14,26 +15,57 @@ fn model_path() -> std::path::PathBuf {
 fn election_puts_the_fixture_culprit_in_the_top_five_deterministically() {
     let fixture = build("codeowners-monorepo", true);
     let dump = fixture.dir.path().join("prompts");
-    let args = ["--format", "json", "--ranker", "llm", "--dump-prompts", dump.to_str().unwrap()];
+    let args = [
+        "--format",
+        "json",
+        "--ranker",
+        "llm",
+        "--dump-prompts",
+        dump.to_str().unwrap(),
+    ];
     let output = fixture.run(&args);
-    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let report = json(&output);
     assert_eq!(report["ranker"], "llm");
-    assert!(report["model"]["architecture"] == "llama", "{}", report["model"]);
+    assert!(
+        report["model"]["architecture"] == "llama",
+        "{}",
+        report["model"]
+    );
     let ids = suspect_ids(&report);
-    assert!(ids.contains(&fixture.culprit), "culprit {} not in {ids:?}", fixture.culprit);
+    assert!(
+        ids.contains(&fixture.culprit),
+        "culprit {} not in {ids:?}",
+        fixture.culprit
+    );
     // Every suspect went through the election.
     for suspect in report["suspects"].as_array().unwrap() {
-        assert!(!suspect["rounds"].as_array().unwrap().is_empty(), "{suspect}");
+        assert!(
+            !suspect["rounds"].as_array().unwrap().is_empty(),
+            "{suspect}"
+        );
     }
     // The prompts were written with their label log-probabilities.
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(dump.join("manifest.json")).unwrap()).unwrap();
-    assert!(manifest["model"]["path"].as_str().unwrap().ends_with(".gguf"));
-    let batch: serde_json::Value = serde_json::from_slice(&std::fs::read(dump.join("batch-0001.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dump.join("manifest.json")).unwrap()).unwrap();
+    assert!(manifest["model"]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with(".gguf"));
+    let batch: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dump.join("batch-0001.json")).unwrap()).unwrap();
     let logprobs = batch["label_logprobs"].as_array().unwrap();
     assert_eq!(logprobs.len(), batch["commits"].as_array().unwrap().len());
     assert!(logprobs.iter().all(|l| l.as_f64().unwrap() < 0.0));
-    assert!(batch["prompt"].as_str().unwrap().ends_with("The change that caused this incident is ("));
+    assert!(batch["prompt"]
+        .as_str()
+        .unwrap()
+        .ends_with("The change that caused this incident is ("));
 
     // Same input, same ranking and scores.
     let again = json(&fixture.run(&args));
@@ -43,11 +75,35 @@ fn election_puts_the_fixture_culprit_in_the_top_five_deterministically() {
 #[test]
 fn the_instruct_the_model_commit_stays_out_of_an_unrelated_top_five() {
     let fixture = build("hostile-repo", true);
-    let output = fixture.run(&["--format", "json", "--ranker", "llm", "--candidates", "1000", "--elect", "1000"]);
-    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = fixture.run(&[
+        "--format",
+        "json",
+        "--ranker",
+        "llm",
+        "--candidates",
+        "1000",
+        "--elect",
+        "1000",
+    ]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let report = json(&output);
-    let subjects: Vec<&str> = report["suspects"].as_array().unwrap().iter().map(|s| s["subject"].as_str().unwrap()).collect();
-    assert!(!subjects.iter().any(|s| s.to_lowercase().contains("ignore previous instructions")), "{subjects:?}");
+    let subjects: Vec<&str> = report["suspects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["subject"].as_str().unwrap())
+        .collect();
+    assert!(
+        !subjects
+            .iter()
+            .any(|s| s.to_lowercase().contains("ignore previous instructions")),
+        "{subjects:?}"
+    );
     // It was judged, not filtered out before the model saw it.
     assert!(report["window"]["commits"].as_u64().unwrap() <= 1000);
 }

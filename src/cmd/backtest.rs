@@ -69,7 +69,13 @@ pub struct Summary {
 
 pub fn metrics(results: &[&CaseResult]) -> Metrics {
     let n = results.len().max(1) as f64;
-    let hit = |k: usize| results.iter().filter(|r| r.culprit_rank.is_some_and(|x| x <= k)).count() as f64 / n;
+    let hit = |k: usize| {
+        results
+            .iter()
+            .filter(|r| r.culprit_rank.is_some_and(|x| x <= k))
+            .count() as f64
+            / n
+    };
     let mut windows: Vec<usize> = results.iter().map(|r| r.window).collect();
     windows.sort_unstable();
     let median_window = match windows.len() {
@@ -84,8 +90,13 @@ pub fn metrics(results: &[&CaseResult]) -> Metrics {
         hit_at_1: hit(1),
         hit_at_5: hit(5),
         hit_at_10: hit(10),
-        mrr: results.iter().map(|r| r.culprit_rank.map_or(0.0, |x| 1.0 / x as f64)).sum::<f64>() / n,
-        recall_at_candidates: results.iter().filter(|r| r.culprit_rank.is_some()).count() as f64 / n,
+        mrr: results
+            .iter()
+            .map(|r| r.culprit_rank.map_or(0.0, |x| 1.0 / x as f64))
+            .sum::<f64>()
+            / n,
+        recall_at_candidates: results.iter().filter(|r| r.culprit_rank.is_some()).count() as f64
+            / n,
         median_window,
         seconds_per_case: mean(|r| r.history_s + r.retrieve_s + r.rank_s),
         stage_seconds: BTreeMap::from([
@@ -95,13 +106,21 @@ pub fn metrics(results: &[&CaseResult]) -> Metrics {
         ]),
         answered: answered.len(),
         hit_at_5_answered: (!answered.is_empty()).then(|| {
-            answered.iter().filter(|r| r.culprit_rank.is_some_and(|x| x <= 5)).count() as f64
+            answered
+                .iter()
+                .filter(|r| r.culprit_rank.is_some_and(|x| x <= 5))
+                .count() as f64
                 / answered.len() as f64
         }),
     }
 }
 
-pub fn summarize(results: &[CaseResult], team_hint: bool, ranker: &str, candidates_limit: usize) -> Summary {
+pub fn summarize(
+    results: &[CaseResult],
+    team_hint: bool,
+    ranker: &str,
+    candidates_limit: usize,
+) -> Summary {
     let all: Vec<&CaseResult> = results.iter().collect();
     let group = |key: fn(&CaseResult) -> &str| {
         let mut groups: BTreeMap<String, Vec<&CaseResult>> = BTreeMap::new();
@@ -140,7 +159,10 @@ fn repository_for(root: &Path, file: &CasesFile) -> Result<Repository> {
 /// Checks that every case's culprit exists, before anything runs.
 fn check_root_causes(repo: &Repository, path: &Path, file: &CasesFile) -> Result<()> {
     for case in &file.cases {
-        let found = repo.revparse_single(&case.root_cause).and_then(|o| o.peel_to_commit()).is_ok();
+        let found = repo
+            .revparse_single(&case.root_cause)
+            .and_then(|o| o.peel_to_commit())
+            .is_ok();
         if !found {
             return Err(input(format!(
                 "{}: case {}: unknown root_cause {} (not in the repository)",
@@ -161,7 +183,10 @@ pub fn run(args: BacktestArgs) -> Result<u8> {
         check_root_causes(&repo, path, &file)?;
         files.push((file, repo));
     }
-    let total: usize = files.iter().map(|(f, _)| args.limit.map_or(f.cases.len(), |l| l.min(f.cases.len()))).sum();
+    let total: usize = files
+        .iter()
+        .map(|(f, _)| args.limit.map_or(f.cases.len(), |l| l.min(f.cases.len())))
+        .sum();
     let mut session = super::ranking::Session::new(&args.model, 10)?;
     let mut features_out = match &args.dump_features {
         Some(path) => Some(std::io::BufWriter::new(
@@ -174,7 +199,15 @@ pub fn run(args: BacktestArgs) -> Result<u8> {
     for (file, repo) in &files {
         for case in file.cases.iter().take(args.limit.unwrap_or(usize::MAX)) {
             bar.set_message(case.id.clone());
-            let result = replay(repo, file, case, &args, &mut session, &bar, features_out.as_mut())?;
+            let result = replay(
+                repo,
+                file,
+                case,
+                &args,
+                &mut session,
+                &bar,
+                features_out.as_mut(),
+            )?;
             results.push(result);
             bar.inc(1);
         }
@@ -183,7 +216,12 @@ pub fn run(args: BacktestArgs) -> Result<u8> {
     if let Some(mut w) = features_out {
         w.flush()?;
     }
-    let summary = summarize(&results, !args.no_team_hint, session.name(), args.candidates as usize);
+    let summary = summarize(
+        &results,
+        !args.no_team_hint,
+        session.name(),
+        args.candidates as usize,
+    );
     match args.format {
         Format::Json => out(&format!("{}\n", serde_json::to_string_pretty(&summary)?))?,
         Format::Text => out(&render(&results, &summary))?,
@@ -212,14 +250,28 @@ fn replay(
         min_confidence: 0.0,
         weights: Weights::default(),
     };
-    let outcome = investigation::run(repo, &file.repo, &request, session.ranker(bar), String::new())
-        .with_context(|| format!("case {}", case.id))?;
+    let outcome = investigation::run(
+        repo,
+        &file.repo,
+        &request,
+        session.ranker(bar),
+        String::new(),
+    )
+    .with_context(|| format!("case {}", case.id))?;
     let culprit = repo.revparse_single(&case.root_cause)?.id().to_string();
-    let culprit_rank = outcome.ranking.iter().position(|s| s.candidate.commit.id == culprit).map(|i| i + 1);
+    let culprit_rank = outcome
+        .ranking
+        .iter()
+        .position(|s| s.candidate.commit.id == culprit)
+        .map(|i| i + 1);
     if let Some(w) = features_out {
         for (position, suspect) in outcome.ranking.iter().enumerate() {
             let c = &suspect.candidate;
-            let features: BTreeMap<&str, f64> = FEATURES.iter().copied().zip(c.features.iter().copied()).collect();
+            let features: BTreeMap<&str, f64> = FEATURES
+                .iter()
+                .copied()
+                .zip(c.features.iter().copied())
+                .collect();
             let row = serde_json::json!({
                 "case": case.id, "repo": file.repo, "source": case.source,
                 "commit": c.commit.id, "culprit": c.commit.id == culprit,
@@ -247,15 +299,31 @@ fn replay(
 fn render(results: &[CaseResult], summary: &Summary) -> String {
     use std::fmt::Write as _;
     let mut text = String::new();
-    let _ = writeln!(text, "{:<16} {:<20} {:<14} {:>6} {:>7} {:>10}", "case", "repo", "source", "window", "rank", "confidence");
+    let _ = writeln!(
+        text,
+        "{:<16} {:<20} {:<14} {:>6} {:>7} {:>10}",
+        "case", "repo", "source", "window", "rank", "confidence"
+    );
     for r in results {
         let rank = r.culprit_rank.map_or("-".to_owned(), |x| x.to_string());
-        let _ = writeln!(text, "{:<16} {:<20} {:<14} {:>6} {:>7} {:>10.3}", r.id, r.repo, r.source, r.window, rank, r.confidence);
+        let _ = writeln!(
+            text,
+            "{:<16} {:<20} {:<14} {:>6} {:>7} {:>10.3}",
+            r.id, r.repo, r.source, r.window, rank, r.confidence
+        );
     }
     let line = |name: &str, m: &Metrics| {
         format!(
             "{:<22} {:>5} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>7.3} {:>7.0} {:>7.2}\n",
-            name, m.cases, m.hit_at_1, m.hit_at_5, m.hit_at_10, m.mrr, m.recall_at_candidates, m.median_window, m.seconds_per_case
+            name,
+            m.cases,
+            m.hit_at_1,
+            m.hit_at_5,
+            m.hit_at_10,
+            m.mrr,
+            m.recall_at_candidates,
+            m.median_window,
+            m.seconds_per_case
         )
     };
     let _ = writeln!(

@@ -18,7 +18,8 @@ struct Case {
 }
 
 fn read(path: &std::path::Path) -> Result<Vec<Case>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut cases: Vec<Case> = Vec::new();
     let mut index: BTreeMap<String, usize> = BTreeMap::new();
     let mut culprits: Vec<Option<usize>> = Vec::new();
@@ -30,12 +31,16 @@ fn read(path: &std::path::Path) -> Result<Vec<Case>> {
                 id: id.clone(),
                 source: row["source"].as_str().unwrap_or_default().to_owned(),
                 repo: row["repo"].as_str().unwrap_or_default().to_owned(),
-                group: Group { features: Vec::new(), culprit: 0 },
+                group: Group {
+                    features: Vec::new(),
+                    culprit: 0,
+                },
             });
             culprits.push(None);
             cases.len() - 1
         });
-        let x: [f64; NUM_FEATURES] = std::array::from_fn(|k| row["features"][FEATURES[k]].as_f64().unwrap_or(0.0));
+        let x: [f64; NUM_FEATURES] =
+            std::array::from_fn(|k| row["features"][FEATURES[k]].as_f64().unwrap_or(0.0));
         if row["culprit"].as_bool() == Some(true) {
             culprits[slot] = Some(cases[slot].group.features.len());
         }
@@ -56,16 +61,29 @@ fn read(path: &std::path::Path) -> Result<Vec<Case>> {
 fn culprit_rank(group: &Group, weights: &Weights) -> usize {
     let score = |x: &[f64; NUM_FEATURES]| weights.0.iter().zip(x).map(|(w, v)| w * v).sum::<f64>();
     let target = score(&group.features[group.culprit]);
-    1 + group.features.iter().enumerate().filter(|(i, x)| *i != group.culprit && score(x) >= target).count()
+    1 + group
+        .features
+        .iter()
+        .enumerate()
+        .filter(|(i, x)| *i != group.culprit && score(x) >= target)
+        .count()
 }
 
 pub fn run(args: FitArgs) -> Result<u8> {
     let cases = read(&args.features)?;
-    let options = FitOptions { l2: args.l2, ..FitOptions::default() };
+    let options = FitOptions {
+        l2: args.l2,
+        ..FitOptions::default()
+    };
     let folds = args.folds.max(2);
     let mut ranks = vec![0usize; cases.len()];
     for fold in 0..folds {
-        let train: Vec<Group> = cases.iter().enumerate().filter(|(i, _)| i % folds != fold).map(|(_, c)| c.group.clone()).collect();
+        let train: Vec<Group> = cases
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % folds != fold)
+            .map(|(_, c)| c.group.clone())
+            .collect();
         let weights = learn::fit(&train, &options);
         for (i, case) in cases.iter().enumerate().filter(|(i, _)| i % folds == fold) {
             ranks[i] = culprit_rank(&case.group, &weights);
@@ -78,16 +96,27 @@ pub fn run(args: FitArgs) -> Result<u8> {
         let _ = writeln!(
             text,
             "{name:<24} {:>5} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>8.3}",
-            members.len(), hit(1), hit(5), hit(10), mrr, hit(200)
+            members.len(),
+            hit(1),
+            hit(5),
+            hit(10),
+            mrr,
+            hit(200)
         );
     };
     let mut text = String::new();
     let _ = writeln!(text, "out-of-fold ({folds} folds, l2 {}):", args.l2);
-    let _ = writeln!(text, "{:<24} {:>5} {:>6} {:>6} {:>6} {:>6} {:>8}", "group", "cases", "hit@1", "hit@5", "hit@10", "mrr", "rank<=200");
+    let _ = writeln!(
+        text,
+        "{:<24} {:>5} {:>6} {:>6} {:>6} {:>6} {:>8}",
+        "group", "cases", "hit@1", "hit@5", "hit@10", "mrr", "rank<=200"
+    );
     report(&mut text, "all", (0..cases.len()).collect());
     let mut keys: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, c) in cases.iter().enumerate() {
-        keys.entry(format!("source {}", c.source)).or_default().push(i);
+        keys.entry(format!("source {}", c.source))
+            .or_default()
+            .push(i);
         keys.entry(format!("repo {}", c.repo)).or_default().push(i);
     }
     for (k, members) in keys {
@@ -95,11 +124,25 @@ pub fn run(args: FitArgs) -> Result<u8> {
     }
     let all: Vec<Group> = cases.iter().map(|c| c.group.clone()).collect();
     let weights = learn::fit(&all, &options);
-    let _ = writeln!(text, "\nweights fitted on all {} cases (loss {:.4}):", cases.len(), learn::loss(&all, &weights));
+    let _ = writeln!(
+        text,
+        "\nweights fitted on all {} cases (loss {:.4}):",
+        cases.len(),
+        learn::loss(&all, &weights)
+    );
     for (name, w) in FEATURES.iter().zip(weights.0) {
         let _ = writeln!(text, "  {name:<16} {w:>9.4}");
     }
-    let _ = writeln!(text, "[{}]", weights.0.iter().map(|w| format!("{w:.4}")).collect::<Vec<_>>().join(", "));
+    let _ = writeln!(
+        text,
+        "[{}]",
+        weights
+            .0
+            .iter()
+            .map(|w| format!("{w:.4}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     if args.verbose {
         for (c, r) in cases.iter().zip(&ranks) {
             let _ = writeln!(text, "{} {} {}", c.id, c.source, r);

@@ -21,7 +21,13 @@ pub fn run(args: InvestigateArgs) -> Result<u8> {
     let reproduce = reproduce_command(&args, &request);
     let mut session = super::ranking::Session::new(&args.model, request.top)?;
     let spinner = progress::spinner("walking history and retrieving");
-    let outcome = investigation::run(&repo, &repository_label, &request, session.ranker(&spinner), reproduce)?;
+    let outcome = investigation::run(
+        &repo,
+        &repository_label,
+        &request,
+        session.ranker(&spinner),
+        reproduce,
+    )?;
     spinner.finish_and_clear();
     let mut report = outcome.report;
     session.annotate(&mut report)?;
@@ -29,7 +35,11 @@ pub fn run(args: InvestigateArgs) -> Result<u8> {
         Format::Json => out(&format!("{}\n", serde_json::to_string_pretty(&report)?))?,
         Format::Text => out(&crate::report::render_text(&report, args.explain))?,
     }
-    Ok(if report.abstained { exit_code::NOT_CONFIDENT } else { exit_code::SUCCESS })
+    Ok(if report.abstained {
+        exit_code::NOT_CONFIDENT
+    } else {
+        exit_code::SUCCESS
+    })
 }
 
 /// Checks the arguments and turns them into a request.
@@ -83,7 +93,10 @@ fn reproduce_command(args: &InvestigateArgs, request: &Request) -> String {
     }
     parts.push(format!("--since {}", when::rfc3339(request.since)));
     parts.push(format!("--until {}", when::rfc3339(request.until)));
-    parts.push(format!("--repo {}", shell_quote(&args.repo.display().to_string())));
+    parts.push(format!(
+        "--repo {}",
+        shell_quote(&args.repo.display().to_string())
+    ));
     if let Some(reference) = &args.reference {
         parts.push(format!("--ref {}", shell_quote(reference)));
     }

@@ -28,7 +28,10 @@ pub fn run(cli: Cli) -> Result<u8> {
 /// ends the output quietly.
 pub fn out(text: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => Ok(other?),
     }
@@ -36,7 +39,11 @@ pub fn out(text: &str) -> Result<()> {
 
 /// Quotes a value for a reproducible shell command line.
 pub fn shell_quote(value: &str) -> String {
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:@=+,".contains(&b)) {
+    if !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:@=+,".contains(&b))
+    {
         value.to_owned()
     } else {
         format!("'{}'", value.replace('\'', r"'\''"))

@@ -39,7 +39,11 @@ impl Session {
             RankerName::Heuristic => None,
             RankerName::Llm => Some(load_judge(args)?),
         };
-        Ok(Session { election, judge, bar: ElectionBar(ProgressBar::hidden()) })
+        Ok(Session {
+            election,
+            judge,
+            bar: ElectionBar(ProgressBar::hidden()),
+        })
     }
 
     /// `heuristic` or `llm`, for reports.
@@ -59,7 +63,11 @@ impl Session {
             Some(judge) => {
                 spinner.set_message("election");
                 self.bar = ElectionBar(progress::bar(0, "election batches"));
-                Ranker::Election { judge, options: self.election.clone(), progress: &mut self.bar }
+                Ranker::Election {
+                    judge,
+                    options: self.election.clone(),
+                    progress: &mut self.bar,
+                }
             }
         }
     }
@@ -79,7 +87,9 @@ impl Session {
 /// Finds and loads the model, with a spinner while it loads.
 fn load_judge(args: &ModelArgs) -> Result<LlmJudge> {
     let path = match &args.model {
-        Some(spec) => model::resolve(spec, args.allow_download).map_err(|e| model_error(e.to_string()))?,
+        Some(spec) => {
+            model::resolve(spec, args.allow_download).map_err(|e| model_error(e.to_string()))?
+        }
         None => model::default_model_path().ok_or_else(|| {
             model_error(format!(
                 "the default model {} is not installed: run models/fetch, or pass --model",
@@ -87,8 +97,15 @@ fn load_judge(args: &ModelArgs) -> Result<LlmJudge> {
             ))
         })?,
     };
-    let device: DeviceChoice = args.device.parse().map_err(|e: model::ModelError| usage(e.to_string()))?;
-    let options = LoadOptions { device, threads: args.threads, tokenizer: args.tokenizer.clone() };
+    let device: DeviceChoice = args
+        .device
+        .parse()
+        .map_err(|e: model::ModelError| usage(e.to_string()))?;
+    let options = LoadOptions {
+        device,
+        threads: args.threads,
+        tokenizer: args.tokenizer.clone(),
+    };
     let spinner = progress::spinner(&format!("loading {}", path.display()));
     let loaded = Model::load(&path, &options).map_err(|e| model_error(e.to_string()));
     spinner.finish_and_clear();
@@ -125,7 +142,10 @@ pub fn flags(args: &ModelArgs) -> Vec<String> {
                 flags.push(format!("--model {}", super::shell_quote(model)));
             }
             if let Some(tokenizer) = &args.tokenizer {
-                flags.push(format!("--tokenizer {}", super::shell_quote(&tokenizer.display().to_string())));
+                flags.push(format!(
+                    "--tokenizer {}",
+                    super::shell_quote(&tokenizer.display().to_string())
+                ));
             }
             flags
         }

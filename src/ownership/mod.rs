@@ -565,7 +565,11 @@ impl TreeReader<'_, '_> {
                     Some(git2::ObjectType::Blob)
                         if entry.name_bytes() == name && entry.filemode() != 0o120000 =>
                     {
-                        let path = format!("{}{}", String::from_utf8_lossy(&dir), String::from_utf8_lossy(name));
+                        let path = format!(
+                            "{}{}",
+                            String::from_utf8_lossy(&dir),
+                            String::from_utf8_lossy(name)
+                        );
                         found.push((path, entry.id()));
                     }
                     _ => {}

@@ -35,16 +35,23 @@ impl LlmJudge {
         let labels = LABELS
             .iter()
             .map(|l| {
-                model.single_token(&l.to_string()).with_context(|| {
-                    format!("label {l} is not a single token for this tokenizer")
-                })
+                model
+                    .single_token(&l.to_string())
+                    .with_context(|| format!("label {l} is not a single token for this tokenizer"))
             })
             .collect::<Result<Vec<u32>>>()
             .map_err(|e| crate::error::model(format!("{e:#}")))?;
         if let Some(dir) = &dump {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        Ok(LlmJudge { model, labels, prefix: None, reuse_prefix: true, dump, judged: 0 })
+        Ok(LlmJudge {
+            model,
+            labels,
+            prefix: None,
+            reuse_prefix: true,
+            dump,
+            judged: 0,
+        })
     }
 
     pub fn model(&self) -> &Model {
@@ -75,14 +82,24 @@ impl Judge for LlmJudge {
         let logprobs = if self.reuse_prefix {
             if self.prefix.as_ref().map(|(text, _)| text) != Some(&shared) {
                 let tokens = self.model.encode(&shared).map_err(model_error)?;
-                self.prefix = Some((shared.clone(), self.model.prefix(&tokens).map_err(model_error)?));
+                self.prefix = Some((
+                    shared.clone(),
+                    self.model.prefix(&tokens).map_err(model_error)?,
+                ));
             }
             let suffix = self.model.encode_continuation(&rest).map_err(model_error)?;
             let prefix = self.prefix.as_ref().map(|(_, p)| p);
-            self.model.next_token_logprobs(prefix, &suffix, labels).map_err(model_error)?
+            self.model
+                .next_token_logprobs(prefix, &suffix, labels)
+                .map_err(model_error)?
         } else {
-            let tokens = self.model.encode(&format!("{shared}{rest}")).map_err(model_error)?;
-            self.model.next_token_logprobs(None, &tokens, labels).map_err(model_error)?
+            let tokens = self
+                .model
+                .encode(&format!("{shared}{rest}"))
+                .map_err(model_error)?;
+            self.model
+                .next_token_logprobs(None, &tokens, labels)
+                .map_err(model_error)?
         };
         self.judged += 1;
         if let Some(dir) = &self.dump {

@@ -54,7 +54,14 @@ pub struct ElectionOptions {
 
 impl Default for ElectionOptions {
     fn default() -> Self {
-        ElectionOptions { batch: 20, keep: 5, votes: 2, top: 5, model_weight: 0.25, elect: 60 }
+        ElectionOptions {
+            batch: 20,
+            keep: 5,
+            votes: 2,
+            top: 5,
+            model_weight: 0.25,
+            elect: 60,
+        }
     }
 }
 
@@ -90,7 +97,10 @@ pub const LABELS: [char; 20] = [
 
 /// The heuristic ranking: every candidate by retrieval score.
 pub fn heuristic(candidates: Vec<Candidate>) -> Vec<Suspect> {
-    let ordered = candidates.into_iter().map(|c| (c, 0.0, Vec::new())).collect();
+    let ordered = candidates
+        .into_iter()
+        .map(|c| (c, 0.0, Vec::new()))
+        .collect();
     finish_ordered(ordered, 0.0)
 }
 
@@ -108,7 +118,11 @@ pub fn planned_batches(mut n: usize, options: &ElectionOptions) -> usize {
     while n > options.top {
         let batches = n.div_ceil(options.batch);
         total += batches;
-        n = if batches == 1 { options.top } else { (batches * options.keep).min(n) };
+        n = if batches == 1 {
+            options.top
+        } else {
+            (batches * options.keep).min(n)
+        };
         if batches == 1 {
             break;
         }
@@ -135,8 +149,10 @@ pub fn elect(
 
     // Latest model score of every candidate (index into `scored`); the
     // candidates arrive best first, so the electorate is the first ones.
-    let mut scored: Vec<(Candidate, f64, Vec<RoundScore>)> =
-        candidates.into_iter().map(|c| (c, 0.0, Vec::new())).collect();
+    let mut scored: Vec<(Candidate, f64, Vec<RoundScore>)> = candidates
+        .into_iter()
+        .map(|c| (c, 0.0, Vec::new()))
+        .collect();
     let mut alive: Vec<usize> = (0..electorate).collect();
     let mut round = 0;
     while alive.len() > options.top {
@@ -145,7 +161,11 @@ pub fn elect(
         // that the strongest do not knock each other out in round one.
         let batch_count = alive.len().div_ceil(batch_size);
         let mut batches: Vec<Vec<usize>> = vec![Vec::new(); batch_count];
-        alive.sort_by(|&a, &b| fused(&scored[b], options).total_cmp(&fused(&scored[a], options)).then(a.cmp(&b)));
+        alive.sort_by(|&a, &b| {
+            fused(&scored[b], options)
+                .total_cmp(&fused(&scored[a], options))
+                .then(a.cmp(&b))
+        });
         for (i, &index) in alive.iter().enumerate() {
             batches[i % batch_count].push(index);
         }
@@ -156,9 +176,15 @@ pub fn elect(
             let mut labels = vec![Vec::new(); batch.len()];
             for vote in 0..votes {
                 let order = permutation(batch.len(), vote, round, batch_index);
-                let members: Vec<&Candidate> = order.iter().map(|&slot| &scored[batch[slot]].0).collect();
+                let members: Vec<&Candidate> =
+                    order.iter().map(|&slot| &scored[batch[slot]].0).collect();
                 let logprobs = judge.judge(facts, until, &members)?;
-                anyhow::ensure!(logprobs.len() == members.len(), "judge returned {} scores for {} changes", logprobs.len(), members.len());
+                anyhow::ensure!(
+                    logprobs.len() == members.len(),
+                    "judge returned {} scores for {} changes",
+                    logprobs.len(),
+                    members.len()
+                );
                 let normalised = log_softmax(&logprobs);
                 for (position, &slot) in order.iter().enumerate() {
                     sums[slot] += normalised[position];
@@ -178,7 +204,11 @@ pub fn elect(
                 });
             }
             let mut ranked = batch.clone();
-            ranked.sort_by(|&a, &b| fused(&scored[b], options).total_cmp(&fused(&scored[a], options)).then(a.cmp(&b)));
+            ranked.sort_by(|&a, &b| {
+                fused(&scored[b], options)
+                    .total_cmp(&fused(&scored[a], options))
+                    .then(a.cmp(&b))
+            });
             for &winner in ranked.iter().take(winners_per_batch) {
                 if let Some(last) = scored[winner].2.last_mut() {
                     last.kept = true;
@@ -209,7 +239,8 @@ pub fn elect(
             .then(a.cmp(&b))
     });
     let mut ordered: Vec<(Candidate, f64, Vec<RoundScore>)> = Vec::with_capacity(scored.len());
-    let mut slots: Vec<Option<(Candidate, f64, Vec<RoundScore>)>> = scored.into_iter().map(Some).collect();
+    let mut slots: Vec<Option<(Candidate, f64, Vec<RoundScore>)>> =
+        scored.into_iter().map(Some).collect();
     for index in order {
         if let Some(entry) = slots[index].take() {
             ordered.push(entry);
@@ -224,9 +255,15 @@ fn fused(entry: &(Candidate, f64, Vec<RoundScore>), options: &ElectionOptions) -
 
 /// Turns an ordered list into suspects with probabilities (see the module
 /// docs for the formula).
-fn finish_ordered(ordered: Vec<(Candidate, f64, Vec<RoundScore>)>, model_weight: f64) -> Vec<Suspect> {
+fn finish_ordered(
+    ordered: Vec<(Candidate, f64, Vec<RoundScore>)>,
+    model_weight: f64,
+) -> Vec<Suspect> {
     let kept_mass: f64 = ordered.iter().map(|e| e.0.prior).sum();
-    let weights: Vec<f64> = ordered.iter().map(|e| e.0.prior * (model_weight * e.1).exp()).collect();
+    let weights: Vec<f64> = ordered
+        .iter()
+        .map(|e| e.0.prior * (model_weight * e.1).exp())
+        .collect();
     let total: f64 = weights.iter().sum::<f64>().max(f64::MIN_POSITIVE);
     ordered
         .into_iter()
@@ -255,7 +292,8 @@ pub fn permutation(len: usize, vote: usize, round: usize, batch: usize) -> Vec<u
         0 => {}
         1 => order.reverse(),
         _ => {
-            let mut state = (vote as u64) << 32 ^ (round as u64) << 16 ^ batch as u64 ^ 0x9E37_79B9_7F4A_7C15;
+            let mut state =
+                (vote as u64) << 32 ^ (round as u64) << 16 ^ batch as u64 ^ 0x9E37_79B9_7F4A_7C15;
             for i in (1..len).rev() {
                 // xorshift64*: small, fast and reproducible everywhere.
                 state ^= state >> 12;
@@ -304,7 +342,9 @@ mod tests {
     struct SlotA;
     impl Judge for SlotA {
         fn judge(&mut self, _: &Facts, _: Seconds, batch: &[&Candidate]) -> Result<Vec<f64>> {
-            Ok((0..batch.len()).map(|i| if i == 0 { 0.0 } else { -5.0 }).collect())
+            Ok((0..batch.len())
+                .map(|i| if i == 0 { 0.0 } else { -5.0 })
+                .collect())
         }
     }
 
@@ -313,15 +353,35 @@ mod tests {
     impl Judge for Oracle {
         fn judge(&mut self, _: &Facts, _: Seconds, batch: &[&Candidate]) -> Result<Vec<f64>> {
             self.1 += 1;
-            Ok(batch.iter().map(|c| if c.commit.subject == self.0 { 0.0 } else { -6.0 }).collect())
+            Ok(batch
+                .iter()
+                .map(|c| {
+                    if c.commit.subject == self.0 {
+                        0.0
+                    } else {
+                        -6.0
+                    }
+                })
+                .collect())
         }
     }
 
     #[test]
     fn an_oracle_judge_elects_the_culprit_from_two_hundred() {
         let mut judge = Oracle("change 137".into(), 0);
-        let options = ElectionOptions { elect: 200, ..ElectionOptions::default() };
-        let suspects = elect(field(200), &Facts::default(), 0, &mut judge, &options, &mut ()).unwrap();
+        let options = ElectionOptions {
+            elect: 200,
+            ..ElectionOptions::default()
+        };
+        let suspects = elect(
+            field(200),
+            &Facts::default(),
+            0,
+            &mut judge,
+            &options,
+            &mut (),
+        )
+        .unwrap();
         assert_eq!(suspects[0].candidate.commit.subject, "change 137");
         assert_eq!(suspects.len(), 200, "every candidate is returned");
         // 200 → 10 batches → 50 → 3 batches → 15 → 1 batch → 5; two votes each.
@@ -337,20 +397,57 @@ mod tests {
         // With the given and the reversed order, slot A's favourite and
         // the last slot's change get the same mean: position alone cannot
         // lift one change above the others by more than that.
-        let options = ElectionOptions { elect: 20, model_weight: 1.0, ..ElectionOptions::default() };
-        let suspects = elect(field(20), &Facts::default(), 0, &mut SlotA, &options, &mut ()).unwrap();
-        let first = suspects.iter().find(|s| s.candidate.commit.subject == "change 0").unwrap();
-        let last = suspects.iter().find(|s| s.candidate.commit.subject == "change 19").unwrap();
+        let options = ElectionOptions {
+            elect: 20,
+            model_weight: 1.0,
+            ..ElectionOptions::default()
+        };
+        let suspects = elect(
+            field(20),
+            &Facts::default(),
+            0,
+            &mut SlotA,
+            &options,
+            &mut (),
+        )
+        .unwrap();
+        let first = suspects
+            .iter()
+            .find(|s| s.candidate.commit.subject == "change 0")
+            .unwrap();
+        let last = suspects
+            .iter()
+            .find(|s| s.candidate.commit.subject == "change 19")
+            .unwrap();
         assert!((first.rounds[0].model_logprob - last.rounds[0].model_logprob).abs() < 1e-9);
     }
 
     #[test]
     fn model_weight_zero_keeps_the_retrieval_order() {
-        let candidates: Vec<Candidate> = (0..30).map(|i| candidate(i, 0.5f64.powi(i as i32 + 1))).collect();
-        let options = ElectionOptions { elect: 30, model_weight: 0.0, ..ElectionOptions::default() };
-        let suspects = elect(candidates.clone(), &Facts::default(), 0, &mut SlotA, &options, &mut ()).unwrap();
+        let candidates: Vec<Candidate> = (0..30)
+            .map(|i| candidate(i, 0.5f64.powi(i as i32 + 1)))
+            .collect();
+        let options = ElectionOptions {
+            elect: 30,
+            model_weight: 0.0,
+            ..ElectionOptions::default()
+        };
+        let suspects = elect(
+            candidates.clone(),
+            &Facts::default(),
+            0,
+            &mut SlotA,
+            &options,
+            &mut (),
+        )
+        .unwrap();
         let heuristic = heuristic(candidates);
-        let ids = |s: &[Suspect]| s.iter().take(5).map(|s| s.candidate.commit.id.clone()).collect::<Vec<_>>();
+        let ids = |s: &[Suspect]| {
+            s.iter()
+                .take(5)
+                .map(|s| s.candidate.commit.id.clone())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(ids(&suspects), ids(&heuristic));
         for (a, b) in suspects.iter().zip(&heuristic).take(5) {
             assert!((a.probability - b.probability).abs() < 1e-12);

@@ -32,10 +32,16 @@ pub fn facts_text(facts: &Facts) -> String {
         text.push_str(&format!("Impact: {}\n", one_line(impact, 300)));
     }
     if !facts.team_hints.is_empty() {
-        text.push_str(&format!("Paged team: {}\n", one_line(&facts.team_hints.join(", "), 200)));
+        text.push_str(&format!(
+            "Paged team: {}\n",
+            one_line(&facts.team_hints.join(", "), 200)
+        ));
     }
     if !facts.path_hints.is_empty() {
-        text.push_str(&format!("Suspected paths: {}\n", one_line(&facts.path_hints.join(", "), 200)));
+        text.push_str(&format!(
+            "Suspected paths: {}\n",
+            one_line(&facts.path_hints.join(", "), 200)
+        ));
     }
     text.push_str("\nChanges:\n");
     text
@@ -44,12 +50,21 @@ pub fn facts_text(facts: &Facts) -> String {
 /// One compact line: `A. subject | age | author | paths | +X -Y`.
 pub fn change_line(label: char, candidate: &Candidate, until: Seconds) -> String {
     let commit = &candidate.commit;
-    let mut paths: Vec<&str> = commit.files.iter().take(PATHS_PER_LINE).map(|f| f.path.as_str()).collect();
+    let mut paths: Vec<&str> = commit
+        .files
+        .iter()
+        .take(PATHS_PER_LINE)
+        .map(|f| f.path.as_str())
+        .collect();
     if paths.is_empty() {
         paths.push("(no files)");
     }
     let more = commit.files.len().saturating_sub(PATHS_PER_LINE);
-    let paths = if more > 0 { format!("{} (+{more} more)", paths.join(", ")) } else { paths.join(", ") };
+    let paths = if more > 0 {
+        format!("{} (+{more} more)", paths.join(", "))
+    } else {
+        paths.join(", ")
+    };
     format!(
         "{label}. \"{}\" | {} ago | {} | {} | +{} -{}",
         one_line(&commit.subject, SUBJECT_CHARS),
@@ -69,7 +84,9 @@ pub fn batch_text(batch: &[&Candidate], until: Seconds) -> String {
         text.push('\n');
     }
     let last = crate::rank::LABELS[batch.len().saturating_sub(1).min(19)];
-    text.push_str(&format!("\nWhich change (A to {last}) caused this incident?"));
+    text.push_str(&format!(
+        "\nWhich change (A to {last}) caused this incident?"
+    ));
     text
 }
 

@@ -21,7 +21,8 @@ pub fn fixtures_dir() -> PathBuf {
 
 /// Builds `fixtures/<name>.yaml`.
 pub fn build(name: &str, bare: bool) -> Fixture {
-    let spec = rca::fixture::load(&fixtures_dir().join(format!("{name}.yaml"))).expect("fixture spec loads");
+    let spec = rca::fixture::load(&fixtures_dir().join(format!("{name}.yaml")))
+        .expect("fixture spec loads");
     let dir = tempfile::tempdir().expect("tempdir");
     let repo = dir.path().join("repo");
     let built = rca::fixture::build(&spec, &repo, bare).expect("fixture builds");
@@ -29,7 +30,14 @@ pub fn build(name: &str, bare: bool) -> Fixture {
     std::fs::write(&cases_path, rca::fixture::cases_yaml(&spec, &built)).expect("write cases");
     let file = rca::cases::load(&cases_path).expect("cases load");
     let case = file.cases[0].clone();
-    Fixture { dir, repo: built.path.clone(), cases_path, case, culprit: built.culprit.clone(), ids: built.ids }
+    Fixture {
+        dir,
+        repo: built.path.clone(),
+        cases_path,
+        case,
+        culprit: built.culprit.clone(),
+        ids: built.ids,
+    }
 }
 
 /// Runs the binary with `args`, no terminal, a fixed environment.
@@ -86,16 +94,28 @@ pub fn json(output: &Output) -> serde_json::Value {
 
 /// The suspect ids of an investigation's JSON.
 pub fn suspect_ids(report: &serde_json::Value) -> Vec<String> {
-    report["suspects"].as_array().expect("suspects").iter().map(|s| s["id"].as_str().unwrap().to_owned()).collect()
+    report["suspects"]
+        .as_array()
+        .expect("suspects")
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 /// Asserts a failure: the exit code, one line on stderr, no panic.
 pub fn assert_one_line_error(output: &Output, code: i32, needle: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(code), "stderr: {stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "one line expected: {stderr}");
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "one line expected: {stderr}"
+    );
     assert!(stderr.starts_with("rca: error: "), "{stderr}");
-    assert!(stderr.contains(needle), "{stderr:?} should mention {needle:?}");
+    assert!(
+        stderr.contains(needle),
+        "{stderr:?} should mention {needle:?}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
@@ -112,7 +132,11 @@ pub fn tree_hash(dir: &Path) -> u64 {
             if meta.is_dir() {
                 stack.push(entry.path());
             } else {
-                entries.push((entry.path(), std::fs::read(entry.path()).unwrap_or_default(), meta.modified().ok()));
+                entries.push((
+                    entry.path(),
+                    std::fs::read(entry.path()).unwrap_or_default(),
+                    meta.modified().ok(),
+                ));
             }
         }
     }
