@@ -237,18 +237,27 @@ fn investigate_and_backtest_leave_the_repository_unchanged() {
 
 // ---- bad input: one line, a documented exit code, never a panic ----
 
-#[test]
-fn not_a_repository() {
-    let dir = tempfile::tempdir().unwrap();
-    let output = rca(&[
+/// `rca investigate` on `repo` with a dummy title and the given window.
+fn investigate_window(repo: &str, since: &str, until: Option<&str>) -> std::process::Output {
+    let mut args = vec![
         "investigate",
         "--repo",
-        dir.path().to_str().unwrap(),
+        repo,
         "--title",
         "x",
         "--since",
-        "2d",
-    ]);
+        since,
+    ];
+    if let Some(until) = until {
+        args.extend(["--until", until]);
+    }
+    rca(&args)
+}
+
+#[test]
+fn not_a_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = investigate_window(dir.path().to_str().unwrap(), "2d", None);
     assert_one_line_error(&output, 3, "is not a git repository");
 }
 
@@ -262,66 +271,44 @@ fn unknown_ref() {
 #[test]
 fn since_after_until() {
     let fixture = build("tiny", true);
-    let output = rca(&[
-        "investigate",
-        "--repo",
+    let output = investigate_window(
         fixture.repo.to_str().unwrap(),
-        "--title",
-        "x",
-        "--since",
         "2024-03-10",
-        "--until",
-        "2024-03-01",
-    ]);
+        Some("2024-03-01"),
+    );
     assert_one_line_error(&output, 3, "is not before --until");
 }
 
 #[test]
 fn unparsable_date() {
     let fixture = build("tiny", true);
-    let output = rca(&[
-        "investigate",
-        "--repo",
+    let output = investigate_window(
         fixture.repo.to_str().unwrap(),
-        "--title",
-        "x",
-        "--since",
         "the day the music died",
-    ]);
+        None,
+    );
     assert_one_line_error(&output, 3, "--since");
 }
 
 #[test]
 fn empty_window() {
     let fixture = build("tiny", true);
-    let output = rca(&[
-        "investigate",
-        "--repo",
+    let output = investigate_window(
         fixture.repo.to_str().unwrap(),
-        "--title",
-        "x",
-        "--since",
         "2030-01-01",
-        "--until",
-        "2030-01-02",
-    ]);
+        Some("2030-01-02"),
+    );
     assert_one_line_error(&output, 3, "no commits landed");
 }
 
 #[test]
 fn before_the_first_commit() {
     let fixture = build("tiny", true);
-    let output = rca(&[
-        "investigate",
-        "--repo",
+    let output = investigate_window(
         fixture.repo.to_str().unwrap(),
-        "--title",
-        "x",
-        "--since",
         "1999-01-01",
-        "--until",
-        "2000-01-01",
-    ]);
+        Some("2000-01-01"),
+    );
     assert_one_line_error(&output, 3, "no commit on HEAD before");
 }
 
@@ -357,17 +344,11 @@ fn malformed_ownership_file() {
     let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
     repo.commit(Some("HEAD"), &signature, &signature, "add code", &tree, &[])
         .unwrap();
-    let output = rca(&[
-        "investigate",
-        "--repo",
+    let output = investigate_window(
         dir.path().to_str().unwrap(),
-        "--title",
-        "x",
-        "--since",
         "2023-11-01",
-        "--until",
-        "2023-11-30",
-    ]);
+        Some("2023-11-30"),
+    );
     assert_one_line_error(&output, 3, "CODEOWNERS:1");
 }
 
