@@ -199,15 +199,7 @@ pub fn run(args: BacktestArgs) -> Result<u8> {
     for (file, repo) in &files {
         for case in file.cases.iter().take(args.limit.unwrap_or(usize::MAX)) {
             bar.set_message(case.id.clone());
-            let result = replay(
-                repo,
-                file,
-                case,
-                &args,
-                &mut session,
-                &bar,
-                features_out.as_mut(),
-            )?;
+            let result = replay(repo, file, case, &args, &mut session, features_out.as_mut())?;
             results.push(result);
             bar.inc(1);
         }
@@ -235,7 +227,6 @@ fn replay(
     case: &Case,
     args: &BacktestArgs,
     session: &mut super::ranking::Session,
-    bar: &indicatif::ProgressBar,
     features_out: Option<&mut std::io::BufWriter<std::fs::File>>,
 ) -> Result<CaseResult> {
     let (since, opened_at) = case.window()?;
@@ -254,7 +245,7 @@ fn replay(
         repo,
         &file.repo,
         &request,
-        session.ranker(bar),
+        session.ranker(&indicatif::ProgressBar::hidden()), // the cases bar stays a bar over cases
         String::new(),
     )
     .with_context(|| format!("case {}", case.id))?;
