@@ -8,13 +8,7 @@ use common::*;
 fn codeowners_fixture_culprit_is_in_the_top_five() {
     let fixture = build("codeowners-monorepo", false);
     let output = fixture.run(&["--format", "json"]);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report = json(&output);
+    let report = success_json(&output);
     assert_eq!(report["schema"], "rca.investigation/1");
     assert_eq!(report["ranker"], "heuristic");
     let ids = suspect_ids(&report);
@@ -134,25 +128,8 @@ fn merge_fixture_finds_the_commit_inside_the_merge() {
 fn hostile_fixture_does_not_crash_and_injection_stays_out() {
     let fixture = build("hostile-repo", true);
     let output = fixture.run(&["--format", "json", "--candidates", "1000"]);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report = json(&output);
-    let subjects: Vec<&str> = report["suspects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["subject"].as_str().unwrap())
-        .collect();
-    assert!(
-        !subjects
-            .iter()
-            .any(|s| s.to_lowercase().contains("ignore previous instructions")),
-        "{subjects:?}"
-    );
+    let report = success_json(&output);
+    assert_injection_not_suspected(&report);
     assert!(report["window"]["commits"].as_u64().unwrap() > 10);
 }
 
@@ -207,13 +184,7 @@ fn relative_dates_count_back_from_until() {
         "--format",
         "json",
     ]);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report = json(&output);
+    let report = success_json(&output);
     let since = rca::when::parse(report["since"].as_str().unwrap(), 0).unwrap();
     let until = rca::when::parse(until, 0).unwrap();
     assert_eq!(until - since, 5 * 86400);

@@ -24,13 +24,7 @@ fn election_puts_the_fixture_culprit_in_the_top_five_deterministically() {
         dump.to_str().unwrap(),
     ];
     let output = fixture.run(&args);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report = json(&output);
+    let report = success_json(&output);
     assert_eq!(report["ranker"], "llm");
     assert!(
         report["model"]["architecture"] == "llama",
@@ -85,25 +79,8 @@ fn the_instruct_the_model_commit_stays_out_of_an_unrelated_top_five() {
         "--elect",
         "1000",
     ]);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report = json(&output);
-    let subjects: Vec<&str> = report["suspects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["subject"].as_str().unwrap())
-        .collect();
-    assert!(
-        !subjects
-            .iter()
-            .any(|s| s.to_lowercase().contains("ignore previous instructions")),
-        "{subjects:?}"
-    );
+    let report = success_json(&output);
+    assert_injection_not_suspected(&report);
     // It was judged, not filtered out before the model saw it.
     assert!(report["window"]["commits"].as_u64().unwrap() <= 1000);
 }

@@ -92,6 +92,32 @@ pub fn json(output: &Output) -> serde_json::Value {
     })
 }
 
+/// Asserts a successful run and parses its JSON.
+pub fn success_json(output: &Output) -> serde_json::Value {
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    json(output)
+}
+
+/// Asserts that the hostile fixture's "instruct the model" commit is not
+/// among the suspects.
+pub fn assert_injection_not_suspected(report: &serde_json::Value) {
+    let subjects: Vec<&str> = report["suspects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["subject"].as_str().unwrap())
+        .collect();
+    let injected = subjects
+        .iter()
+        .any(|s| s.to_lowercase().contains("ignore previous instructions"));
+    assert!(!injected, "{subjects:?}");
+}
+
 /// The suspect ids of an investigation's JSON.
 pub fn suspect_ids(report: &serde_json::Value) -> Vec<String> {
     report["suspects"]
