@@ -55,14 +55,13 @@ impl Session {
         }
     }
 
-    /// The ranker for one investigation; election progress goes to a bar
-    /// that replaces `spinner`.
-    pub fn ranker(&mut self, spinner: &ProgressBar) -> Ranker<'_> {
+    /// The ranker for one investigation; when the election starts, `bar`
+    /// (a spinner until then) turns into a bar over its batches.
+    pub fn ranker(&mut self, bar: &ProgressBar) -> Ranker<'_> {
         match &mut self.judge {
             None => Ranker::Heuristic,
             Some(judge) => {
-                spinner.set_message("election");
-                self.bar = ElectionBar(progress::bar(0, "election batches"));
+                self.bar = ElectionBar(bar.clone());
                 Ranker::Election {
                     judge,
                     options: self.election.clone(),
