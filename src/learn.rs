@@ -41,7 +41,7 @@ impl Default for FitOptions {
 pub fn loss(groups: &[Group], weights: &Weights) -> f64 {
     let mut total = 0.0;
     for group in groups {
-        let scores: Vec<f64> = group.features.iter().map(|x| dot(&weights.0, x)).collect();
+        let scores: Vec<f64> = group.features.iter().map(|x| weights.score(x)).collect();
         let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let log_z = scores.iter().map(|s| (s - max).exp()).sum::<f64>().ln() + max;
         total += log_z - scores[group.culprit];
@@ -89,7 +89,7 @@ pub fn fit(groups: &[Group], options: &FitOptions) -> Weights {
     for step in 1..=options.iterations {
         let mut gradient = [0.0; NUM_FEATURES];
         for (group, xs) in groups.iter().zip(&standardised) {
-            let scores: Vec<f64> = xs.iter().map(|x| dot(&w, x)).collect();
+            let scores: Vec<f64> = xs.iter().map(|x| Weights(w).score(x)).collect();
             let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let exps: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
             let z: f64 = exps.iter().sum();
@@ -115,10 +115,6 @@ pub fn fit(groups: &[Group], options: &FitOptions) -> Weights {
     // Back to raw features; the mean shift is constant within a group and
     // cancels in the softmax.
     Weights(std::array::from_fn(|k| w[k] / scale[k]))
-}
-
-fn dot(a: &[f64; NUM_FEATURES], b: &[f64; NUM_FEATURES]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 #[cfg(test)]

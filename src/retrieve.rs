@@ -41,6 +41,9 @@ pub const FEATURES: [&str; NUM_FEATURES] = [
 
 pub const NUM_FEATURES: usize = 19;
 
+/// Index of `log_rank`, filled in once the whole window is scored.
+const LOG_RANK: usize = 5;
+
 /// Weights of the features. The default is set by hand from what the
 /// signals mean; docs/benchmarks.md compares it with weights fitted on the
 /// development cases.
@@ -417,8 +420,8 @@ pub fn retrieve(
 
     // Commits arrive newest first; their position is the recency rank.
     for (rank, candidate) in candidates.iter_mut().enumerate() {
-        candidate.features[5] = (rank as f64).ln_1p();
-        candidate.score = dot(&options.weights.0, &candidate.features);
+        candidate.features[LOG_RANK] = (rank as f64).ln_1p();
+        candidate.score = options.weights.score(&candidate.features);
     }
     let max = candidates
         .iter()
@@ -436,8 +439,11 @@ pub fn retrieve(
     candidates
 }
 
-fn dot(a: &[f64; NUM_FEATURES], b: &[f64; NUM_FEATURES]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+impl Weights {
+    /// The weighted sum of `features`: a candidate's score.
+    pub fn score(&self, features: &[f64; NUM_FEATURES]) -> f64 {
+        self.0.iter().zip(features).map(|(w, x)| w * x).sum()
+    }
 }
 
 /// Best score first; ties go to the newer commit, then to the smaller id,

@@ -59,7 +59,7 @@ fn read(path: &std::path::Path) -> Result<Vec<Case>> {
 
 /// 1-based rank of the culprit under `weights` (ties broken against it).
 fn culprit_rank(group: &Group, weights: &Weights) -> usize {
-    let score = |x: &[f64; NUM_FEATURES]| weights.0.iter().zip(x).map(|(w, v)| w * v).sum::<f64>();
+    let score = |x: &[f64; NUM_FEATURES]| weights.score(x);
     let target = score(&group.features[group.culprit]);
     1 + group
         .features

@@ -250,7 +250,7 @@ pub fn elect(
 }
 
 fn fused(entry: &(Candidate, f64, Vec<RoundScore>), options: &ElectionOptions) -> f64 {
-    entry.0.prior.max(f64::MIN_POSITIVE).ln() + options.model_weight * entry.1
+    fused_score(entry.0.prior, options.model_weight, entry.1)
 }
 
 /// Turns an ordered list into suspects with probabilities (see the module
@@ -269,12 +269,17 @@ fn finish_ordered(
         .into_iter()
         .zip(weights)
         .map(|((candidate, model, rounds), weight)| Suspect {
-            fused_score: candidate.prior.max(f64::MIN_POSITIVE).ln() + model_weight * model,
+            fused_score: fused_score(candidate.prior, model_weight, model),
             probability: kept_mass * weight / total,
             candidate,
             rounds,
         })
         .collect()
+}
+
+/// The fusion formula of the module docs: `ln(prior) + w × model`.
+fn fused_score(prior: f64, model_weight: f64, model: f64) -> f64 {
+    prior.max(f64::MIN_POSITIVE).ln() + model_weight * model
 }
 
 /// Log-softmax of judge scores over one batch.
