@@ -11,6 +11,7 @@
 //! `ownership` feeds the retriever, `model` serves the rank stage's judge,
 //! `cases` and `fixture` serve backtests and tests.
 
+pub mod calibrate;
 pub mod cases;
 pub mod cli;
 pub mod cmd;
@@ -21,6 +22,7 @@ pub mod investigation;
 pub mod learn;
 pub mod model;
 pub mod ownership;
+pub mod plot;
 pub mod rank;
 pub mod report;
 pub mod retrieve;
