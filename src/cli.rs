@@ -17,6 +17,7 @@ pub struct Cli {
 pub enum Command {
     Investigate(InvestigateArgs),
     Backtest(BacktestArgs),
+    Calibrate(CalibrateArgs),
     Fixture(FixtureArgs),
     #[command(hide = true)]
     FitFusion(FitArgs),
@@ -29,6 +30,17 @@ pub enum Format {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BacktestFormat {
+    /// Per-case table and summary.
+    Text,
+    /// The summary as one JSON document.
+    Json,
+    /// One JSON line per case, written as each case finishes.
+    Jsonl,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum RankerName {
     /// Retrieval signals only.
     Heuristic,
@@ -37,11 +49,12 @@ pub enum RankerName {
 }
 
 /// Settings of the model and the election (used with `--ranker llm`).
+/// Options left out come from rca.yaml, then from the defaults shown.
 #[derive(Debug, Clone, Args)]
 pub struct ModelArgs {
-    /// Ranking stage.
-    #[arg(long, value_enum, default_value_t = RankerName::Heuristic)]
-    pub ranker: RankerName,
+    /// Ranking stage [default: heuristic].
+    #[arg(long, value_enum)]
+    pub ranker: Option<RankerName>,
     /// GGUF model: a local path or hf:OWNER/REPO/FILE.gguf (default: the
     /// embedded SmolLM2-135M-Instruct in models/).
     #[arg(long, value_name = "MODEL")]
@@ -52,26 +65,27 @@ pub struct ModelArgs {
     /// tokenizer.json to use instead of the GGUF's own tokenizer.
     #[arg(long, value_name = "FILE")]
     pub tokenizer: Option<PathBuf>,
-    /// auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
+    /// auto, cpu, cuda or cuda:N [default: auto].
+    #[arg(long)]
+    pub device: Option<String>,
     /// CPU threads for the model (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
     /// How many of the best candidates enter the election (the rest keep
-    /// their retrieval order behind the finalists).
-    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub elect: u32,
-    /// Changes per election batch (at most 20).
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(2..=20))]
-    pub batch: u16,
-    /// Winners kept from each batch.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=19))]
-    pub keep: u16,
-    /// Orders each batch is judged in, against position bias.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=8))]
-    pub votes: u16,
-    /// Weight of the model's log-probability against the retrieval prior.
+    /// their retrieval order behind the finalists) [default: 60].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub elect: Option<u32>,
+    /// Changes per election batch, at most 20 [default: 20].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(2..=20))]
+    pub batch: Option<u16>,
+    /// Winners kept from each batch [default: 5].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=19))]
+    pub keep: Option<u16>,
+    /// Orders each batch is judged in, against position bias [default: 2].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=8))]
+    pub votes: Option<u16>,
+    /// Weight of the model's log-probability against the retrieval prior
+    /// [default: 0.25].
     #[arg(long)]
     pub model_weight: Option<f64>,
     /// Run every batch prompt from scratch instead of reusing the shared
@@ -100,9 +114,10 @@ pub struct InvestigateArgs {
     #[arg(long = "path", value_name = "GLOB")]
     pub paths: Vec<String>,
     /// Window start: RFC 3339, YYYY-MM-DD, 36h, "2 days ago", yesterday.
-    /// Relative forms count back from --until.
+    /// Relative forms count back from --until. Required unless rca.yaml
+    /// sets window.since.
     #[arg(long, value_name = "WHEN")]
-    pub since: String,
+    pub since: Option<String>,
     /// Window end, the moment the investigation opened (default: now). Only
     /// commits that landed before it are seen.
     #[arg(long, value_name = "WHEN")]
@@ -116,16 +131,31 @@ pub struct InvestigateArgs {
     /// Ownership file to use instead of detecting one.
     #[arg(long, value_name = "PATH")]
     pub ownership_file: Option<String>,
-    /// How many suspects to report.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=100))]
-    pub top: u16,
-    /// How many candidates retrieval keeps for ranking.
-    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub candidates: u32,
+    /// How many suspects to report [default: 5].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub top: Option<u16>,
+    /// How many candidates retrieval keeps for ranking [default: 200].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub candidates: Option<u32>,
     /// Abstain (exit 1) when the confidence that the culprit is listed is
-    /// below this.
-    #[arg(long, default_value_t = 0.0)]
-    pub min_confidence: f64,
+    /// below this [default: 0].
+    #[arg(long, conflicts_with = "precision")]
+    pub min_confidence: Option<f64>,
+    /// Abstain unless the confidence reaches the threshold that gave this
+    /// precision@5 in the calibration's backtest (needs a calibration).
+    #[arg(long)]
+    pub precision: Option<f64>,
+    /// Calibration file from `rca calibrate` (default: rca.yaml's, else
+    /// models/calibration-<ranker>.yaml when present).
+    #[arg(long, value_name = "FILE")]
+    pub calibration: Option<PathBuf>,
+    /// Report the raw confidence even when a calibration is present.
+    #[arg(long, conflicts_with = "calibration")]
+    pub no_calibration: bool,
+    /// Config file (default: rca.yaml at the root of the repository's work
+    /// tree, when present).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Show the evidence and scores behind each suspect.
@@ -148,19 +178,65 @@ pub struct BacktestArgs {
     /// Replay without the team hints.
     #[arg(long)]
     pub no_team_hint: bool,
-    /// How many candidates retrieval keeps for ranking.
-    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub candidates: u32,
+    /// How many candidates retrieval keeps for ranking [default: 200].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub candidates: Option<u32>,
     /// Only the first N cases of each file (for quick model runs).
     #[arg(long)]
     pub limit: Option<usize>,
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// Count a case as answered only when its confidence reaches this.
+    #[arg(long, default_value_t = 0.0)]
+    pub min_confidence: f64,
+    /// Calibration applied to each case's confidence (default: none; the
+    /// raw confidence is what `rca calibrate` fits).
+    #[arg(long, value_name = "FILE")]
+    pub calibration: Option<PathBuf>,
+    /// Config file for the ranking settings.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = BacktestFormat::Text)]
+    pub format: BacktestFormat,
+    /// Also write summary.json, cases.jsonl and curve.svg (risk-coverage
+    /// plot) into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
     /// Write per-candidate features (JSON lines) for fitting the fusion.
     #[arg(long, value_name = "FILE", hide = true)]
     pub dump_features: Option<PathBuf>,
     #[command(flatten)]
     pub model: ModelArgs,
+}
+
+/// Fit a monotone calibration of the confidence from a backtest's output
+/// (`rca backtest --out DIR`), with cross-validated Brier score and
+/// expected calibration error.
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// The folder `rca backtest --out` wrote.
+    #[arg(long, value_name = "DIR")]
+    pub from: PathBuf,
+    /// Where to write the calibration (default:
+    /// models/calibration-<ranker>.yaml, next to the default model).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = CalibrationMethod::Platt)]
+    pub method: CalibrationMethod,
+    /// Cross-validation folds (2: fit on one half, test on the other).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(2..=100))]
+    pub folds: u16,
+    /// Coverage of the operating point reported per fold.
+    #[arg(long, default_value_t = 0.5)]
+    pub coverage: f64,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CalibrationMethod {
+    /// Pool-adjacent-violators, piecewise linear.
+    Isotonic,
+    /// Logistic regression on the logit of the confidence.
+    Platt,
 }
 
 /// Build a fixture repository from its YAML description (for demos and
@@ -193,4 +269,45 @@ pub struct FitArgs {
     /// Print each case's out-of-fold culprit rank.
     #[arg(long)]
     pub verbose: bool,
+}
+
+/// Defaults of the options that rca.yaml may also set.
+pub mod defaults {
+    pub const CANDIDATES: u32 = 200;
+    pub const TOP: u16 = 5;
+    pub const ELECT: u32 = 60;
+    pub const BATCH: u16 = 20;
+    pub const KEEP: u16 = 5;
+    pub const VOTES: u16 = 2;
+    pub const DEVICE: &str = "auto";
+}
+
+impl RankerName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RankerName::Heuristic => "heuristic",
+            RankerName::Llm => "llm",
+        }
+    }
+}
+
+impl ModelArgs {
+    pub fn ranker(&self) -> RankerName {
+        self.ranker.unwrap_or(RankerName::Heuristic)
+    }
+    pub fn device(&self) -> &str {
+        self.device.as_deref().unwrap_or(defaults::DEVICE)
+    }
+    pub fn elect(&self) -> u32 {
+        self.elect.unwrap_or(defaults::ELECT)
+    }
+    pub fn batch(&self) -> u16 {
+        self.batch.unwrap_or(defaults::BATCH)
+    }
+    pub fn keep(&self) -> u16 {
+        self.keep.unwrap_or(defaults::KEEP)
+    }
+    pub fn votes(&self) -> u16 {
+        self.votes.unwrap_or(defaults::VOTES)
+    }
 }

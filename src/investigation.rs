@@ -1,6 +1,7 @@
 //! One investigation through every stage: history → retrieve → rank →
 //! report. `rca investigate` runs it once; `rca backtest` runs it per case.
 
+use crate::calibrate::Calibration;
 use crate::cases::Facts;
 use crate::error::input;
 use crate::history::{self, HistoryError};
@@ -25,8 +26,11 @@ pub struct Request {
     pub ownership_file: Option<String>,
     pub candidates: usize,
     pub top: usize,
+    /// Abstain below this confidence (calibrated when `calibration` is set).
     pub min_confidence: f64,
     pub weights: Weights,
+    /// Maps the ranker's raw confidence to a calibrated one.
+    pub calibration: Option<Calibration>,
 }
 
 /// How candidates are ranked.
@@ -136,11 +140,15 @@ pub fn run(
         .enumerate()
         .map(|(i, s)| SuspectReport::new(i + 1, s, request.until))
         .collect();
-    let confidence: f64 = top
+    let raw_confidence: f64 = top
         .iter()
         .map(|s| s.probability)
         .sum::<f64>()
         .clamp(0.0, 1.0);
+    let confidence = request
+        .calibration
+        .as_ref()
+        .map_or(raw_confidence, |c| c.apply(raw_confidence));
     let report = Report {
         schema: crate::report::SCHEMA,
         title: request.facts.title.clone(),
@@ -156,7 +164,8 @@ pub fn run(
         ranker: ranker_name.to_owned(),
         model: None,
         confidence,
-        calibrated: false,
+        raw_confidence,
+        calibrated: request.calibration.is_some(),
         min_confidence: request.min_confidence,
         abstained: confidence < request.min_confidence,
         suspects: top,

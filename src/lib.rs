@@ -14,6 +14,7 @@
 pub mod calibrate;
 pub mod cases;
 pub mod cli;
+pub mod config;
 pub mod cmd;
 pub mod error;
 pub mod fixture;

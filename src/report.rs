@@ -33,8 +33,11 @@ pub struct Report {
     pub ranker: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<serde_json::Value>,
-    /// Chance that the culprit is among the suspects.
+    /// Chance that the culprit is among the suspects: calibrated when
+    /// `calibrated`, else `raw_confidence`.
     pub confidence: f64,
+    /// The sum of the listed suspects' probabilities, before calibration.
+    pub raw_confidence: f64,
     /// Whether `confidence` went through a fitted calibration.
     pub calibrated: bool,
     pub min_confidence: f64,

@@ -8,8 +8,11 @@
 
 use super::{out, progress};
 use crate::cases::{self, Case, CasesFile};
-use crate::cli::{BacktestArgs, Format};
-use crate::error::{exit_code, input};
+use crate::calibrate::{at_coverage, risk_coverage, Calibration, CurvePoint, Observation};
+use crate::cli::{defaults, BacktestArgs, BacktestFormat};
+use crate::config::Config;
+use crate::error::{exit_code, input, usage};
+use crate::plot::{self, Series};
 use crate::history;
 use crate::investigation::{self, Request};
 use crate::retrieve::{Weights, FEATURES};
@@ -30,7 +33,10 @@ pub struct CaseResult {
     pub culprit_rank: Option<usize>,
     pub window: usize,
     pub candidates: usize,
+    /// The reported confidence (calibrated when a calibration was given).
     pub confidence: f64,
+    /// The ranker's own confidence, which `rca calibrate` fits.
+    pub raw_confidence: f64,
     pub abstained: bool,
     pub history_s: f64,
     pub retrieve_s: f64,
@@ -65,6 +71,13 @@ pub struct Summary {
     pub team_hint: bool,
     pub ranker: String,
     pub candidates_limit: usize,
+    pub min_confidence: f64,
+    pub calibrated: bool,
+    /// Precision@5 against coverage as the confidence threshold sweeps
+    /// from high to low (on raw confidence; calibration keeps the order).
+    pub curve: Vec<CurvePoint>,
+    /// The curve at 25, 50, 75 and 100% coverage.
+    pub operating_points: Vec<CurvePoint>,
 }
 
 pub fn metrics(results: &[&CaseResult]) -> Metrics {
@@ -115,13 +128,29 @@ pub fn metrics(results: &[&CaseResult]) -> Metrics {
     }
 }
 
-pub fn summarize(
-    results: &[CaseResult],
-    team_hint: bool,
-    ranker: &str,
-    candidates_limit: usize,
-) -> Summary {
+/// Each case's raw confidence and whether its culprit was in the top five.
+pub fn observations(results: &[CaseResult]) -> Vec<Observation> {
+    results
+        .iter()
+        .map(|r| Observation {
+            confidence: r.raw_confidence,
+            hit: r.culprit_rank.is_some_and(|x| x <= 5),
+        })
+        .collect()
+}
+
+/// How a run was set up, for its summary.
+pub struct RunInfo<'a> {
+    pub team_hint: bool,
+    pub ranker: &'a str,
+    pub candidates_limit: usize,
+    pub min_confidence: f64,
+    pub calibrated: bool,
+}
+
+pub fn summarize(results: &[CaseResult], info: &RunInfo<'_>) -> Summary {
     let all: Vec<&CaseResult> = results.iter().collect();
+    let curve = risk_coverage(&observations(results));
     let group = |key: fn(&CaseResult) -> &str| {
         let mut groups: BTreeMap<String, Vec<&CaseResult>> = BTreeMap::new();
         for r in results {
@@ -133,9 +162,16 @@ pub fn summarize(
         overall: metrics(&all),
         by_source: group(|r| &r.source),
         by_repo: group(|r| &r.repo),
-        team_hint,
-        ranker: ranker.to_owned(),
-        candidates_limit,
+        team_hint: info.team_hint,
+        ranker: info.ranker.to_owned(),
+        candidates_limit: info.candidates_limit,
+        min_confidence: info.min_confidence,
+        calibrated: info.calibrated,
+        operating_points: [0.25, 0.5, 0.75, 1.0]
+            .iter()
+            .filter_map(|&c| at_coverage(&curve, c))
+            .collect(),
+        curve,
     }
 }
 
@@ -175,7 +211,24 @@ fn check_root_causes(repo: &Repository, path: &Path, file: &CasesFile) -> Result
     Ok(())
 }
 
-pub fn run(args: BacktestArgs) -> Result<u8> {
+pub fn run(mut args: BacktestArgs) -> Result<u8> {
+    if !(0.0..=1.0).contains(&args.min_confidence) {
+        return Err(usage("--min-confidence must be between 0 and 1"));
+    }
+    let config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    config.fill_model_args(&mut args.model);
+    let calibration = super::calibrate::resolve(
+        args.calibration.is_none(),
+        args.calibration.clone(),
+        args.model.ranker().as_str(),
+    )?;
+    let candidates = args
+        .candidates
+        .or(config.ranking.candidates)
+        .unwrap_or(defaults::CANDIDATES) as usize;
     let mut files = Vec::new();
     for path in &args.cases {
         let file = cases::load(path)?;
@@ -183,6 +236,10 @@ pub fn run(args: BacktestArgs) -> Result<u8> {
         check_root_causes(&repo, path, &file)?;
         files.push((file, repo));
     }
+    let mut output = match &args.out {
+        Some(dir) => Some(OutDir::create(dir)?),
+        None => None,
+    };
     let total: usize = files
         .iter()
         .map(|(f, _)| args.limit.map_or(f.cases.len(), |l| l.min(f.cases.len())))
@@ -194,12 +251,25 @@ pub fn run(args: BacktestArgs) -> Result<u8> {
         )),
         None => None,
     };
+    let settings = Settings {
+        team_hint: !args.no_team_hint,
+        candidates,
+        min_confidence: args.min_confidence,
+        calibration: calibration.map(|(_, c)| c),
+    };
     let bar = progress::bar(total as u64, "cases");
     let mut results = Vec::new();
     for (file, repo) in &files {
         for case in file.cases.iter().take(args.limit.unwrap_or(usize::MAX)) {
             bar.set_message(case.id.clone());
-            let result = replay(repo, file, case, &args, &mut session, features_out.as_mut())?;
+            let result = replay(repo, file, case, &settings, &mut session, features_out.as_mut())?;
+            let line = serde_json::to_string(&result)?;
+            if args.format == BacktestFormat::Jsonl {
+                bar.suspend(|| out(&format!("{line}\n")))?;
+            }
+            if let Some(dir) = output.as_mut() {
+                dir.case_line(&line)?;
+            }
             results.push(result);
             bar.inc(1);
         }
@@ -210,36 +280,127 @@ pub fn run(args: BacktestArgs) -> Result<u8> {
     }
     let summary = summarize(
         &results,
-        !args.no_team_hint,
-        session.name(),
-        args.candidates as usize,
+        &RunInfo {
+            team_hint: settings.team_hint,
+            ranker: session.name(),
+            candidates_limit: candidates,
+            min_confidence: settings.min_confidence,
+            calibrated: settings.calibration.is_some(),
+        },
     );
+    if let Some(dir) = output {
+        dir.finish(&summary, &results)?;
+    }
     match args.format {
-        Format::Json => out(&format!("{}\n", serde_json::to_string_pretty(&summary)?))?,
-        Format::Text => out(&render(&results, &summary))?,
+        BacktestFormat::Json => out(&format!("{}\n", serde_json::to_string_pretty(&summary)?))?,
+        BacktestFormat::Text => out(&render(&results, &summary))?,
+        BacktestFormat::Jsonl => {}
     }
     Ok(exit_code::SUCCESS)
+}
+
+/// What every replayed case shares.
+struct Settings {
+    team_hint: bool,
+    candidates: usize,
+    min_confidence: f64,
+    calibration: Option<Calibration>,
+}
+
+/// The `--out` folder: per-case lines as they finish (a stopped run keeps
+/// what it did), then the summary and the risk-coverage plot.
+struct OutDir {
+    dir: PathBuf,
+    cases: std::io::BufWriter<std::fs::File>,
+}
+
+impl OutDir {
+    fn create(dir: &Path) -> Result<OutDir> {
+        let fail = |e: std::io::Error| input(format!("--out {}: {e}", dir.display()));
+        std::fs::create_dir_all(dir).map_err(fail)?;
+        let cases = std::fs::File::create(dir.join("cases.jsonl")).map_err(fail)?;
+        Ok(OutDir {
+            dir: dir.to_path_buf(),
+            cases: std::io::BufWriter::new(cases),
+        })
+    }
+
+    fn case_line(&mut self, line: &str) -> Result<()> {
+        writeln!(self.cases, "{line}")?;
+        Ok(self.cases.flush()?)
+    }
+
+    fn finish(self, summary: &Summary, results: &[CaseResult]) -> Result<()> {
+        let write = |name: &str, text: String| {
+            let path = self.dir.join(name);
+            std::fs::write(&path, text).map_err(|e| input(format!("writing {}: {e}", path.display())))
+        };
+        write("summary.json", serde_json::to_string_pretty(summary)? + "\n")?;
+        write("curve.svg", curve_svg(summary, results)?)
+    }
+}
+
+/// Precision@5 against coverage, overall and per source, with hit@5 over
+/// all cases as the floor every threshold is measured against.
+fn curve_svg(summary: &Summary, results: &[CaseResult]) -> Result<String> {
+    let points = |curve: Vec<CurvePoint>| curve.iter().map(|p| (p.coverage, p.precision)).collect();
+    let overall = summary.overall.hit_at_5;
+    let mut series = vec![Series {
+        label: "all cases".into(),
+        points: points(summary.curve.clone()),
+        reference: false,
+    }];
+    if summary.by_source.len() > 1 {
+        for source in summary.by_source.keys() {
+            let cases: Vec<CaseResult> =
+                results.iter().filter(|r| &r.source == source).cloned().collect();
+            series.push(Series {
+                label: format!("source {source} ({} cases)", cases.len()),
+                points: points(risk_coverage(&observations(&cases))),
+                reference: false,
+            });
+        }
+    }
+    series.push(Series {
+        label: format!("hit@5 over all cases ({overall:.3})"),
+        points: vec![(0.0, overall), (1.0, overall)],
+        reference: true,
+    });
+    plot::chart(
+        &format!(
+            "risk-coverage: {} ranker, {} cases, team hints {}",
+            summary.ranker,
+            summary.overall.cases,
+            if summary.team_hint { "on" } else { "off" }
+        ),
+        "coverage (share of cases answered)",
+        "precision@5 (culprit in the top 5)",
+        &series,
+    )
 }
 
 fn replay(
     repo: &Repository,
     file: &CasesFile,
     case: &Case,
-    args: &BacktestArgs,
+    settings: &Settings,
     session: &mut super::ranking::Session,
     features_out: Option<&mut std::io::BufWriter<std::fs::File>>,
 ) -> Result<CaseResult> {
     let (since, opened_at) = case.window()?;
     let request = Request {
-        facts: case.facts(!args.no_team_hint),
+        facts: case.facts(settings.team_hint),
         since,
         until: opened_at,
         reference: Some(format!("refs/heads/{}", file.default_branch)),
         ownership_file: None,
-        candidates: args.candidates as usize,
-        top: 10,
-        min_confidence: 0.0,
+        candidates: settings.candidates,
+        // The confidence is that the culprit is in the top five, which is
+        // what hit@5 and the calibration measure.
+        top: 5,
+        min_confidence: settings.min_confidence,
         weights: Weights::default(),
+        calibration: settings.calibration.clone(),
     };
     let outcome = investigation::run(
         repo,
@@ -280,6 +441,7 @@ fn replay(
         window: report.window.commits,
         candidates: report.candidates,
         confidence: report.confidence,
+        raw_confidence: report.raw_confidence,
         abstained: report.abstained,
         history_s: report.timings.history_s,
         retrieve_s: report.timings.retrieve_s,
@@ -331,6 +493,32 @@ fn render(results: &[CaseResult], summary: &Summary) -> String {
     }
     for (k, m) in &summary.by_repo {
         text.push_str(&line(&format!("repo {k}"), m));
+    }
+    let _ = writeln!(
+        text,
+        "\nrisk-coverage (answer when confidence >= threshold)\n{:>9} {:>9} {:>9} {:>10}",
+        "coverage", "answered", "threshold", "precision"
+    );
+    for p in &summary.operating_points {
+        let _ = writeln!(
+            text,
+            "{:>8.0}% {:>9} {:>9.4} {:>10.3}",
+            p.coverage * 100.0,
+            p.answered,
+            p.threshold,
+            p.precision
+        );
+    }
+    if summary.min_confidence > 0.0 {
+        let o = &summary.overall;
+        let _ = writeln!(
+            text,
+            "at --min-confidence {}: answered {} of {} cases, precision@5 {}",
+            summary.min_confidence,
+            o.answered,
+            o.cases,
+            o.hit_at_5_answered.map_or("-".to_owned(), |p| format!("{p:.3}"))
+        );
     }
     text
 }

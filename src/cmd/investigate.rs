@@ -2,7 +2,8 @@
 
 use super::{out, progress, shell_quote};
 use crate::cases::Facts;
-use crate::cli::{Format, InvestigateArgs};
+use crate::cli::{defaults, Format, InvestigateArgs};
+use crate::config::Config;
 use crate::error::{exit_code, input, usage};
 use crate::history;
 use crate::investigation::{self, Request};
@@ -10,9 +11,14 @@ use crate::retrieve::{self, Weights};
 use crate::when;
 use anyhow::Result;
 
-pub fn run(args: InvestigateArgs) -> Result<u8> {
-    let request = resolve(&args)?;
+pub fn run(mut args: InvestigateArgs) -> Result<u8> {
+    if args.title.trim().is_empty() {
+        return Err(usage("--title must not be empty"));
+    }
     let repo = history::open(&args.repo).map_err(|e| input(e.to_string()))?;
+    let config = Config::find(args.config.as_deref(), repo.workdir())?;
+    config.fill_model_args(&mut args.model);
+    let request = resolve(&args, &config)?;
     let repository_label = repo
         .workdir()
         .unwrap_or_else(|| repo.path())
@@ -42,36 +48,61 @@ pub fn run(args: InvestigateArgs) -> Result<u8> {
     })
 }
 
-/// Checks the arguments and turns them into a request.
-fn resolve(args: &InvestigateArgs) -> Result<Request> {
-    if args.title.trim().is_empty() {
-        return Err(usage("--title must not be empty"));
-    }
-    if !(0.0..=1.0).contains(&args.min_confidence) {
-        return Err(usage("--min-confidence must be between 0 and 1"));
-    }
-    retrieve::path_globs(&args.paths).map_err(|e| usage(format!("--path: {e}")))?;
+/// Checks the arguments, with the config filling what they leave out, and
+/// turns them into a request.
+fn resolve(args: &InvestigateArgs, config: &Config) -> Result<Request> {
+    let paths = config.alias_paths(
+        &format!("{} {}", args.title, args.impact.as_deref().unwrap_or("")),
+        &args.paths,
+    );
+    retrieve::path_globs(&paths).map_err(|e| usage(format!("--path: {e}")))?;
     let now = when::now();
     let until = match &args.until {
         Some(text) => when::parse(text, now).map_err(|e| input(format!("--until: {e}")))?,
         None => now,
     };
-    let since = when::parse(&args.since, until).map_err(|e| input(format!("--since: {e}")))?;
+    let since_text = args
+        .since
+        .as_ref()
+        .or(config.window.since.as_ref())
+        .ok_or_else(|| usage("--since is required (or window.since in rca.yaml)"))?;
+    let since = when::parse(since_text, until).map_err(|e| input(format!("--since: {e}")))?;
+    let ranker = args.model.ranker();
+    let calibration = super::calibrate::resolve(
+        args.no_calibration,
+        args.calibration
+            .clone()
+            .or_else(|| config.confidence.calibration.as_ref().map(|p| config.path(p))),
+        ranker.as_str(),
+    )?;
+    // Flags override the config as a pair: --min-confidence also replaces
+    // the config's precision, and the reverse.
+    let (min_confidence, precision) = if args.min_confidence.is_some() || args.precision.is_some() {
+        (args.min_confidence, args.precision)
+    } else {
+        (config.confidence.min_confidence, config.confidence.precision)
+    };
+    let min_confidence =
+        super::calibrate::threshold(min_confidence, precision, calibration.as_ref())?;
     Ok(Request {
         facts: Facts {
             title: args.title.clone(),
             impact: args.impact.clone(),
             team_hints: args.teams.clone(),
-            path_hints: args.paths.clone(),
+            path_hints: paths,
         },
         since,
         until,
-        reference: args.reference.clone(),
-        ownership_file: args.ownership_file.clone(),
-        candidates: args.candidates as usize,
-        top: usize::from(args.top),
-        min_confidence: args.min_confidence,
+        reference: args.reference.clone().or_else(|| config.window.reference.clone()),
+        ownership_file: args.ownership_file.clone().or_else(|| config.ownership_file.clone()),
+        candidates: args
+            .candidates
+            .or(config.ranking.candidates)
+            .unwrap_or(defaults::CANDIDATES) as usize,
+        top: usize::from(args.top.or(config.ranking.top).unwrap_or(defaults::TOP)),
+        min_confidence,
         weights: Weights::default(),
+        calibration: calibration.map(|(_, c)| c),
     })
 }
 
@@ -88,7 +119,7 @@ fn reproduce_command(args: &InvestigateArgs, request: &Request) -> String {
     for team in &args.teams {
         parts.push(format!("--team {}", shell_quote(team)));
     }
-    for path in &args.paths {
+    for path in &request.facts.path_hints {
         parts.push(format!("--path {}", shell_quote(path)));
     }
     parts.push(format!("--since {}", when::rfc3339(request.since)));
@@ -97,10 +128,13 @@ fn reproduce_command(args: &InvestigateArgs, request: &Request) -> String {
         "--repo {}",
         shell_quote(&args.repo.display().to_string())
     ));
-    if let Some(reference) = &args.reference {
+    if let Some(reference) = &request.reference {
         parts.push(format!("--ref {}", shell_quote(reference)));
     }
-    parts.push(format!("--candidates {}", args.candidates));
+    if let Some(file) = &request.ownership_file {
+        parts.push(format!("--ownership-file {}", shell_quote(file)));
+    }
+    parts.push(format!("--candidates {}", request.candidates));
     parts.extend(super::ranking::flags(&args.model));
     parts.join(" ")
 }

@@ -3,6 +3,7 @@
 //! through [`out`].
 
 pub mod backtest;
+pub mod calibrate;
 pub mod fit;
 pub mod fixture;
 pub mod investigate;
@@ -19,6 +20,7 @@ pub fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Investigate(args) => investigate::run(args),
         Command::Backtest(args) => backtest::run(args),
+        Command::Calibrate(args) => calibrate::run(args),
         Command::Fixture(args) => fixture::run(args).map(|()| exit_code::SUCCESS),
         Command::FitFusion(args) => fit::run(args),
     }

@@ -28,14 +28,14 @@ pub const DEFAULT_MODEL_WEIGHT: f64 = 0.25;
 impl Session {
     pub fn new(args: &ModelArgs, top: usize) -> Result<Session> {
         let election = ElectionOptions {
-            batch: usize::from(args.batch),
-            keep: usize::from(args.keep).min(usize::from(args.batch) - 1),
-            votes: usize::from(args.votes),
+            batch: usize::from(args.batch()),
+            keep: usize::from(args.keep()).min(usize::from(args.batch()) - 1),
+            votes: usize::from(args.votes()),
             top,
             model_weight: args.model_weight.unwrap_or(DEFAULT_MODEL_WEIGHT),
-            elect: args.elect as usize,
+            elect: args.elect() as usize,
         };
-        let judge = match args.ranker {
+        let judge = match args.ranker() {
             RankerName::Heuristic => None,
             RankerName::Llm => Some(load_judge(args)?),
         };
@@ -49,9 +49,9 @@ impl Session {
     /// `heuristic` or `llm`, for reports.
     pub fn name(&self) -> &'static str {
         if self.judge.is_some() {
-            "llm"
+            RankerName::Llm.as_str()
         } else {
-            "heuristic"
+            RankerName::Heuristic.as_str()
         }
     }
 
@@ -97,7 +97,7 @@ fn load_judge(args: &ModelArgs) -> Result<LlmJudge> {
         })?,
     };
     let device: DeviceChoice = args
-        .device
+        .device()
         .parse()
         .map_err(|e: model::ModelError| usage(e.to_string()))?;
     let options = LoadOptions {
@@ -126,15 +126,15 @@ fn load_judge(args: &ModelArgs) -> Result<LlmJudge> {
 
 /// The ranking flags of a reproduce command.
 pub fn flags(args: &ModelArgs) -> Vec<String> {
-    match args.ranker {
+    match args.ranker() {
         RankerName::Heuristic => vec!["--ranker heuristic".to_owned()],
         RankerName::Llm => {
             let mut flags = vec![format!(
                 "--ranker llm --elect {} --batch {} --keep {} --votes {} --model-weight {}",
-                args.elect,
-                args.batch,
-                args.keep,
-                args.votes,
+                args.elect(),
+                args.batch(),
+                args.keep(),
+                args.votes(),
                 args.model_weight.unwrap_or(DEFAULT_MODEL_WEIGHT)
             )];
             if let Some(model) = &args.model {

@@ -152,20 +152,22 @@ pub fn resolve(spec: &str, allow_download: bool) -> Result<PathBuf, ModelError> 
 ///    (`CARGO_MANIFEST_DIR`), for `cargo run` and tests;
 /// 3. `models/` under the current directory.
 pub fn default_model_path() -> Option<PathBuf> {
+    find_in_models(DEFAULT_MODEL_FILE)
+}
+
+/// A file in the `models/` folder: next to the binary or above it, in the
+/// source tree, or in the current directory, the first that has it.
+pub fn find_in_models(name: &str) -> Option<PathBuf> {
     let mut candidates = Vec::new();
     if let Ok(exe) = std::env::current_exe() {
         let exe = exe.canonicalize().unwrap_or(exe);
         for dir in exe.ancestors().skip(1) {
-            candidates.push(dir.join("models").join(DEFAULT_MODEL_FILE));
+            candidates.push(dir.join("models").join(name));
         }
     }
-    candidates.push(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("models")
-            .join(DEFAULT_MODEL_FILE),
-    );
+    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(name));
     if let Ok(cwd) = std::env::current_dir() {
-        candidates.push(cwd.join("models").join(DEFAULT_MODEL_FILE));
+        candidates.push(cwd.join("models").join(name));
     }
     candidates.into_iter().find(|path| path.is_file())
 }
