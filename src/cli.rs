@@ -215,10 +215,15 @@ pub struct CalibrateArgs {
     /// The folder `rca backtest --out` wrote.
     #[arg(long, value_name = "DIR")]
     pub from: PathBuf,
-    /// Where to write the calibration (default:
-    /// models/calibration-<ranker>.yaml, next to the default model).
+    /// Where to write the calibration (default: the --config file's
+    /// confidence.calibration, else models/calibration-<ranker>.yaml next to
+    /// the default model, where investigate finds it).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// A repository's rca.yaml whose confidence.calibration names the file
+    /// to write.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = CalibrationMethod::Platt)]
     pub method: CalibrationMethod,
     /// Cross-validation folds (2: fit on one half, test on the other).

@@ -91,8 +91,15 @@ pub fn run(args: CalibrateArgs) -> Result<u8> {
         usize::from(args.folds),
         args.coverage,
     );
-    let path = match &args.out {
-        Some(path) => path.clone(),
+    let configured = match &args.config {
+        Some(file) => {
+            let config = crate::config::Config::load(file)?;
+            config.confidence.calibration.as_ref().map(|p| config.path(p))
+        }
+        None => None,
+    };
+    let path = match args.out.clone().or(configured) {
+        Some(path) => path,
         None => crate::model::default_model_path()
             .and_then(|m| m.parent().map(|d| d.join(file_name(&head.ranker))))
             .ok_or_else(|| usage("no models/ folder found next to rca: pass --out FILE"))?,
