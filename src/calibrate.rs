@@ -399,15 +399,7 @@ impl Calibration {
 
     /// Reads a calibration file; errors are input errors naming the file.
     pub fn load(path: &Path) -> Result<Calibration> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| crate::error::input(format!("calibration {}: {e}", path.display())))?;
-        let calibration: Calibration = serde_yaml::from_str(&text).map_err(|e| {
-            crate::error::input(format!(
-                "calibration {}: {}",
-                path.display(),
-                e.to_string().replace('\n', " ")
-            ))
-        })?;
+        let calibration: Calibration = crate::error::read_yaml(path, "calibration ", None)?;
         if calibration.schema != SCHEMA {
             return Err(crate::error::input(format!(
                 "calibration {}: schema {:?}, expected {SCHEMA:?}",

@@ -92,15 +92,7 @@ impl Case {
 
 /// Reads and checks a cases file. Errors are input errors naming the file.
 pub fn load(path: &Path) -> Result<CasesFile> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| crate::error::input(format!("{}: {e}", path.display())))?;
-    let file: CasesFile = serde_yaml::from_str(&text).map_err(|e| {
-        crate::error::input(format!(
-            "{}: {}",
-            path.display(),
-            e.to_string().replace('\n', " ")
-        ))
-    })?;
+    let file: CasesFile = crate::error::read_yaml(path, "", None)?;
     for case in &file.cases {
         let (since, opened) = case.window()?;
         if since >= opened {

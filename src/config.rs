@@ -5,7 +5,7 @@
 //! with `--config`. Relative paths in it are relative to the file's folder.
 
 use crate::cli::{ModelArgs, RankerName};
-use crate::error::input;
+use crate::error::read_yaml;
 use anyhow::Result;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -81,19 +81,7 @@ pub struct ModelConfig {
 impl Config {
     /// Reads a config file; errors are one-line input errors naming it.
     pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| input(format!("config {}: {e}", path.display())))?;
-        let mut config: Config = if text.trim().is_empty() {
-            Config::default()
-        } else {
-            serde_yaml::from_str(&text).map_err(|e| {
-                input(format!(
-                    "config {}: {}",
-                    path.display(),
-                    e.to_string().replace('\n', " ")
-                ))
-            })?
-        };
+        let mut config: Config = read_yaml(path, "config ", Some(Config::default()))?;
         config.base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Ok(config)
     }

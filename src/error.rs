@@ -67,6 +67,22 @@ pub fn input(message: impl Into<String>) -> anyhow::Error {
 }
 
 /// Builds a usage error.
+/// Reads and parses a YAML file. Both failures are one-line input errors
+/// that start with `what` and the path; an empty file reads as `empty`.
+pub fn read_yaml<T: serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+    what: &str,
+    empty: Option<T>,
+) -> anyhow::Result<T> {
+    let name = format!("{what}{}", path.display());
+    let text = std::fs::read_to_string(path).map_err(|e| input(format!("{name}: {e}")))?;
+    match empty {
+        Some(value) if text.trim().is_empty() => Ok(value),
+        _ => serde_yaml::from_str(&text)
+            .map_err(|e| input(format!("{name}: {}", e.to_string().replace('\n', " ")))),
+    }
+}
+
 pub fn usage(message: impl Into<String>) -> anyhow::Error {
     Failure {
         kind: Kind::Usage,

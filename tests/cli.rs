@@ -18,7 +18,7 @@ fn codeowners_fixture_culprit_is_in_the_top_five() {
         "culprit {} not in {ids:?}",
         fixture.culprit
     );
-    // Probabilities are ordered and the confidence is their sum.
+    // Probabilities are ordered and the raw confidence is their sum.
     let probabilities: Vec<f64> = report["suspects"]
         .as_array()
         .unwrap()
@@ -30,7 +30,9 @@ fn codeowners_fixture_culprit_is_in_the_top_five() {
         "{probabilities:?}"
     );
     let sum: f64 = probabilities.iter().sum();
-    assert!((report["confidence"].as_f64().unwrap() - sum).abs() < 1e-9);
+    assert!((report["raw_confidence"].as_f64().unwrap() - sum).abs() < 1e-9);
+    // The shipped calibration applies by default and says so.
+    assert_eq!(report["calibrated"], true);
     for key in [
         "title",
         "since",
