@@ -368,6 +368,10 @@ pub struct Calibration {
     pub schema: String,
     /// The ranker whose confidence this calibrates (`heuristic` or `llm`).
     pub ranker: String,
+    /// The fusion of the retrieval signals whose confidence this
+    /// calibrates (`built-in`, or the id of a trained fusion).
+    #[serde(default = "built_in")]
+    pub fusion: String,
     /// Whether the backtest it was fitted on used team hints.
     pub team_hint: bool,
     pub cases: usize,
@@ -377,11 +381,17 @@ pub struct Calibration {
     pub cross_validation: CrossValidation,
 }
 
+fn built_in() -> String {
+    crate::learn::BUILT_IN.to_owned()
+}
+
 impl Calibration {
+    #[allow(clippy::too_many_arguments)]
     pub fn fit(
         observations: &[Observation],
         method: Method,
         ranker: &str,
+        fusion: &str,
         team_hint: bool,
         folds: usize,
         target_coverage: f64,
@@ -389,6 +399,7 @@ impl Calibration {
         Calibration {
             schema: SCHEMA.to_owned(),
             ranker: ranker.to_owned(),
+            fusion: fusion.to_owned(),
             team_hint,
             cases: observations.len(),
             map: Map::fit(method, observations),
@@ -535,7 +546,7 @@ mod tests {
     fn useless_confidence_calibrates_to_the_base_rate() {
         let obs = synthetic(2000, |_| 0.3);
         for method in [Method::Platt, Method::Isotonic] {
-            let cal = Calibration::fit(&obs, method, "heuristic", false, 2, 0.5);
+            let cal = Calibration::fit(&obs, method, "heuristic", "built-in", false, 2, 0.5);
             let spread = cal.apply(0.95) - cal.apply(0.05);
             assert!((cal.apply(0.5) - 0.3).abs() < 0.06, "{method:?} {:?} {}", cal.map, cal.apply(0.5));
             assert!(spread < 0.15, "{method:?} spread {spread}");
@@ -555,7 +566,7 @@ mod tests {
     fn precision_targets_resolve_through_the_curve() {
         // Confident cases are right, the rest are coin flips.
         let obs = synthetic(1000, |c| if c > 0.6 { 0.97 } else { 0.4 });
-        let cal = Calibration::fit(&obs, Method::Isotonic, "heuristic", false, 2, 0.5);
+        let cal = Calibration::fit(&obs, Method::Isotonic, "heuristic", "built-in", false, 2, 0.5);
         let (threshold, point) = cal.threshold_for_precision(0.9).expect("reachable");
         assert!(point.precision >= 0.9);
         assert!((0.3..0.5).contains(&point.coverage), "{point:?}");

@@ -18,6 +18,7 @@ pub enum Command {
     Investigate(InvestigateArgs),
     Backtest(BacktestArgs),
     Calibrate(CalibrateArgs),
+    Train(TrainArgs),
     Fixture(FixtureArgs),
     #[command(hide = true)]
     FitFusion(FitArgs),
@@ -84,6 +85,10 @@ pub struct ModelArgs {
     /// Orders each batch is judged in, against position bias [default: 2].
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=8))]
     pub votes: Option<u16>,
+    /// Learned fusion weights from `rca train`, or `built-in` for the
+    /// hand-set ones (default: models/fusion.yaml when present).
+    #[arg(long, value_name = "FILE")]
+    pub fusion: Option<String>,
     /// Weight of the model's log-probability against the retrieval prior
     /// [default: 0.25].
     #[arg(long)]
@@ -244,6 +249,48 @@ pub enum CalibrationMethod {
     Platt,
 }
 
+/// Learn from history: mine past investigations from each repository (and
+/// take given case files), all opened before --until, replay them, and fit
+/// the fusion of the retrieval signals. Writes fusion.yaml and train.json.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Repositories to mine training cases from (bare or not).
+    #[arg(long = "repo", value_name = "DIR", num_args = 1..)]
+    pub repos: Vec<PathBuf>,
+    /// Case files to train on as well (their cases at or after --until are
+    /// left out).
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    pub cases: Vec<PathBuf>,
+    /// A folder of bare mirrors (owner+name/repo) for --cases files (default:
+    /// the first --repo).
+    #[arg(long, value_name = "DIR")]
+    pub mirrors: Option<PathBuf>,
+    /// The main line to mine (default: HEAD).
+    #[arg(long = "ref", value_name = "REF")]
+    pub reference: Option<String>,
+    /// The cut-off: nothing at or after it enters training (default: now).
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+    /// Mine fixes from this time on (default: four years before --until).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Where to write fusion.yaml and train.json (default: models/, where
+    /// investigate and backtest pick the fusion up).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Time budget: replaying stops when it is spent.
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_minutes: u32,
+    /// Candidates retrieval keeps per case.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(2..=100_000))]
+    pub candidates: u32,
+    /// L2 penalty of the fit.
+    #[arg(long, default_value_t = 1.0)]
+    pub l2: f64,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
 /// Build a fixture repository from its YAML description (for demos and
 /// tests), and write its incident as a cases file next to it.
 #[derive(Debug, Args)]
@@ -274,6 +321,9 @@ pub struct FitArgs {
     /// Print each case's out-of-fold culprit rank.
     #[arg(long)]
     pub verbose: bool,
+    /// Write the weights fitted on all cases as a fusion file.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 /// Defaults of the options that rca.yaml may also set.

@@ -5,6 +5,7 @@
 //! with `--config`. Relative paths in it are relative to the file's folder.
 
 use crate::cli::{ModelArgs, RankerName};
+use crate::learn::BUILT_IN;
 use crate::error::read_yaml;
 use anyhow::Result;
 use serde::Deserialize;
@@ -56,6 +57,8 @@ pub struct RankingConfig {
     pub keep: Option<u16>,
     pub votes: Option<u16>,
     pub model_weight: Option<f64>,
+    /// Fusion file from `rca train`, or `built-in`.
+    pub fusion: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -117,6 +120,15 @@ impl Config {
         args.keep = args.keep.or(r.keep);
         args.votes = args.votes.or(r.votes);
         args.model_weight = args.model_weight.or(r.model_weight);
+        if args.fusion.is_none() {
+            args.fusion = r.fusion.as_ref().map(|f| {
+                if f == BUILT_IN {
+                    f.clone()
+                } else {
+                    self.path(Path::new(f)).display().to_string()
+                }
+            });
+        }
         args.threads = args.threads.or(m.threads);
         if args.device.is_none() {
             args.device.clone_from(&m.device);
@@ -178,7 +190,7 @@ mod tests {
             "ownership_file: .github/CODEOWNERS\n\
              aliases: {gpu: ['src/gpu/**'], net: ['drivers/net/**', 'lib/net/**']}\n\
              window: {since: 2d, ref: main}\n\
-             ranking: {ranker: llm, candidates: 100, top: 3, elect: 40, batch: 10, keep: 3, votes: 4, model_weight: 0.5}\n\
+             ranking: {ranker: llm, candidates: 100, top: 3, elect: 40, batch: 10, keep: 3, votes: 4, model_weight: 0.5, fusion: built-in}\n\
              confidence: {calibration: cal.yaml, min_confidence: 0.4, precision: 0.9}\n\
              model: {path: m.gguf, tokenizer: t.json, device: cpu, threads: 2}\n",
         );

@@ -8,7 +8,7 @@ use crate::history::{self, HistoryError};
 use crate::ownership::Ownership;
 use crate::rank::{self, ElectionOptions, Judge, Progress, Suspect};
 use crate::report::{Report, SuspectReport, Timings, WindowSummary};
-use crate::retrieve::{self, Weights};
+use crate::retrieve::{self, Fusion};
 use crate::when::{rfc3339, Seconds};
 use anyhow::{Context, Result};
 use git2::Repository;
@@ -28,7 +28,7 @@ pub struct Request {
     pub top: usize,
     /// Abstain below this confidence (calibrated when `calibration` is set).
     pub min_confidence: f64,
-    pub weights: Weights,
+    pub fusion: Fusion,
     /// Maps the ranker's raw confidence to a calibrated one.
     pub calibration: Option<Calibration>,
 }
@@ -101,7 +101,7 @@ pub fn run(
     };
     let options = retrieve::Options {
         limit: request.candidates.max(1),
-        weights: request.weights,
+        fusion: request.fusion,
     };
     let candidates = retrieve::retrieve(
         window.commits,
@@ -162,6 +162,7 @@ pub fn run(
         window: summary,
         candidates: candidate_count,
         ranker: ranker_name.to_owned(),
+        fusion: crate::learn::fusion_id(&request.fusion),
         model: None,
         confidence,
         raw_confidence,

@@ -9,7 +9,7 @@
 //! resulting priors are probabilities, which is what the report's
 //! confidence sums.
 
-use crate::retrieve::{Weights, NUM_FEATURES};
+use crate::retrieve::{Fusion, Weights, FEATURES, NUM_FEATURES};
 
 /// The candidates of one past investigation and which one was the culprit.
 #[derive(Debug, Clone)]
@@ -117,6 +117,37 @@ pub fn fit(groups: &[Group], options: &FitOptions) -> Weights {
     Weights(std::array::from_fn(|k| w[k] / scale[k]))
 }
 
+/// 1-based rank of the culprit under `weights` (ties count against it).
+pub fn culprit_rank(group: &Group, weights: &Weights) -> usize {
+    let target = weights.score(&group.features[group.culprit]);
+    1 + group
+        .features
+        .iter()
+        .enumerate()
+        .filter(|(i, x)| *i != group.culprit && weights.score(x) >= target)
+        .count()
+}
+
+/// Each group's culprit rank under weights fitted without it: group `i` is
+/// held out in fold `i mod folds`.
+pub fn out_of_fold_ranks(groups: &[Group], options: &FitOptions, folds: usize) -> Vec<usize> {
+    let folds = folds.max(2);
+    let mut ranks = vec![0usize; groups.len()];
+    for fold in 0..folds {
+        let train: Vec<Group> = groups
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % folds != fold)
+            .map(|(_, g)| g.clone())
+            .collect();
+        let weights = fit(&train, options);
+        for (i, group) in groups.iter().enumerate().filter(|(i, _)| i % folds == fold) {
+            ranks[i] = culprit_rank(group, &weights);
+        }
+    }
+    ranks
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,4 +178,88 @@ mod tests {
         assert!(weights.0[1].abs() < weights.0[0] / 3.0, "{:?}", weights.0);
         assert!(loss(&groups, &weights) < loss(&groups, &Weights([0.0; NUM_FEATURES])));
     }
+}
+
+/// The name of the hand-set fusion, for `--fusion` and reports.
+pub const BUILT_IN: &str = "built-in";
+
+/// The schema of a fusion file.
+pub const FUSION_SCHEMA: &str = "rca.fusion/1";
+
+/// Learned fusion weights as `rca train` writes them (YAML).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct FusionFile {
+    pub schema: String,
+    /// Feature name (see `retrieve::FEATURES`) → weight. Every feature must
+    /// be present.
+    pub weights: std::collections::BTreeMap<String, f64>,
+    /// Softmax temperature of the prior.
+    pub temperature: f64,
+    /// How it was trained (cut-off, cases, out-of-fold metrics); for
+    /// people, not read back.
+    #[serde(default)]
+    pub trained: serde_yaml::Value,
+}
+
+impl FusionFile {
+    pub fn new(fusion: Fusion, trained: serde_yaml::Value) -> FusionFile {
+        FusionFile {
+            schema: FUSION_SCHEMA.to_owned(),
+            weights: FEATURES
+                .iter()
+                .zip(fusion.weights.0)
+                .map(|(name, w)| ((*name).to_owned(), w))
+                .collect(),
+            temperature: fusion.temperature,
+            trained,
+        }
+    }
+
+    /// Reads and checks a fusion file; errors are one-line input errors.
+    pub fn load(path: &std::path::Path) -> anyhow::Result<Fusion> {
+        let file: FusionFile = crate::error::read_yaml(path, "fusion ", None)?;
+        let fail = |what: String| crate::error::input(format!("fusion {}: {what}", path.display()));
+        if file.schema != FUSION_SCHEMA {
+            return Err(fail(format!("schema {:?}, expected {FUSION_SCHEMA:?}", file.schema)));
+        }
+        if let Some(unknown) = file.weights.keys().find(|k| !FEATURES.contains(&k.as_str())) {
+            return Err(fail(format!("unknown feature {unknown:?}")));
+        }
+        let mut weights = [0.0; NUM_FEATURES];
+        for (k, name) in FEATURES.iter().enumerate() {
+            weights[k] = *file
+                .weights
+                .get(*name)
+                .ok_or_else(|| fail(format!("no weight for feature {name:?}")))?;
+        }
+        if !(file.temperature > 0.0 && file.temperature.is_finite())
+            || weights.iter().any(|w| !w.is_finite())
+        {
+            return Err(fail("weights and temperature must be finite, temperature > 0".into()));
+        }
+        Ok(Fusion {
+            weights: Weights(weights),
+            temperature: file.temperature,
+        })
+    }
+
+    pub fn save(&self, path: &std::path::Path) -> anyhow::Result<()> {
+        std::fs::write(path, serde_yaml::to_string(self)?)
+            .map_err(|e| crate::error::input(format!("writing {}: {e}", path.display())))
+    }
+}
+
+/// A short stable id of a fusion (FNV-1a over its numbers), so that a
+/// calibration can name the fusion whose confidence it was fitted on.
+pub fn fusion_id(fusion: &Fusion) -> String {
+    if *fusion == Fusion::default() {
+        return BUILT_IN.to_owned();
+    }
+    let mut hash: u64 = 0xcbf29ce484222325;
+    for value in fusion.weights.0.iter().chain([&fusion.temperature]) {
+        for byte in value.to_bits().to_le_bytes() {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x100000001b3);
+        }
+    }
+    format!("{hash:016x}")
 }

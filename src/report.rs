@@ -31,6 +31,9 @@ pub struct Report {
     pub candidates: usize,
     /// `heuristic` or `llm`.
     pub ranker: String,
+    /// The fusion of the retrieval signals: `built-in`, or the id of a
+    /// fusion trained by `rca train`.
+    pub fusion: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<serde_json::Value>,
     /// Chance that the culprit is among the suspects: calibrated when

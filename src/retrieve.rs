@@ -47,7 +47,7 @@ const LOG_RANK: usize = 5;
 /// Weights of the features. The default is set by hand from what the
 /// signals mean; docs/benchmarks.md compares it with weights fitted on the
 /// development cases.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Weights(pub [f64; NUM_FEATURES]);
 
 impl Default for Weights {
@@ -92,19 +92,37 @@ pub struct Candidate {
     pub evidence: Evidence,
 }
 
+/// How the features fuse into a score and the score into a prior: the
+/// hand-set [`Weights::default`] at [`PRIOR_TEMPERATURE`], or weights
+/// learned by `rca train` (a conditional logit, at temperature 1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fusion {
+    pub weights: Weights,
+    pub temperature: f64,
+}
+
+impl Default for Fusion {
+    fn default() -> Self {
+        Fusion {
+            weights: Weights::default(),
+            temperature: PRIOR_TEMPERATURE,
+        }
+    }
+}
+
 /// Settings of the stage.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// How many candidates to keep.
     pub limit: usize,
-    pub weights: Weights,
+    pub fusion: Fusion,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             limit: 200,
-            weights: Weights::default(),
+            fusion: Fusion::default(),
         }
     }
 }
@@ -421,7 +439,7 @@ pub fn retrieve(
     // Commits arrive newest first; their position is the recency rank.
     for (rank, candidate) in candidates.iter_mut().enumerate() {
         candidate.features[LOG_RANK] = (rank as f64).ln_1p();
-        candidate.score = options.weights.score(&candidate.features);
+        candidate.score = options.fusion.weights.score(&candidate.features);
     }
     let max = candidates
         .iter()
@@ -429,10 +447,10 @@ pub fn retrieve(
         .fold(f64::NEG_INFINITY, f64::max);
     let total: f64 = candidates
         .iter()
-        .map(|c| ((c.score - max) / PRIOR_TEMPERATURE).exp())
+        .map(|c| ((c.score - max) / options.fusion.temperature).exp())
         .sum();
     for candidate in &mut candidates {
-        candidate.prior = ((candidate.score - max) / PRIOR_TEMPERATURE).exp() / total;
+        candidate.prior = ((candidate.score - max) / options.fusion.temperature).exp() / total;
     }
     sort_best_first(&mut candidates);
     candidates.truncate(options.limit);

@@ -15,7 +15,8 @@ use crate::error::{exit_code, input, usage};
 use crate::plot::{self, Series};
 use crate::history;
 use crate::investigation::{self, Request};
-use crate::retrieve::{Weights, FEATURES};
+use crate::learn::fusion_id;
+use crate::retrieve::{Fusion, FEATURES};
 use anyhow::{Context, Result};
 use git2::Repository;
 use serde::Serialize;
@@ -73,6 +74,8 @@ pub struct Summary {
     pub candidates_limit: usize,
     pub min_confidence: f64,
     pub calibrated: bool,
+    /// The fusion of the retrieval signals (`built-in` or its id).
+    pub fusion: String,
     /// Precision@5 against coverage as the confidence threshold sweeps
     /// from high to low (on raw confidence; calibration keeps the order).
     pub curve: Vec<CurvePoint>,
@@ -141,6 +144,7 @@ pub fn observations(results: &[CaseResult]) -> Vec<Observation> {
 
 /// How a run was set up, for its summary.
 pub struct RunInfo<'a> {
+    pub fusion: String,
     pub team_hint: bool,
     pub ranker: &'a str,
     pub candidates_limit: usize,
@@ -167,6 +171,7 @@ pub fn summarize(results: &[CaseResult], info: &RunInfo<'_>) -> Summary {
         candidates_limit: info.candidates_limit,
         min_confidence: info.min_confidence,
         calibrated: info.calibrated,
+        fusion: info.fusion.clone(),
         operating_points: [0.25, 0.5, 0.75, 1.0]
             .iter()
             .filter_map(|&c| at_coverage(&curve, c))
@@ -177,7 +182,7 @@ pub fn summarize(results: &[CaseResult], info: &RunInfo<'_>) -> Summary {
 
 /// The repository a cases file is replayed on: its mirror inside `root`
 /// when there is one, else `root` itself.
-fn repository_for(root: &Path, file: &CasesFile) -> Result<Repository> {
+pub fn repository_for(root: &Path, file: &CasesFile) -> Result<Repository> {
     if let Some(mirror) = &file.mirror {
         let candidate: PathBuf = root.join(mirror).join("repo");
         if candidate.exists() {
@@ -220,10 +225,12 @@ pub fn run(mut args: BacktestArgs) -> Result<u8> {
         None => Config::default(),
     };
     config.fill_model_args(&mut args.model);
+    let fusion = super::ranking::fusion(&args.model)?;
     let calibration = super::calibrate::resolve(
         args.calibration.is_none(),
         args.calibration.clone(),
         args.model.ranker().as_str(),
+        &fusion_id(&fusion),
     )?;
     let candidates = args
         .candidates
@@ -252,6 +259,7 @@ pub fn run(mut args: BacktestArgs) -> Result<u8> {
         None => None,
     };
     let settings = Settings {
+        fusion,
         team_hint: !args.no_team_hint,
         candidates,
         min_confidence: args.min_confidence,
@@ -281,6 +289,7 @@ pub fn run(mut args: BacktestArgs) -> Result<u8> {
     let summary = summarize(
         &results,
         &RunInfo {
+            fusion: fusion_id(&settings.fusion),
             team_hint: settings.team_hint,
             ranker: session.name(),
             candidates_limit: candidates,
@@ -301,6 +310,7 @@ pub fn run(mut args: BacktestArgs) -> Result<u8> {
 
 /// What every replayed case shares.
 struct Settings {
+    fusion: Fusion,
     team_hint: bool,
     candidates: usize,
     min_confidence: f64,
@@ -399,7 +409,7 @@ fn replay(
         // what hit@5 and the calibration measure.
         top: 5,
         min_confidence: settings.min_confidence,
-        weights: Weights::default(),
+        fusion: settings.fusion,
         calibration: settings.calibration.clone(),
     };
     let outcome = investigation::run(

@@ -21,7 +21,13 @@ struct CaseLine {
 #[derive(Debug, serde::Deserialize)]
 struct SummaryHead {
     ranker: String,
+    #[serde(default = "built_in")]
+    fusion: String,
     team_hint: bool,
+}
+
+fn built_in() -> String {
+    crate::learn::BUILT_IN.to_owned()
 }
 
 /// The backtest's cases, in the order it replayed them.
@@ -87,6 +93,7 @@ pub fn run(args: CalibrateArgs) -> Result<u8> {
         &observations,
         method,
         &head.ranker,
+        &head.fusion,
         head.team_hint,
         usize::from(args.folds),
         args.coverage,
@@ -228,27 +235,37 @@ fn reliability_svg(c: &Calibration, observations: &[Observation]) -> Result<Stri
 
 /// The calibration an investigation uses: none when asked for none, else
 /// the given file, else the config's, else the ranker's default file when
-/// present. A file fitted for another ranker is refused.
+/// present. A given file fitted for another ranker or fusion is refused;
+/// the default file is then left out (the confidence stays uncalibrated).
 pub fn resolve(
     disabled: bool,
     explicit: Option<PathBuf>,
     ranker: &str,
+    fusion: &str,
 ) -> Result<Option<(PathBuf, Calibration)>> {
     if disabled {
         return Ok(None);
     }
+    let is_default = explicit.is_none();
     let Some(path) = explicit.or_else(|| default_path(ranker)) else {
         return Ok(None);
     };
     let calibration = Calibration::load(&path)?;
-    if calibration.ranker != ranker {
-        return Err(input(format!(
-            "calibration {} was fitted for the {} ranker, not {ranker}",
-            path.display(),
-            calibration.ranker
-        )));
+    let mismatch = if calibration.ranker != ranker {
+        Some(format!("the {} ranker, not {ranker}", calibration.ranker))
+    } else if calibration.fusion != fusion {
+        Some(format!("fusion {}, not {fusion}", calibration.fusion))
+    } else {
+        None
+    };
+    match mismatch {
+        None => Ok(Some((path, calibration))),
+        Some(_) if is_default => Ok(None),
+        Some(what) => Err(input(format!(
+            "calibration {} was fitted for {what}",
+            path.display()
+        ))),
     }
-    Ok(Some((path, calibration)))
 }
 
 /// The abstention threshold on the reported confidence: `--min-confidence`

@@ -5,7 +5,7 @@
 use super::out;
 use crate::cli::FitArgs;
 use crate::learn::{self, FitOptions, Group};
-use crate::retrieve::{Weights, FEATURES, NUM_FEATURES};
+use crate::retrieve::{Fusion, FEATURES, NUM_FEATURES};
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -58,17 +58,6 @@ fn read(path: &std::path::Path) -> Result<Vec<Case>> {
 }
 
 /// 1-based rank of the culprit under `weights` (ties broken against it).
-fn culprit_rank(group: &Group, weights: &Weights) -> usize {
-    let score = |x: &[f64; NUM_FEATURES]| weights.score(x);
-    let target = score(&group.features[group.culprit]);
-    1 + group
-        .features
-        .iter()
-        .enumerate()
-        .filter(|(i, x)| *i != group.culprit && score(x) >= target)
-        .count()
-}
-
 pub fn run(args: FitArgs) -> Result<u8> {
     let cases = read(&args.features)?;
     let options = FitOptions {
@@ -76,19 +65,8 @@ pub fn run(args: FitArgs) -> Result<u8> {
         ..FitOptions::default()
     };
     let folds = args.folds.max(2);
-    let mut ranks = vec![0usize; cases.len()];
-    for fold in 0..folds {
-        let train: Vec<Group> = cases
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| i % folds != fold)
-            .map(|(_, c)| c.group.clone())
-            .collect();
-        let weights = learn::fit(&train, &options);
-        for (i, case) in cases.iter().enumerate().filter(|(i, _)| i % folds == fold) {
-            ranks[i] = culprit_rank(&case.group, &weights);
-        }
-    }
+    let groups: Vec<Group> = cases.iter().map(|c| c.group.clone()).collect();
+    let ranks = learn::out_of_fold_ranks(&groups, &options, folds);
     let report = |text: &mut String, name: &str, members: Vec<usize>| {
         let n = members.len().max(1) as f64;
         let hit = |k: usize| members.iter().filter(|&&i| ranks[i] <= k).count() as f64 / n;
@@ -122,7 +100,7 @@ pub fn run(args: FitArgs) -> Result<u8> {
     for (k, members) in keys {
         report(&mut text, &k, members);
     }
-    let all: Vec<Group> = cases.iter().map(|c| c.group.clone()).collect();
+    let all = groups;
     let weights = learn::fit(&all, &options);
     let _ = writeln!(
         text,
@@ -143,6 +121,12 @@ pub fn run(args: FitArgs) -> Result<u8> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if let Some(path) = &args.out {
+        let trained = serde_yaml::to_value(serde_json::json!({
+            "from": args.features, "cases": all.len(), "l2": args.l2,
+        }))?;
+        learn::FusionFile::new(Fusion { weights, temperature: 1.0 }, trained).save(path)?;
+    }
     if args.verbose {
         for (c, r) in cases.iter().zip(&ranks) {
             let _ = writeln!(text, "{} {} {}", c.id, c.source, r);

@@ -4,10 +4,11 @@ use super::{out, progress, shell_quote};
 use crate::cases::Facts;
 use crate::cli::{defaults, Format, InvestigateArgs};
 use crate::config::Config;
+use crate::learn::fusion_id;
 use crate::error::{exit_code, input, usage};
 use crate::history;
 use crate::investigation::{self, Request};
-use crate::retrieve::{self, Weights};
+use crate::retrieve;
 use crate::when;
 use anyhow::Result;
 
@@ -67,13 +68,14 @@ fn resolve(args: &InvestigateArgs, config: &Config) -> Result<Request> {
         .or(config.window.since.as_ref())
         .ok_or_else(|| usage("--since is required (or window.since in rca.yaml)"))?;
     let since = when::parse(since_text, until).map_err(|e| input(format!("--since: {e}")))?;
-    let ranker = args.model.ranker();
+    let fusion = super::ranking::fusion(&args.model)?;
     let calibration = super::calibrate::resolve(
         args.no_calibration,
         args.calibration
             .clone()
             .or_else(|| config.confidence.calibration.as_ref().map(|p| config.path(p))),
-        ranker.as_str(),
+        args.model.ranker().as_str(),
+        &fusion_id(&fusion),
     )?;
     // Flags override the config as a pair: --min-confidence also replaces
     // the config's precision, and the reverse.
@@ -101,7 +103,7 @@ fn resolve(args: &InvestigateArgs, config: &Config) -> Result<Request> {
             .unwrap_or(defaults::CANDIDATES) as usize,
         top: usize::from(args.top.or(config.ranking.top).unwrap_or(defaults::TOP)),
         min_confidence,
-        weights: Weights::default(),
+        fusion,
         calibration: calibration.map(|(_, c)| c),
     })
 }

@@ -9,6 +9,7 @@ pub mod fixture;
 pub mod investigate;
 pub mod progress;
 pub mod ranking;
+pub mod train;
 
 use crate::cli::{Cli, Command};
 use crate::error::exit_code;
@@ -21,6 +22,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Investigate(args) => investigate::run(args),
         Command::Backtest(args) => backtest::run(args),
         Command::Calibrate(args) => calibrate::run(args),
+        Command::Train(args) => train::run(args),
         Command::Fixture(args) => fixture::run(args).map(|()| exit_code::SUCCESS),
         Command::FitFusion(args) => fit::run(args),
     }

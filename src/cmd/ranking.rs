@@ -5,6 +5,8 @@ use super::progress::{self, ElectionBar};
 use crate::cli::{ModelArgs, RankerName};
 use crate::error::{model as model_error, usage};
 use crate::investigation::Ranker;
+use crate::learn::{FusionFile, BUILT_IN};
+use crate::retrieve::Fusion;
 use crate::model::{self, DeviceChoice, LoadOptions, Model};
 use crate::rank::llm::LlmJudge;
 use crate::rank::ElectionOptions;
@@ -83,6 +85,22 @@ impl Session {
     }
 }
 
+/// The fusion of the retrieval signals: `--fusion FILE`, `--fusion
+/// built-in`, else models/fusion.yaml when present, else the hand-set one.
+pub fn fusion(args: &ModelArgs) -> Result<Fusion> {
+    match args.fusion.as_deref() {
+        Some(BUILT_IN) => Ok(Fusion::default()),
+        Some(path) => FusionFile::load(std::path::Path::new(path)),
+        None => match model::find_in_models(FUSION_FILE) {
+            Some(path) => FusionFile::load(&path),
+            None => Ok(Fusion::default()),
+        },
+    }
+}
+
+/// The default fusion file's name in models/.
+pub const FUSION_FILE: &str = "fusion.yaml";
+
 /// Finds and loads the model, with a spinner while it loads.
 fn load_judge(args: &ModelArgs) -> Result<LlmJudge> {
     let path = match &args.model {
@@ -126,6 +144,16 @@ fn load_judge(args: &ModelArgs) -> Result<LlmJudge> {
 
 /// The ranking flags of a reproduce command.
 pub fn flags(args: &ModelArgs) -> Vec<String> {
+    let fusion = args.fusion.clone().or_else(|| {
+        model::find_in_models(FUSION_FILE).map(|p| p.display().to_string())
+    });
+    let fusion = fusion.map(|f| format!(" --fusion {}", super::shell_quote(&f)));
+    let mut flags = ranker_flags(args);
+    flags[0].push_str(fusion.as_deref().unwrap_or(""));
+    flags
+}
+
+fn ranker_flags(args: &ModelArgs) -> Vec<String> {
     match args.ranker() {
         RankerName::Heuristic => vec!["--ranker heuristic".to_owned()],
         RankerName::Llm => {

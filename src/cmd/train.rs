@@ -1,0 +1,359 @@
+//! `rca train`: learn from a repository's own past investigations.
+//!
+//! Cases come from mining each `--repo` (as `rca cases mine` does) and from
+//! given case files. Nothing at or after `--until` enters training: mining
+//! stops at the cut-off, and a given case that opened at or after it is
+//! left out (and counted). Each case is replayed as a backtest replays it,
+//! so its candidates are exactly what retrieval saw at the time, and the
+//! fusion of the retrieval signals is fitted as a conditional logit
+//! (`learn::fit`) over them. Team hints are given on every other case, so
+//! that the hint signals are learned and the rest learned without them.
+
+use super::{out, progress};
+use crate::cases::{Case, CasesFile};
+use crate::cli::{Format, TrainArgs};
+use crate::error::{exit_code, input, usage};
+use crate::history;
+use crate::investigation::{self, Ranker, Request};
+use crate::learn::{self, FitOptions, FusionFile, Group};
+use crate::mine;
+use crate::retrieve::Fusion;
+use crate::when::{self, rfc3339, Seconds};
+use anyhow::{Context, Result};
+use git2::Repository;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Mining defaults, as in `rca cases mine`.
+const MAX_LAG: Seconds = 14 * 86_400;
+const LOOKBACK: Seconds = 42 * 86_400;
+/// The default training period: four years before the cut-off.
+const DEFAULT_PERIOD: Seconds = 4 * 365 * 86_400;
+
+/// What training used and what it measured; written as train.json.
+#[derive(Debug, Serialize)]
+pub struct Manifest {
+    pub schema: &'static str,
+    pub until: String,
+    pub since: String,
+    pub repositories: Vec<RepositoryCases>,
+    /// Given cases left out because they opened at or after `until`.
+    pub excluded_after_until: usize,
+    /// Cases whose culprit retrieval did not keep (nothing to learn from).
+    pub culprit_not_retrieved: usize,
+    /// Cases replayed before the time budget ran out, and used.
+    pub cases_used: usize,
+    /// The ids of the cases used, with their `opened_at`.
+    pub cases: Vec<(String, String)>,
+    pub by_source: BTreeMap<String, usize>,
+    pub candidates: usize,
+    pub l2: f64,
+    /// Out-of-fold (5 folds) culprit ranks on the training cases: the
+    /// built-in fusion against the fitted one.
+    pub built_in: RankMetrics,
+    pub fitted_out_of_fold: RankMetrics,
+    pub seconds: f64,
+    pub stopped_by_time_budget: bool,
+    pub fusion_file: PathBuf,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RepositoryCases {
+    pub path: String,
+    pub mined: usize,
+    pub given: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RankMetrics {
+    pub hit_at_1: f64,
+    pub hit_at_5: f64,
+    pub mrr: f64,
+}
+
+impl RankMetrics {
+    fn of(ranks: &[usize]) -> RankMetrics {
+        let n = ranks.len().max(1) as f64;
+        let hit = |k: usize| ranks.iter().filter(|&&r| r <= k).count() as f64 / n;
+        RankMetrics {
+            hit_at_1: hit(1),
+            hit_at_5: hit(5),
+            mrr: ranks.iter().map(|&r| 1.0 / r as f64).sum::<f64>() / n,
+        }
+    }
+}
+
+/// A repository and the cases to replay on it.
+struct Source {
+    repo: Repository,
+    label: String,
+    file: CasesFile,
+    mined: usize,
+}
+
+pub fn run(args: TrainArgs) -> Result<u8> {
+    let started = Instant::now();
+    let budget = std::time::Duration::from_secs(u64::from(args.max_minutes) * 60);
+    let now = when::now();
+    let until = match &args.until {
+        Some(text) => when::parse(text, now).map_err(|e| input(format!("--until: {e}")))?,
+        None => now,
+    };
+    let since = match &args.since {
+        Some(text) => when::parse(text, until).map_err(|e| input(format!("--since: {e}")))?,
+        None => until - DEFAULT_PERIOD,
+    };
+    if since >= until {
+        return Err(usage("--since must be before --until"));
+    }
+    let out_dir = match &args.out {
+        Some(dir) => dir.clone(),
+        None => crate::model::default_model_path()
+            .and_then(|m| m.parent().map(Path::to_path_buf))
+            .ok_or_else(|| usage("no models/ folder found next to rca: pass --out DIR"))?,
+    };
+    std::fs::create_dir_all(&out_dir)
+        .map_err(|e| input(format!("--out {}: {e}", out_dir.display())))?;
+
+    let (sources, excluded) = gather(&args, since, until)?;
+    let total: usize = sources.iter().map(|s| s.file.cases.len()).sum();
+    if total == 0 {
+        return Err(input(format!(
+            "no training cases before {} (mined or given)",
+            rfc3339(until)
+        )));
+    }
+
+    let bar = progress::bar(total as u64, "cases");
+    let mut groups = Vec::new();
+    let mut used = Vec::new();
+    let mut by_source: BTreeMap<String, usize> = BTreeMap::new();
+    let (mut not_retrieved, mut stopped) = (0usize, false);
+    let mut index = 0usize;
+    'replay: for source in &sources {
+        for case in &source.file.cases {
+            if started.elapsed() > budget {
+                stopped = true;
+                break 'replay;
+            }
+            bar.set_message(case.id.clone());
+            // Team hints on every other case: both regimes are learned.
+            let with_hint = index % 2 == 1;
+            index += 1;
+            match replay(source, case, with_hint, args.candidates as usize)? {
+                Some(group) => {
+                    groups.push(group);
+                    used.push((case.id.clone(), case.opened_at.clone()));
+                    *by_source.entry(case.source.clone()).or_default() += 1;
+                }
+                None => not_retrieved += 1,
+            }
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    if groups.len() < 10 {
+        return Err(input(format!(
+            "only {} usable training cases; at least 10 are needed",
+            groups.len()
+        )));
+    }
+
+    let options = FitOptions {
+        l2: args.l2,
+        ..FitOptions::default()
+    };
+    let built_in: Vec<usize> = groups
+        .iter()
+        .map(|g| learn::culprit_rank(g, &Fusion::default().weights))
+        .collect();
+    let out_of_fold = learn::out_of_fold_ranks(&groups, &options, 5);
+    let fusion = Fusion {
+        weights: learn::fit(&groups, &options),
+        temperature: 1.0,
+    };
+    let fusion_path = out_dir.join(super::ranking::FUSION_FILE);
+    let manifest = Manifest {
+        schema: "rca.training/1",
+        until: rfc3339(until),
+        since: rfc3339(since),
+        repositories: sources
+            .iter()
+            .map(|s| RepositoryCases {
+                path: s.label.clone(),
+                mined: s.mined,
+                given: s.file.cases.len() - s.mined,
+            })
+            .collect(),
+        excluded_after_until: excluded,
+        culprit_not_retrieved: not_retrieved,
+        cases_used: groups.len(),
+        cases: used,
+        by_source,
+        candidates: args.candidates as usize,
+        l2: args.l2,
+        built_in: RankMetrics::of(&built_in),
+        fitted_out_of_fold: RankMetrics::of(&out_of_fold),
+        seconds: started.elapsed().as_secs_f64(),
+        stopped_by_time_budget: stopped,
+        fusion_file: fusion_path.clone(),
+    };
+    let trained = serde_yaml::to_value(serde_json::json!({
+        "until": manifest.until,
+        "since": manifest.since,
+        "cases": manifest.cases_used,
+        "by_source": manifest.by_source,
+        "repositories": manifest.repositories,
+        "out_of_fold_hit_at_5": manifest.fitted_out_of_fold.hit_at_5,
+    }))?;
+    FusionFile::new(fusion, trained).save(&fusion_path)?;
+    let manifest_path = out_dir.join("train.json");
+    std::fs::write(&manifest_path, serde_json::to_string_pretty(&manifest)? + "\n")
+        .map_err(|e| input(format!("writing {}: {e}", manifest_path.display())))?;
+    match args.format {
+        Format::Json => out(&format!("{}\n", serde_json::to_string_pretty(&manifest)?))?,
+        Format::Text => out(&render(&manifest, &manifest_path))?,
+    }
+    Ok(exit_code::SUCCESS)
+}
+
+/// Mines every repository up to `until` and adds the given case files,
+/// leaving out (and counting) the given cases that opened at or after
+/// `until`.
+fn gather(args: &TrainArgs, since: Seconds, until: Seconds) -> Result<(Vec<Source>, usize)> {
+    let mut sources = Vec::new();
+    for path in &args.repos {
+        let repo = history::open(path).map_err(|e| input(e.to_string()))?;
+        let name = super::mine::repository_name(path);
+        let settings = mine::Settings {
+            prefix: name.rsplit('/').next().unwrap_or("case").to_lowercase(),
+            name,
+            reference: args.reference.clone(),
+            since,
+            until,
+            max_lag: MAX_LAG,
+            lookback: LOOKBACK,
+        };
+        let spinner = progress::spinner(&format!("mining {}", path.display()));
+        let (file, _) = mine::mine(&repo, &settings)
+            .with_context(|| format!("mining {}", path.display()))?;
+        spinner.finish_and_clear();
+        let mined = file.cases.len();
+        sources.push(Source {
+            repo,
+            label: path.display().to_string(),
+            file,
+            mined,
+        });
+    }
+    let mut excluded = 0;
+    for path in &args.cases {
+        let mut file = crate::cases::load(path)?;
+        let before = file.cases.len();
+        let mut kept = Vec::new();
+        for case in file.cases {
+            let (_, opened_at) = case.window()?;
+            if opened_at < until {
+                kept.push(case);
+            }
+        }
+        excluded += before - kept.len();
+        file.cases = kept;
+        let root = args
+            .mirrors
+            .clone()
+            .or_else(|| args.repos.first().cloned())
+            .ok_or_else(|| usage("--cases needs --mirrors or a --repo to replay on"))?;
+        let repo = super::backtest::repository_for(&root, &file)?;
+        sources.push(Source {
+            repo,
+            label: path.display().to_string(),
+            file,
+            mined: 0,
+        });
+    }
+    Ok((sources, excluded))
+}
+
+/// Replays one case's retrieval; the candidates' features and the
+/// culprit's index, or None when retrieval dropped the culprit.
+fn replay(source: &Source, case: &Case, with_hint: bool, candidates: usize) -> Result<Option<Group>> {
+    let (since, opened_at) = case.window()?;
+    let request = Request {
+        facts: case.facts(with_hint),
+        since,
+        until: opened_at,
+        reference: Some(format!("refs/heads/{}", source.file.default_branch)),
+        ownership_file: None,
+        candidates,
+        top: 5,
+        min_confidence: 0.0,
+        fusion: Fusion::default(),
+        calibration: None,
+    };
+    let outcome = match investigation::run(
+        &source.repo,
+        &source.file.repo,
+        &request,
+        Ranker::Heuristic,
+        String::new(),
+    ) {
+        Ok(outcome) => outcome,
+        // A window that is empty at replay time teaches nothing.
+        Err(e) if crate::error::exit_code_of(&e) == exit_code::INPUT => return Ok(None),
+        Err(e) => return Err(e.context(format!("case {}", case.id))),
+    };
+    let culprit = match source.repo.revparse_single(&case.root_cause) {
+        Ok(object) => object.id().to_string(),
+        Err(_) => return Ok(None),
+    };
+    let features: Vec<_> = outcome.ranking.iter().map(|s| s.candidate.features).collect();
+    Ok(outcome
+        .ranking
+        .iter()
+        .position(|s| s.candidate.commit.id == culprit)
+        .map(|culprit| Group { features, culprit }))
+}
+
+fn render(m: &Manifest, manifest_path: &Path) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "trained on {} cases opened in [{}, {}) ({} s){}",
+        m.cases_used,
+        m.since,
+        m.until,
+        m.seconds.round(),
+        if m.stopped_by_time_budget {
+            ", stopped by --max-minutes"
+        } else {
+            ""
+        }
+    );
+    for r in &m.repositories {
+        let _ = writeln!(text, "  {}: {} mined, {} given", r.path, r.mined, r.given);
+    }
+    let _ = writeln!(
+        text,
+        "  left out: {} given cases at or after the cut-off, {} whose culprit retrieval dropped",
+        m.excluded_after_until, m.culprit_not_retrieved
+    );
+    let _ = writeln!(text, "fusion on the training cases (5-fold out of fold for the fitted one):");
+    for (name, r) in [("built-in", &m.built_in), ("fitted", &m.fitted_out_of_fold)] {
+        let _ = writeln!(
+            text,
+            "  {name:<9} hit@1 {:.3}  hit@5 {:.3}  MRR {:.3}",
+            r.hit_at_1, r.hit_at_5, r.mrr
+        );
+    }
+    let _ = writeln!(
+        text,
+        "wrote {} and {}",
+        m.fusion_file.display(),
+        manifest_path.display()
+    );
+    text
+}
