@@ -6,10 +6,11 @@ pub mod backtest;
 pub mod fit;
 pub mod fixture;
 pub mod investigate;
+pub mod mine;
 pub mod progress;
 pub mod ranking;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{CasesCommand, Cli, Command};
 use crate::error::exit_code;
 use anyhow::Result;
 use std::io::Write;
@@ -20,6 +21,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Investigate(args) => investigate::run(args),
         Command::Backtest(args) => backtest::run(args),
         Command::Fixture(args) => fixture::run(args).map(|()| exit_code::SUCCESS),
+        Command::Cases(cases) => match cases.command {
+            CasesCommand::Mine(args) => mine::run(args),
+        },
         Command::FitFusion(args) => fit::run(args),
     }
 }
