@@ -336,8 +336,8 @@ pub fn clean_text(text: &str) -> String {
     }
     let mut s = words.join(" ");
     for (from, to) in [
-        ("()", ""),
-        ("( )", ""),
+        ("()", " "),
+        ("( )", " "),
         ("[]", ""),
         ("( ", "("),
         (" )", ")"),
@@ -430,8 +430,9 @@ fn is_link(token: &str) -> bool {
             return true;
         }
     }
-    // Tracker references such as angleproject:1234 or chromium:1234.
-    if let Some((name, number)) = lower.split_once(':') {
+    // Tracker references such as angleproject:1234 or chromium:1234 (not
+    // Makefile:189).
+    if let Some((name, number)) = t.split_once(':') {
         if !name.is_empty()
             && name.bytes().all(|b| b.is_ascii_lowercase())
             && !number.is_empty()
@@ -511,13 +512,13 @@ pub fn sentences(text: &str) -> Vec<String> {
 /// Word beginnings that mark a symptom: something broke, failed, crashed,
 /// regressed, or is wrong. Matched at the start of a word, case-insensitive
 /// ("build" matches "builds", "fail" matches "failure").
-const SYMPTOMS: [&str; 52] = [
+const SYMPTOMS: [&str; 54] = [
     "abort", "assert", "asan", "bad", "block", "break", "broke", "bug", "build", "can't",
     "cannot", "caus", "compil", "corrupt", "coverity", "crash", "deadlock", "dereferenc",
-    "error", "fail", "flak", "garbage", "hang", "hung", "hurt", "incorrect", "invalid", "leak",
+    "error", "fail", "flak", "garbage", "hang", "hung", "hurt", "incorrect", "invalid", "issue", "leak",
     "lost", "miscompil", "mismatch", "missing", "msan", "null", "overflow", "panic", "perf",
-    "problem", "race", "racy", "regress", "segfault", "sigsegv", "slow", "stuck", "timeout",
-    "tsan", "ubsan", "undefined", "uninitiali", "unused", "violat",
+    "problem", "race", "racy", "regress", "repro", "segfault", "sigsegv", "slow", "stuck",
+    "timeout", "tsan", "ubsan", "undefined", "uninitiali", "unused", "violat",
 ];
 
 /// Phrases that mark a symptom anywhere.
@@ -809,7 +810,7 @@ fn strip_connectives(text: &str) -> &str {
 
 /// A revert's title and impact from its reason: the title is the first
 /// sentence that describes a symptom (else the first sentence), the impact
-/// the sentences after it. A sentence that names the culprit cannot be the
+/// the sentences after it, when they describe one too. A sentence that names the culprit cannot be the
 /// title (the case drops out: `None` and `true`); one in the impact drops
 /// the impact.
 pub fn revert_facts(reason: &str, culprit: &CulpritNames) -> (Option<(String, Option<String>)>, bool) {
@@ -832,7 +833,8 @@ pub fn revert_facts(reason: &str, culprit: &CulpritNames) -> (Option<(String, Op
         .collect();
     let impact = rest.join(" ");
     let names = (title_at + 1..raw.len()).any(|k| names_culprit(&strip_links(&raw[k]), culprit));
-    let impact = (!names && words_in(&impact) >= IMPACT_MIN_WORDS).then(|| truncate(&impact, IMPACT_MAX));
+    let impact = (!names && words_in(&impact) >= IMPACT_MIN_WORDS && has_symptom(&impact))
+        .then(|| truncate(&impact, IMPACT_MAX));
     (Some((title, impact)), false)
 }
 
@@ -965,7 +967,7 @@ struct Line {
     id: Oid,
     time: Seconds,
     /// Commits this one stands for in a window: 1, or for a merge the
-    /// number of commits it brought in.
+    /// number of non-merge commits it brought in.
     weight: usize,
     merge: bool,
 }
@@ -1029,9 +1031,10 @@ impl MainLine {
                     if id == commit.id() {
                         continue;
                     }
-                    weight += 1;
                     landed_by.entry(id).or_insert(index);
                     if let Ok(c) = repo.find_commit(id) {
+                        // Merges are not candidates, here as in a replay.
+                        weight += usize::from(c.parent_count() <= 1);
                         note(&c);
                     }
                 }
@@ -1122,8 +1125,10 @@ pub fn mine(repo: &Repository, settings: &Settings) -> Result<(CasesFile, Report
         .map_err(|_| crate::error::input(history::HistoryError::UnknownRef(reference.to_owned()).to_string()))?;
     let default_branch = branch_name(repo, settings.reference.as_deref());
 
-    // Walk far enough back for every window and every culprit lag.
-    let bound = settings.since - settings.lookback.max(settings.max_lag) - 86_400;
+    // Walk far enough back for every window and every culprit lag, and a
+    // month more: landing times are settled by the commits before them,
+    // whose dates may run backwards.
+    let bound = settings.since - settings.lookback.max(settings.max_lag) - 30 * 86_400;
     let main = MainLine::walk(repo, tip.id(), bound)?;
 
     let mut candidates: Vec<Candidate> = main
@@ -1345,13 +1350,15 @@ fn resolve(repo: &Repository, main: &MainLine, targets: &[Target], fix: Oid) -> 
     }
 }
 
-/// The paths a commit changed against its first parent (names only).
+/// The paths a commit changed against its first parent (names only;
+/// submodules are skipped, as in `history`).
 fn changed_paths(repo: &Repository, commit: &git2::Commit<'_>) -> Result<Vec<String>> {
     let new_tree = commit.tree()?;
     let old_tree = commit.parent(0).ok().and_then(|p| p.tree().ok());
     let diff = repo.diff_tree_to_tree(old_tree.as_ref(), Some(&new_tree), None)?;
     let mut paths: Vec<String> = diff
         .deltas()
+        .filter(|d| d.new_file().mode() != git2::FileMode::Commit && d.old_file().mode() != git2::FileMode::Commit)
         .filter_map(|d| {
             d.new_file()
                 .path()
@@ -1363,24 +1370,36 @@ fn changed_paths(repo: &Repository, commit: &git2::Commit<'_>) -> Result<Vec<Str
     Ok(paths)
 }
 
-/// The owners of `paths`, in path order, deduplicated, at most
-/// [`TEAM_HINT_MAX`]. MAINTAINERS hints are section titles only (not the
-/// maintainers' e-mails).
+/// The team that was paged for a change to `paths`: for each path its most
+/// specific owners, ranked by how many of the paths they own (ties in
+/// first-seen order), at most [`TEAM_HINT_MAX`].
+///
+/// Most specific means: MAINTAINERS, the first (most specific) section's
+/// title; CODEOWNERS, the owners of the rule that wins; OWNERS, the owners
+/// in the nearest OWNERS file (see [`Ownership::nearest_owners_of`]). `*`
+/// (anyone) and `@ghost` (GitHub's "no owner" placeholder) are not owners.
 pub fn team_hint(ownership: &Ownership, paths: &[String]) -> Vec<String> {
     let titles_only = ownership.format() == Some(OwnershipFormat::Maintainers);
-    let mut hint: Vec<String> = Vec::new();
+    let mut counts: Vec<(String, usize)> = Vec::new();
     for path in paths {
-        for owner in ownership.owners_of(path) {
-            if titles_only && owner.contains('@') {
+        let owners = ownership.nearest_owners_of(path);
+        let specific: Vec<String> = if titles_only {
+            owners.into_iter().filter(|o| !o.contains('@')).take(1).collect()
+        } else {
+            owners
+        };
+        for owner in specific {
+            if owner == "*" || owner.eq_ignore_ascii_case("@ghost") {
                 continue;
             }
-            if !hint.contains(&owner) {
-                hint.push(owner);
+            match counts.iter_mut().find(|(o, _)| *o == owner) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((owner, 1)),
             }
         }
     }
-    hint.truncate(TEAM_HINT_MAX);
-    hint
+    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    counts.into_iter().take(TEAM_HINT_MAX).map(|(o, _)| o).collect()
 }
 
 /// The branch name a replay should use: `--ref`'s short name, or the
@@ -1601,11 +1620,15 @@ mod tests {
     fn revert_title_is_the_symptom_sentence() {
         let n = names();
         let reason = "When we think of Kconfig, we think of features. Ideally, we wouldn't use Kconfig to fix a build issue. With Kconfig it's hard to guarantee that the fix is universal.";
+        let rest = "With Kconfig it's hard to guarantee that the fix is universal.";
+        // The sentences after the title must describe a symptom too.
+        assert_eq!(revert_facts(&format!("Breaks the boot. {rest}"), &n).0.unwrap().1, None);
+        assert!(revert_facts(&format!("Breaks the boot. {rest} It fails."), &n).0.unwrap().1.is_some());
         let (facts, leaky) = revert_facts(reason, &n);
         let (title, impact) = facts.unwrap();
         assert!(!leaky);
         assert_eq!(title, "Ideally, we wouldn't use Kconfig to fix a build issue.");
-        assert_eq!(impact.as_deref(), Some("With Kconfig it's hard to guarantee that the fix is universal."));
+        assert_eq!(impact, None);
         // A short leftover is no impact.
         let (facts, _) = revert_facts("Suspected for angle_perftests failure. See issue.", &n);
         assert_eq!(facts.unwrap().1, None);
