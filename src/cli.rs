@@ -20,6 +20,7 @@ pub enum Command {
     Calibrate(CalibrateArgs),
     Train(TrainArgs),
     Fixture(FixtureArgs),
+    Cases(CasesArgs),
     #[command(hide = true)]
     FitFusion(FitArgs),
 }
@@ -304,6 +305,56 @@ pub struct FixtureArgs {
     /// Create a bare repository.
     #[arg(long)]
     pub bare: bool,
+}
+
+/// Work with investigation cases (see docs/cases.md).
+#[derive(Debug, Args)]
+pub struct CasesArgs {
+    #[command(subcommand)]
+    pub command: CasesCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CasesCommand {
+    Mine(MineArgs),
+}
+
+/// Mine investigation cases from a repository's own history: fixes with a
+/// `Fixes: <id>` trailer and reverts that name their target and give a
+/// reason. Writes a cases file for `rca backtest`; reports what was seen,
+/// kept and dropped.
+#[derive(Debug, Args)]
+pub struct MineArgs {
+    /// The repository (bare or not; default: the current directory). It is
+    /// only read.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub repo: PathBuf,
+    /// The main line to mine (default: HEAD).
+    #[arg(long = "ref", value_name = "REF")]
+    pub reference: Option<String>,
+    /// Mine fixes committed at or after this (default: one year before
+    /// --until). Relative forms count back from --until.
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Mine fixes committed before this (default: now).
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+    /// Keep a case only if its culprit landed at most this long before the
+    /// fix.
+    #[arg(long, value_name = "DURATION", default_value = "14d")]
+    pub max_lag: String,
+    /// Each case's window: `since` is this long before `opened_at`.
+    #[arg(long, value_name = "DURATION", default_value = "42d")]
+    pub lookback: String,
+    /// The cases file's `repo` name (default: from the path; a mirror's
+    /// `owner+name/repo` gives owner/name). Case ids use its last part.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Write the cases here instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// Fit the retrieval fusion weights from `rca backtest --dump-features`

@@ -9,7 +9,8 @@
 //! ```
 //!
 //! `ownership` feeds the retriever, `model` serves the rank stage's judge,
-//! `cases` and `fixture` serve backtests and tests.
+//! `cases` and `fixture` serve backtests and tests; `mine` finds cases in a
+//! repository's own history.
 
 pub mod calibrate;
 pub mod cases;
@@ -21,6 +22,7 @@ pub mod fixture;
 pub mod history;
 pub mod investigation;
 pub mod learn;
+pub mod mine;
 pub mod model;
 pub mod ownership;
 pub mod plot;

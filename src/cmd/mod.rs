@@ -7,11 +7,12 @@ pub mod calibrate;
 pub mod fit;
 pub mod fixture;
 pub mod investigate;
+pub mod mine;
 pub mod progress;
 pub mod ranking;
 pub mod train;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{CasesCommand, Cli, Command};
 use crate::error::exit_code;
 use anyhow::Result;
 use std::io::Write;
@@ -24,6 +25,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Calibrate(args) => calibrate::run(args),
         Command::Train(args) => train::run(args),
         Command::Fixture(args) => fixture::run(args).map(|()| exit_code::SUCCESS),
+        Command::Cases(cases) => match cases.command {
+            CasesCommand::Mine(args) => mine::run(args),
+        },
         Command::FitFusion(args) => fit::run(args),
     }
 }

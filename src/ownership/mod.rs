@@ -316,6 +316,29 @@ impl Ownership {
         })
     }
 
+    /// The owners of `path` by its nearest rule only: for OWNERS, the
+    /// nearest OWNERS file that names owners for it, without the parents'
+    /// files; for CODEOWNERS and MAINTAINERS the same as [`owners_of`]
+    /// (the winning rule; the sections, most specific first).
+    ///
+    /// [`owners_of`]: Ownership::owners_of
+    pub fn nearest_owners_of(&self, path: &str) -> Vec<String> {
+        let Matcher::Owners(m) = &self.matcher else {
+            return self.owners_of(path);
+        };
+        let path = path.trim_start_matches('/');
+        SCRATCH.with(|scratch| {
+            let scratch = &mut *scratch.borrow_mut();
+            scratch.ids.clear();
+            m.nearest_owners_of(path, scratch);
+            scratch
+                .ids
+                .iter()
+                .map(|&id| self.names[id as usize].clone())
+                .collect()
+        })
+    }
+
     /// Whether a team hint (an @user, @org/team, e-mail or MAINTAINERS
     /// section title) names `owner`. Case-insensitive; "@" optional on both
     /// sides; an e-mail hint also matches "Name <email>" forms (either way

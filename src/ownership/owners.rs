@@ -185,6 +185,16 @@ impl OwnersTree {
     }
 
     pub(super) fn owners_of(&self, path: &str, scratch: &mut Scratch) {
+        self.owners_up_to(path, scratch, false);
+    }
+
+    /// The owners from the nearest OWNERS file that names any for `path`
+    /// (its per-file rules and its owners), without its parents'.
+    pub(super) fn nearest_owners_of(&self, path: &str, scratch: &mut Scratch) {
+        self.owners_up_to(path, scratch, true);
+    }
+
+    fn owners_up_to(&self, path: &str, scratch: &mut Scratch, nearest: bool) {
         let mut hits = std::mem::take(&mut scratch.hits);
         let mut dir = parent_dir(path);
         loop {
@@ -221,7 +231,7 @@ impl OwnersTree {
                     break;
                 }
                 scratch.extend(&file.owners);
-                if file.noparent {
+                if file.noparent || (nearest && !scratch.ids.is_empty()) {
                     break;
                 }
             }

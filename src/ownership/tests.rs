@@ -93,6 +93,9 @@ fn from_files_maintainers_and_owners() {
     .unwrap();
     assert_eq!(o.format(), Some(Format::Owners));
     assert_eq!(o.owners_of("src/main.cc"), ["b@x.org", "a@x.org"]);
+    assert_eq!(o.nearest_owners_of("src/main.cc"), ["b@x.org"]);
+    assert_eq!(o.nearest_owners_of("src/deep/er/x.cc"), ["b@x.org"]);
+    assert_eq!(o.nearest_owners_of("README"), ["a@x.org"]);
 }
 
 #[test]
