@@ -226,9 +226,10 @@ fn gather(args: &TrainArgs, since: Seconds, until: Seconds) -> Result<(Vec<Sourc
     let mut sources = Vec::new();
     for path in &args.repos {
         let repo = history::open(path).map_err(|e| input(e.to_string()))?;
-        let name = super::mine::repository_name(path);
+        let (name, prefix) =
+            mine::names_for(&std::path::absolute(path).unwrap_or_else(|_| path.clone()));
         let settings = mine::Settings {
-            prefix: name.rsplit('/').next().unwrap_or("case").to_lowercase(),
+            prefix,
             name,
             reference: args.reference.clone(),
             since,
