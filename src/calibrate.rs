@@ -54,7 +54,9 @@ pub fn risk_coverage(observations: &[Observation]) -> Vec<CurvePoint> {
     let mut hits = 0usize;
     for (i, o) in sorted.iter().enumerate() {
         hits += usize::from(o.hit);
-        let last_of_tie = sorted.get(i + 1).is_none_or(|next| next.confidence != o.confidence);
+        let last_of_tie = sorted
+            .get(i + 1)
+            .is_none_or(|next| next.confidence != o.confidence);
         if last_of_tie {
             let answered = i + 1;
             curve.push(CurvePoint {
@@ -323,8 +325,8 @@ pub fn cross_validate(
         let raw: Vec<f64> = test.iter().map(|o| o.confidence).collect();
         let cal: Vec<f64> = raw.iter().map(|&c| map.apply(c)).collect();
         let hits: Vec<bool> = test.iter().map(|o| o.hit).collect();
-        let threshold = at_coverage(&risk_coverage(&train), target_coverage)
-            .map_or(0.0, |p| p.threshold);
+        let threshold =
+            at_coverage(&risk_coverage(&train), target_coverage).map_or(0.0, |p| p.threshold);
         let answered: Vec<bool> = test
             .iter()
             .filter(|o| o.confidence >= threshold)
@@ -444,10 +446,11 @@ impl Calibration {
     /// The best precision the fitting cases allow, at its coverage (for
     /// error messages).
     pub fn best_precision(&self) -> Option<CurvePoint> {
-        self.curve
-            .iter()
-            .copied()
-            .max_by(|a, b| a.precision.total_cmp(&b.precision).then(a.answered.cmp(&b.answered)))
+        self.curve.iter().copied().max_by(|a, b| {
+            a.precision
+                .total_cmp(&b.precision)
+                .then(a.answered.cmp(&b.answered))
+        })
     }
 }
 
@@ -460,7 +463,9 @@ mod tests {
         let mut state = seed;
         (0..n)
             .map(|_| {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 (state >> 11) as f64 / (1u64 << 53) as f64
             })
             .collect()
@@ -482,25 +487,51 @@ mod tests {
     #[test]
     fn curve_sweeps_from_most_to_least_confident() {
         let obs = [
-            Observation { confidence: 0.9, hit: true },
-            Observation { confidence: 0.1, hit: false },
-            Observation { confidence: 0.5, hit: false },
-            Observation { confidence: 0.5, hit: true },
+            Observation {
+                confidence: 0.9,
+                hit: true,
+            },
+            Observation {
+                confidence: 0.1,
+                hit: false,
+            },
+            Observation {
+                confidence: 0.5,
+                hit: false,
+            },
+            Observation {
+                confidence: 0.5,
+                hit: true,
+            },
         ];
         let curve = risk_coverage(&obs);
-        let points: Vec<(f64, usize, f64)> =
-            curve.iter().map(|p| (p.threshold, p.answered, p.precision)).collect();
-        assert_eq!(points, vec![(0.9, 1, 1.0), (0.5, 3, 2.0 / 3.0), (0.1, 4, 0.5)]);
+        let points: Vec<(f64, usize, f64)> = curve
+            .iter()
+            .map(|p| (p.threshold, p.answered, p.precision))
+            .collect();
+        assert_eq!(
+            points,
+            vec![(0.9, 1, 1.0), (0.5, 3, 2.0 / 3.0), (0.1, 4, 0.5)]
+        );
         assert_eq!(at_coverage(&curve, 0.5).unwrap().answered, 3);
         assert_eq!(at_coverage(&curve, 1.0).unwrap().coverage, 1.0);
     }
 
     #[test]
     fn isotonic_pools_violators_and_stays_monotone() {
-        let obs: Vec<Observation> = [(0.1, false), (0.2, true), (0.3, false), (0.4, true), (0.5, true)]
-            .iter()
-            .map(|&(c, h)| Observation { confidence: c, hit: h })
-            .collect();
+        let obs: Vec<Observation> = [
+            (0.1, false),
+            (0.2, true),
+            (0.3, false),
+            (0.4, true),
+            (0.5, true),
+        ]
+        .iter()
+        .map(|&(c, h)| Observation {
+            confidence: c,
+            hit: h,
+        })
+        .collect();
         let Map::Isotonic { knots } = Map::fit(Method::Isotonic, &obs) else {
             panic!("isotonic")
         };
@@ -522,7 +553,11 @@ mod tests {
         let obs = synthetic(4000, |c| c / 2.0);
         let map = Map::fit(Method::Isotonic, &obs);
         for c in [0.2, 0.5, 0.8] {
-            assert!((map.apply(c) - c / 2.0).abs() < 0.06, "{c}: {}", map.apply(c));
+            assert!(
+                (map.apply(c) - c / 2.0).abs() < 0.06,
+                "{c}: {}",
+                map.apply(c)
+            );
         }
         let cv = cross_validate(&obs, Method::Isotonic, 2, 0.5);
         assert!(cv.ece_before > 0.2, "{}", cv.ece_before);
@@ -537,7 +572,10 @@ mod tests {
         let Map::Platt { a, b } = Map::fit(Method::Platt, &obs) else {
             panic!("platt")
         };
-        assert!((a - 2.0).abs() < 0.25 && (b + 1.0).abs() < 0.2, "a {a} b {b}");
+        assert!(
+            (a - 2.0).abs() < 0.25 && (b + 1.0).abs() < 0.2,
+            "a {a} b {b}"
+        );
         let cv = cross_validate(&obs, Method::Platt, 2, 0.5);
         assert!(cv.ece_after < 0.03 && cv.ece_after < cv.ece_before);
     }
@@ -548,7 +586,12 @@ mod tests {
         for method in [Method::Platt, Method::Isotonic] {
             let cal = Calibration::fit(&obs, method, "heuristic", "built-in", false, 2, 0.5);
             let spread = cal.apply(0.95) - cal.apply(0.05);
-            assert!((cal.apply(0.5) - 0.3).abs() < 0.06, "{method:?} {:?} {}", cal.map, cal.apply(0.5));
+            assert!(
+                (cal.apply(0.5) - 0.3).abs() < 0.06,
+                "{method:?} {:?} {}",
+                cal.map,
+                cal.apply(0.5)
+            );
             assert!(spread < 0.15, "{method:?} spread {spread}");
         }
     }
@@ -566,7 +609,15 @@ mod tests {
     fn precision_targets_resolve_through_the_curve() {
         // Confident cases are right, the rest are coin flips.
         let obs = synthetic(1000, |c| if c > 0.6 { 0.97 } else { 0.4 });
-        let cal = Calibration::fit(&obs, Method::Isotonic, "heuristic", "built-in", false, 2, 0.5);
+        let cal = Calibration::fit(
+            &obs,
+            Method::Isotonic,
+            "heuristic",
+            "built-in",
+            false,
+            2,
+            0.5,
+        );
         let (threshold, point) = cal.threshold_for_precision(0.9).expect("reachable");
         assert!(point.precision >= 0.9);
         assert!((0.3..0.5).contains(&point.coverage), "{point:?}");

@@ -5,8 +5,8 @@
 //! with `--config`. Relative paths in it are relative to the file's folder.
 
 use crate::cli::{ModelArgs, RankerName};
-use crate::learn::BUILT_IN;
 use crate::error::read_yaml;
+use crate::learn::BUILT_IN;
 use anyhow::Result;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -209,7 +209,10 @@ mod tests {
     #[test]
     fn aliases_expand_named_components_and_path_names() {
         let c = parse("aliases: {gpu: ['src/gpu/**'], net: ['drivers/net/**']}\n");
-        assert_eq!(c.alias_paths("GPU hangs after resume", &[]), vec!["src/gpu/**"]);
+        assert_eq!(
+            c.alias_paths("GPU hangs after resume", &[]),
+            vec!["src/gpu/**"]
+        );
         assert_eq!(
             c.alias_paths("crash", &["net".into(), "docs/*".into()]),
             vec!["drivers/net/**", "docs/*"]

@@ -220,9 +220,16 @@ impl FusionFile {
         let file: FusionFile = crate::error::read_yaml(path, "fusion ", None)?;
         let fail = |what: String| crate::error::input(format!("fusion {}: {what}", path.display()));
         if file.schema != FUSION_SCHEMA {
-            return Err(fail(format!("schema {:?}, expected {FUSION_SCHEMA:?}", file.schema)));
+            return Err(fail(format!(
+                "schema {:?}, expected {FUSION_SCHEMA:?}",
+                file.schema
+            )));
         }
-        if let Some(unknown) = file.weights.keys().find(|k| !FEATURES.contains(&k.as_str())) {
+        if let Some(unknown) = file
+            .weights
+            .keys()
+            .find(|k| !FEATURES.contains(&k.as_str()))
+        {
             return Err(fail(format!("unknown feature {unknown:?}")));
         }
         let mut weights = [0.0; NUM_FEATURES];
@@ -235,7 +242,9 @@ impl FusionFile {
         if !(file.temperature > 0.0 && file.temperature.is_finite())
             || weights.iter().any(|w| !w.is_finite())
         {
-            return Err(fail("weights and temperature must be finite, temperature > 0".into()));
+            return Err(fail(
+                "weights and temperature must be finite, temperature > 0".into(),
+            ));
         }
         Ok(Fusion {
             weights: Weights(weights),

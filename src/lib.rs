@@ -15,8 +15,8 @@
 pub mod calibrate;
 pub mod cases;
 pub mod cli;
-pub mod config;
 pub mod cmd;
+pub mod config;
 pub mod error;
 pub mod fixture;
 pub mod history;

@@ -41,7 +41,8 @@ fn draw(
         .margin(20)
         .x_label_area_size(45)
         .y_label_area_size(55)
-        .build_cartesian_2d(0f64..1f64, 0f64..1.02f64).map_err(text)?;
+        .build_cartesian_2d(0f64..1f64, 0f64..1.02f64)
+        .map_err(text)?;
     chart
         .configure_mesh()
         .x_desc(x_desc)
@@ -49,7 +50,8 @@ fn draw(
         .x_labels(11)
         .y_labels(11)
         .light_line_style(WHITE.mix(0.0))
-        .draw().map_err(text)?;
+        .draw()
+        .map_err(text)?;
     let mut colors = PALETTE.iter().cycle();
     for s in series {
         let (style, marker): (ShapeStyle, bool) = if s.reference {
@@ -58,15 +60,18 @@ fn draw(
             (colors.next().expect("cycle").stroke_width(2), true)
         };
         chart
-            .draw_series(LineSeries::new(s.points.iter().copied(), style)).map_err(text)?
+            .draw_series(LineSeries::new(s.points.iter().copied(), style))
+            .map_err(text)?
             .label(s.label.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
         if marker {
-            chart.draw_series(
-                s.points
-                    .iter()
-                    .map(|&p| Circle::new(p, 2, style.color.filled())),
-            ).map_err(text)?;
+            chart
+                .draw_series(
+                    s.points
+                        .iter()
+                        .map(|&p| Circle::new(p, 2, style.color.filled())),
+                )
+                .map_err(text)?;
         }
     }
     chart
@@ -74,7 +79,8 @@ fn draw(
         .position(SeriesLabelPosition::LowerLeft)
         .background_style(WHITE.mix(0.9))
         .border_style(BLACK)
-        .draw().map_err(text)?;
+        .draw()
+        .map_err(text)?;
     root.present().map_err(text)?;
     Ok(())
 }

@@ -23,8 +23,16 @@ fn backtest(fixture: &common::Fixture, extra: &[&str]) -> std::process::Output {
 fn backtest_writes_summary_case_lines_and_curve_plot() {
     let fixture = build("codeowners-monorepo", true);
     let out = fixture.dir.path().join("bt");
-    let output = backtest(&fixture, &["--out", out.to_str().unwrap(), "--format", "jsonl"]);
-    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = backtest(
+        &fixture,
+        &["--out", out.to_str().unwrap(), "--format", "jsonl"],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     // stdout: one JSON line per case, the same lines as cases.jsonl
     let stdout = String::from_utf8(output.stdout).unwrap();
     let file = std::fs::read_to_string(out.join("cases.jsonl")).unwrap();
@@ -49,9 +57,15 @@ fn backtest_writes_summary_case_lines_and_curve_plot() {
 #[test]
 fn backtest_min_confidence_counts_answered_cases() {
     let fixture = build("codeowners-monorepo", true);
-    let summary = success_json(&backtest(&fixture, &["--format", "json", "--min-confidence", "1"]));
+    let summary = success_json(&backtest(
+        &fixture,
+        &["--format", "json", "--min-confidence", "1"],
+    ));
     assert_eq!(summary["answered"], 0);
-    assert_eq!(summary["hit_at_5"], 1.0, "accuracy over all cases is unchanged");
+    assert_eq!(
+        summary["hit_at_5"], 1.0,
+        "accuracy over all cases is unchanged"
+    );
     assert!(summary["hit_at_5_answered"].is_null());
 }
 
@@ -99,10 +113,24 @@ fn calibrate_fits_the_known_answer_and_investigate_uses_it() {
         ]);
         let report = success_json(&output);
         assert_eq!(report["cases"], 20);
-        assert_eq!(report["cross_validation"]["folds"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            report["cross_validation"]["folds"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
         let cal = Calibration::load(&cal_path).unwrap();
-        assert!((cal.apply(0.9) - 0.9).abs() < 0.06, "{method}: {}", cal.apply(0.9));
-        assert!((cal.apply(0.2) - 0.1).abs() < 0.06, "{method}: {}", cal.apply(0.2));
+        assert!(
+            (cal.apply(0.9) - 0.9).abs() < 0.06,
+            "{method}: {}",
+            cal.apply(0.9)
+        );
+        assert!(
+            (cal.apply(0.2) - 0.1).abs() < 0.06,
+            "{method}: {}",
+            cal.apply(0.2)
+        );
         assert!(bt.join("reliability.svg").is_file());
     }
 
@@ -131,11 +159,20 @@ fn calibrate_fits_the_known_answer_and_investigate_uses_it() {
     let (threshold, point) = cal.threshold_for_precision(0.85).unwrap();
     assert_eq!(point.answered, 10);
     assert!((report["min_confidence"].as_f64().unwrap() - threshold).abs() < 1e-12);
-    let expected = if report["confidence"].as_f64().unwrap() < threshold { 1 } else { 0 };
+    let expected = if report["confidence"].as_f64().unwrap() < threshold {
+        1
+    } else {
+        0
+    };
     assert_eq!(output.status.code(), Some(expected));
 
     // unreachable precision, and precision without a calibration
-    let output = fixture.run(&["--calibration", cal_path.to_str().unwrap(), "--precision", "0.99"]);
+    let output = fixture.run(&[
+        "--calibration",
+        cal_path.to_str().unwrap(),
+        "--precision",
+        "0.99",
+    ]);
     assert_one_line_error(&output, 3, "never reached precision 0.99");
     let output = fixture.run(&["--precision", "0.9", "--no-calibration"]);
     assert_one_line_error(&output, 2, "needs a calibration");
@@ -147,7 +184,13 @@ fn a_calibration_for_another_ranker_is_refused() {
     let bt = fixture.dir.path().join("bt");
     synthetic_backtest(&bt, "llm");
     let cal_path = fixture.dir.path().join("cal.yaml");
-    let output = rca(&["calibrate", "--from", bt.to_str().unwrap(), "--out", cal_path.to_str().unwrap()]);
+    let output = rca(&[
+        "calibrate",
+        "--from",
+        bt.to_str().unwrap(),
+        "--out",
+        cal_path.to_str().unwrap(),
+    ]);
     assert_eq!(output.status.code(), Some(0));
     let output = fixture.run(&["--calibration", cal_path.to_str().unwrap()]);
     assert_one_line_error(&output, 3, "fitted for the llm ranker");
@@ -156,7 +199,13 @@ fn a_calibration_for_another_ranker_is_refused() {
 #[test]
 fn calibrate_refuses_a_folder_that_is_not_a_backtest() {
     let dir = tempfile::tempdir().unwrap();
-    let output = rca(&["calibrate", "--from", dir.path().to_str().unwrap(), "--out", "x.yaml"]);
+    let output = rca(&[
+        "calibrate",
+        "--from",
+        dir.path().to_str().unwrap(),
+        "--out",
+        "x.yaml",
+    ]);
     assert_one_line_error(&output, 3, "summary.json");
 }
 
@@ -187,23 +236,49 @@ fn config_fills_what_flags_leave_out_and_flags_win() {
     ];
     // config only: its window, top, threshold (abstains) and aliases apply
     let output = rca(&base);
-    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let report = json(&output);
     assert_eq!(suspect_ids(&report).len(), 2);
     assert_eq!(report["since"], fixture.case.since.as_str());
     assert_eq!(report["path_hints"][0], "services/checkout/**");
-    assert!(report["reproduce"].as_str().unwrap().contains("--candidates 50"));
+    assert!(report["reproduce"]
+        .as_str()
+        .unwrap()
+        .contains("--candidates 50"));
     // flags override every one of those keys
     let mut args = base.to_vec();
-    args.extend(["--top", "4", "--min-confidence", "0", "--since", "3d", "--candidates", "60"]);
+    args.extend([
+        "--top",
+        "4",
+        "--min-confidence",
+        "0",
+        "--since",
+        "3d",
+        "--candidates",
+        "60",
+    ]);
     let report = success_json(&rca(&args));
     assert_eq!(suspect_ids(&report).len(), 4);
     assert_ne!(report["since"], fixture.case.since.as_str());
-    assert!(report["reproduce"].as_str().unwrap().contains("--candidates 60"));
+    assert!(report["reproduce"]
+        .as_str()
+        .unwrap()
+        .contains("--candidates 60"));
     // an explicit --config replaces the one in the work tree
     let other = fixture.dir.path().join("other.yaml");
-    std::fs::write(&other, format!("window: {{since: {:?}}}\nranking: {{top: 3}}\n", fixture.case.since))
-        .unwrap();
+    std::fs::write(
+        &other,
+        format!(
+            "window: {{since: {:?}}}\nranking: {{top: 3}}\n",
+            fixture.case.since
+        ),
+    )
+    .unwrap();
     let mut args = base.to_vec();
     args.extend(["--config", other.to_str().unwrap()]);
     assert_eq!(suspect_ids(&success_json(&rca(&args))).len(), 3);

@@ -7,15 +7,15 @@
 //! pipeline. The culprit id is used only to score the result.
 
 use super::{out, progress};
-use crate::cases::{self, Case, CasesFile};
 use crate::calibrate::{at_coverage, risk_coverage, Calibration, CurvePoint, Observation};
+use crate::cases::{self, Case, CasesFile};
 use crate::cli::{defaults, BacktestArgs, BacktestFormat};
 use crate::config::Config;
 use crate::error::{exit_code, input, usage};
-use crate::plot::{self, Series};
 use crate::history;
 use crate::investigation::{self, Request};
 use crate::learn::fusion_id;
+use crate::plot::{self, Series};
 use crate::retrieve::{Fusion, FEATURES};
 use anyhow::{Context, Result};
 use git2::Repository;
@@ -270,7 +270,14 @@ pub fn run(mut args: BacktestArgs) -> Result<u8> {
     for (file, repo) in &files {
         for case in file.cases.iter().take(args.limit.unwrap_or(usize::MAX)) {
             bar.set_message(case.id.clone());
-            let result = replay(repo, file, case, &settings, &mut session, features_out.as_mut())?;
+            let result = replay(
+                repo,
+                file,
+                case,
+                &settings,
+                &mut session,
+                features_out.as_mut(),
+            )?;
             let line = serde_json::to_string(&result)?;
             if args.format == BacktestFormat::Jsonl {
                 bar.suspend(|| out(&format!("{line}\n")))?;
@@ -343,9 +350,13 @@ impl OutDir {
     fn finish(self, summary: &Summary, results: &[CaseResult]) -> Result<()> {
         let write = |name: &str, text: String| {
             let path = self.dir.join(name);
-            std::fs::write(&path, text).map_err(|e| input(format!("writing {}: {e}", path.display())))
+            std::fs::write(&path, text)
+                .map_err(|e| input(format!("writing {}: {e}", path.display())))
         };
-        write("summary.json", serde_json::to_string_pretty(summary)? + "\n")?;
+        write(
+            "summary.json",
+            serde_json::to_string_pretty(summary)? + "\n",
+        )?;
         write("curve.svg", curve_svg(summary, results)?)
     }
 }
@@ -362,8 +373,11 @@ fn curve_svg(summary: &Summary, results: &[CaseResult]) -> Result<String> {
     }];
     if summary.by_source.len() > 1 {
         for source in summary.by_source.keys() {
-            let cases: Vec<CaseResult> =
-                results.iter().filter(|r| &r.source == source).cloned().collect();
+            let cases: Vec<CaseResult> = results
+                .iter()
+                .filter(|r| &r.source == source)
+                .cloned()
+                .collect();
             series.push(Series {
                 label: format!("source {source} ({} cases)", cases.len()),
                 points: points(risk_coverage(&observations(&cases))),
@@ -527,7 +541,8 @@ fn render(results: &[CaseResult], summary: &Summary) -> String {
             summary.min_confidence,
             o.answered,
             o.cases,
-            o.hit_at_5_answered.map_or("-".to_owned(), |p| format!("{p:.3}"))
+            o.hit_at_5_answered
+                .map_or("-".to_owned(), |p| format!("{p:.3}"))
         );
     }
     text

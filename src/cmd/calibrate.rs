@@ -101,7 +101,11 @@ pub fn run(args: CalibrateArgs) -> Result<u8> {
     let configured = match &args.config {
         Some(file) => {
             let config = crate::config::Config::load(file)?;
-            config.confidence.calibration.as_ref().map(|p| config.path(p))
+            config
+                .confidence
+                .calibration
+                .as_ref()
+                .map(|p| config.path(p))
         }
         None => None,
     };
@@ -150,7 +154,16 @@ fn render(c: &Calibration, path: &Path, plot_path: &Path) -> String {
     let _ = writeln!(
         text,
         "{:<8} {:>6} {:>6} {:>8} {:>8} {:>8} {:>8} {:>10} {:>9} {:>10}",
-        "fold", "train", "test", "brier", "brier'", "ece", "ece'", "threshold", "coverage", "precision"
+        "fold",
+        "train",
+        "test",
+        "brier",
+        "brier'",
+        "ece",
+        "ece'",
+        "threshold",
+        "coverage",
+        "precision"
     );
     let precision = |p: Option<f64>| p.map_or("-".to_owned(), |p| format!("{p:.3}"));
     for (i, f) in cv.folds.iter().enumerate() {

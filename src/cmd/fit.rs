@@ -125,7 +125,14 @@ pub fn run(args: FitArgs) -> Result<u8> {
         let trained = serde_yaml::to_value(serde_json::json!({
             "from": args.features, "cases": all.len(), "l2": args.l2,
         }))?;
-        learn::FusionFile::new(Fusion { weights, temperature: 1.0 }, trained).save(path)?;
+        learn::FusionFile::new(
+            Fusion {
+                weights,
+                temperature: 1.0,
+            },
+            trained,
+        )
+        .save(path)?;
     }
     if args.verbose {
         for (c, r) in cases.iter().zip(&ranks) {

@@ -4,10 +4,10 @@ use super::{out, progress, shell_quote};
 use crate::cases::Facts;
 use crate::cli::{defaults, Format, InvestigateArgs};
 use crate::config::Config;
-use crate::learn::fusion_id;
 use crate::error::{exit_code, input, usage};
 use crate::history;
 use crate::investigation::{self, Request};
+use crate::learn::fusion_id;
 use crate::retrieve;
 use crate::when;
 use anyhow::Result;
@@ -71,9 +71,13 @@ fn resolve(args: &InvestigateArgs, config: &Config) -> Result<Request> {
     let fusion = super::ranking::fusion(&args.model)?;
     let calibration = super::calibrate::resolve(
         args.no_calibration,
-        args.calibration
-            .clone()
-            .or_else(|| config.confidence.calibration.as_ref().map(|p| config.path(p))),
+        args.calibration.clone().or_else(|| {
+            config
+                .confidence
+                .calibration
+                .as_ref()
+                .map(|p| config.path(p))
+        }),
         args.model.ranker().as_str(),
         &fusion_id(&fusion),
     )?;
@@ -82,7 +86,10 @@ fn resolve(args: &InvestigateArgs, config: &Config) -> Result<Request> {
     let (min_confidence, precision) = if args.min_confidence.is_some() || args.precision.is_some() {
         (args.min_confidence, args.precision)
     } else {
-        (config.confidence.min_confidence, config.confidence.precision)
+        (
+            config.confidence.min_confidence,
+            config.confidence.precision,
+        )
     };
     let min_confidence =
         super::calibrate::threshold(min_confidence, precision, calibration.as_ref())?;
@@ -95,8 +102,14 @@ fn resolve(args: &InvestigateArgs, config: &Config) -> Result<Request> {
         },
         since,
         until,
-        reference: args.reference.clone().or_else(|| config.window.reference.clone()),
-        ownership_file: args.ownership_file.clone().or_else(|| config.ownership_file.clone()),
+        reference: args
+            .reference
+            .clone()
+            .or_else(|| config.window.reference.clone()),
+        ownership_file: args
+            .ownership_file
+            .clone()
+            .or_else(|| config.ownership_file.clone()),
         candidates: args
             .candidates
             .or(config.ranking.candidates)

@@ -6,11 +6,11 @@ use crate::cli::{ModelArgs, RankerName};
 use crate::error::{model as model_error, usage};
 use crate::investigation::Ranker;
 use crate::learn::{FusionFile, BUILT_IN};
-use crate::retrieve::Fusion;
 use crate::model::{self, DeviceChoice, LoadOptions, Model};
 use crate::rank::llm::LlmJudge;
 use crate::rank::ElectionOptions;
 use crate::report::Report;
+use crate::retrieve::Fusion;
 use anyhow::Result;
 use indicatif::ProgressBar;
 
@@ -144,9 +144,10 @@ fn load_judge(args: &ModelArgs) -> Result<LlmJudge> {
 
 /// The ranking flags of a reproduce command.
 pub fn flags(args: &ModelArgs) -> Vec<String> {
-    let fusion = args.fusion.clone().or_else(|| {
-        model::find_in_models(FUSION_FILE).map(|p| p.display().to_string())
-    });
+    let fusion = args
+        .fusion
+        .clone()
+        .or_else(|| model::find_in_models(FUSION_FILE).map(|p| p.display().to_string()));
     let fusion = fusion.map(|f| format!(" --fusion {}", super::shell_quote(&f)));
     let mut flags = ranker_flags(args);
     flags[0].push_str(fusion.as_deref().unwrap_or(""));

@@ -210,8 +210,11 @@ pub fn run(args: TrainArgs) -> Result<u8> {
     }))?;
     FusionFile::new(fusion, trained).save(&fusion_path)?;
     let manifest_path = out_dir.join("train.json");
-    std::fs::write(&manifest_path, serde_json::to_string_pretty(&manifest)? + "\n")
-        .map_err(|e| input(format!("writing {}: {e}", manifest_path.display())))?;
+    std::fs::write(
+        &manifest_path,
+        serde_json::to_string_pretty(&manifest)? + "\n",
+    )
+    .map_err(|e| input(format!("writing {}: {e}", manifest_path.display())))?;
     match args.format {
         Format::Json => out(&format!("{}\n", serde_json::to_string_pretty(&manifest)?))?,
         Format::Text => out(&render(&manifest, &manifest_path))?,
@@ -238,8 +241,8 @@ fn gather(args: &TrainArgs, since: Seconds, until: Seconds) -> Result<(Vec<Sourc
             lookback: LOOKBACK,
         };
         let spinner = progress::spinner(&format!("mining {}", path.display()));
-        let (file, _) = mine::mine(&repo, &settings)
-            .with_context(|| format!("mining {}", path.display()))?;
+        let (file, _) =
+            mine::mine(&repo, &settings).with_context(|| format!("mining {}", path.display()))?;
         spinner.finish_and_clear();
         let mined = file.cases.len();
         sources.push(Source {
@@ -280,7 +283,12 @@ fn gather(args: &TrainArgs, since: Seconds, until: Seconds) -> Result<(Vec<Sourc
 
 /// Replays one case's retrieval; the candidates' features and the
 /// culprit's index, or None when retrieval dropped the culprit.
-fn replay(source: &Source, case: &Case, with_hint: bool, candidates: usize) -> Result<Option<Group>> {
+fn replay(
+    source: &Source,
+    case: &Case,
+    with_hint: bool,
+    candidates: usize,
+) -> Result<Option<Group>> {
     let (since, opened_at) = case.window()?;
     let request = Request {
         facts: case.facts(with_hint),
@@ -310,7 +318,11 @@ fn replay(source: &Source, case: &Case, with_hint: bool, candidates: usize) -> R
         Ok(object) => object.id().to_string(),
         Err(_) => return Ok(None),
     };
-    let features: Vec<_> = outcome.ranking.iter().map(|s| s.candidate.features).collect();
+    let features: Vec<_> = outcome
+        .ranking
+        .iter()
+        .map(|s| s.candidate.features)
+        .collect();
     Ok(outcome
         .ranking
         .iter()
@@ -342,7 +354,10 @@ fn render(m: &Manifest, manifest_path: &Path) -> String {
         "  left out: {} given cases at or after the cut-off, {} whose culprit retrieval dropped",
         m.excluded_after_until, m.culprit_not_retrieved
     );
-    let _ = writeln!(text, "fusion on the training cases (5-fold out of fold for the fitted one):");
+    let _ = writeln!(
+        text,
+        "fusion on the training cases (5-fold out of fold for the fitted one):"
+    );
     for (name, r) in [("built-in", &m.built_in), ("fitted", &m.fitted_out_of_fold)] {
         let _ = writeln!(
             text,

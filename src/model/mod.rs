@@ -165,7 +165,11 @@ pub fn find_in_models(name: &str) -> Option<PathBuf> {
             candidates.push(dir.join("models").join(name));
         }
     }
-    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(name));
+    candidates.push(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("models")
+            .join(name),
+    );
     if let Ok(cwd) = std::env::current_dir() {
         candidates.push(cwd.join("models").join(name));
     }
