@@ -21,8 +21,6 @@ pub enum Command {
     Train(TrainArgs),
     Fixture(FixtureArgs),
     Cases(CasesArgs),
-    #[command(hide = true)]
-    FitFusion(FitArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -190,6 +188,13 @@ pub struct BacktestArgs {
     /// Only the first N cases of each file (for quick model runs).
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Only cases opened at or after this (e.g. the cut-off of a training
+    /// run, for an honest time split).
+    #[arg(long, value_name = "WHEN")]
+    pub opened_from: Option<String>,
+    /// Only cases opened before this.
+    #[arg(long, value_name = "WHEN")]
+    pub opened_before: Option<String>,
     /// Count a case as answered only when its confidence reaches this.
     #[arg(long, default_value_t = 0.0)]
     pub min_confidence: f64,
@@ -206,9 +211,6 @@ pub struct BacktestArgs {
     /// plot) into this folder.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Write per-candidate features (JSON lines) for fitting the fusion.
-    #[arg(long, value_name = "FILE", hide = true)]
-    pub dump_features: Option<PathBuf>,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -357,25 +359,6 @@ pub struct MineArgs {
     pub format: Format,
 }
 
-/// Fit the retrieval fusion weights from `rca backtest --dump-features`
-/// output, with out-of-fold accuracy (for developers).
-#[derive(Debug, Args)]
-pub struct FitArgs {
-    /// Feature dump (JSON lines).
-    #[arg(long, value_name = "FILE")]
-    pub features: PathBuf,
-    #[arg(long, default_value_t = 5)]
-    pub folds: usize,
-    /// L2 penalty.
-    #[arg(long, default_value_t = 1.0)]
-    pub l2: f64,
-    /// Print each case's out-of-fold culprit rank.
-    #[arg(long)]
-    pub verbose: bool,
-    /// Write the weights fitted on all cases as a fusion file.
-    #[arg(long, value_name = "FILE")]
-    pub out: Option<PathBuf>,
-}
 
 /// Defaults of the options that rca.yaml may also set.
 pub mod defaults {

@@ -9,7 +9,8 @@
 //! resulting priors are probabilities, which is what the report's
 //! confidence sums.
 
-use crate::retrieve::{Fusion, Weights, FEATURES, NUM_FEATURES};
+use crate::retrieve::{Fusion, Regime, Weights, FEATURES, NUM_FEATURES};
+use std::collections::BTreeMap;
 
 /// The candidates of one past investigation and which one was the culprit.
 #[derive(Debug, Clone)]
@@ -17,6 +18,31 @@ pub struct Group {
     pub features: Vec<[f64; NUM_FEATURES]>,
     /// Index of the culprit in `features`.
     pub culprit: usize,
+    /// The regime of the investigation's title: which weights rank it.
+    pub regime: Regime,
+}
+
+/// A regime with fewer training cases than this shares the weights fitted
+/// on all cases.
+pub const MIN_REGIME_CASES: usize = 30;
+
+/// Fits one set of weights per title regime, each on the cases of its
+/// regime (or on all cases when its regime has too few), at temperature 1.
+pub fn fit_fusion(groups: &[Group], options: &FitOptions) -> Fusion {
+    let all = || fit(groups, options);
+    let per_regime = |regime: Regime| {
+        let own: Vec<Group> = groups.iter().filter(|g| g.regime == regime).cloned().collect();
+        if own.len() >= MIN_REGIME_CASES {
+            fit(&own, options)
+        } else {
+            all()
+        }
+    };
+    Fusion {
+        component: per_regime(Regime::Component),
+        symptom: per_regime(Regime::Symptom),
+        temperature: 1.0,
+    }
 }
 
 /// Settings of the fit.
@@ -117,8 +143,9 @@ pub fn fit(groups: &[Group], options: &FitOptions) -> Weights {
     Weights(std::array::from_fn(|k| w[k] / scale[k]))
 }
 
-/// 1-based rank of the culprit under `weights` (ties count against it).
-pub fn culprit_rank(group: &Group, weights: &Weights) -> usize {
+/// 1-based rank of the culprit under `fusion` (ties count against it).
+pub fn culprit_rank(group: &Group, fusion: &Fusion) -> usize {
+    let weights = fusion.weights(group.regime);
     let target = weights.score(&group.features[group.culprit]);
     1 + group
         .features
@@ -128,8 +155,8 @@ pub fn culprit_rank(group: &Group, weights: &Weights) -> usize {
         .count()
 }
 
-/// Each group's culprit rank under weights fitted without it: group `i` is
-/// held out in fold `i mod folds`.
+/// Each group's culprit rank under a fusion fitted without it: group `i`
+/// is held out in fold `i mod folds`.
 pub fn out_of_fold_ranks(groups: &[Group], options: &FitOptions, folds: usize) -> Vec<usize> {
     let folds = folds.max(2);
     let mut ranks = vec![0usize; groups.len()];
@@ -140,9 +167,9 @@ pub fn out_of_fold_ranks(groups: &[Group], options: &FitOptions, folds: usize) -
             .filter(|(i, _)| i % folds != fold)
             .map(|(_, g)| g.clone())
             .collect();
-        let weights = fit(&train, options);
+        let fusion = fit_fusion(&train, options);
         for (i, group) in groups.iter().enumerate().filter(|(i, _)| i % folds == fold) {
-            ranks[i] = culprit_rank(group, &weights);
+            ranks[i] = culprit_rank(group, &fusion);
         }
     }
     ranks
@@ -171,7 +198,11 @@ mod tests {
             let culprit = (0..30)
                 .max_by(|&a, &b| features[a][0].total_cmp(&features[b][0]))
                 .unwrap();
-            groups.push(Group { features, culprit });
+            groups.push(Group {
+                features,
+                culprit,
+                regime: Regime::Symptom,
+            });
         }
         let weights = fit(&groups, &FitOptions::default());
         assert!(weights.0[0] > 3.0, "{:?}", weights.0);
@@ -190,9 +221,9 @@ pub const FUSION_SCHEMA: &str = "rca.fusion/1";
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct FusionFile {
     pub schema: String,
-    /// Feature name (see `retrieve::FEATURES`) → weight. Every feature must
-    /// be present.
-    pub weights: std::collections::BTreeMap<String, f64>,
+    /// Per title regime (`component`, `symptom`): feature name (see
+    /// `retrieve::FEATURES`) → weight. Every feature must be present.
+    pub weights: BTreeMap<Regime, BTreeMap<String, f64>>,
     /// Softmax temperature of the prior.
     pub temperature: f64,
     /// How it was trained (cut-off, cases, out-of-fold metrics); for
@@ -203,13 +234,19 @@ pub struct FusionFile {
 
 impl FusionFile {
     pub fn new(fusion: Fusion, trained: serde_yaml::Value) -> FusionFile {
+        let named = |w: &Weights| {
+            FEATURES
+                .iter()
+                .zip(w.0)
+                .map(|(name, w)| ((*name).to_owned(), w))
+                .collect()
+        };
         FusionFile {
             schema: FUSION_SCHEMA.to_owned(),
-            weights: FEATURES
-                .iter()
-                .zip(fusion.weights.0)
-                .map(|(name, w)| ((*name).to_owned(), w))
-                .collect(),
+            weights: BTreeMap::from([
+                (Regime::Component, named(&fusion.component)),
+                (Regime::Symptom, named(&fusion.symptom)),
+            ]),
             temperature: fusion.temperature,
             trained,
         }
@@ -225,29 +262,31 @@ impl FusionFile {
                 file.schema
             )));
         }
-        if let Some(unknown) = file
-            .weights
-            .keys()
-            .find(|k| !FEATURES.contains(&k.as_str()))
-        {
-            return Err(fail(format!("unknown feature {unknown:?}")));
+        if !(file.temperature > 0.0 && file.temperature.is_finite()) {
+            return Err(fail("the temperature must be finite and above 0".into()));
         }
-        let mut weights = [0.0; NUM_FEATURES];
-        for (k, name) in FEATURES.iter().enumerate() {
-            weights[k] = *file
+        let weights = |regime: Regime| -> anyhow::Result<Weights> {
+            let named = file
                 .weights
-                .get(*name)
-                .ok_or_else(|| fail(format!("no weight for feature {name:?}")))?;
-        }
-        if !(file.temperature > 0.0 && file.temperature.is_finite())
-            || weights.iter().any(|w| !w.is_finite())
-        {
-            return Err(fail(
-                "weights and temperature must be finite, temperature > 0".into(),
-            ));
-        }
+                .get(&regime)
+                .ok_or_else(|| fail(format!("no weights for the {regime:?} regime")))?;
+            if let Some(unknown) = named.keys().find(|k| !FEATURES.contains(&k.as_str())) {
+                return Err(fail(format!("unknown feature {unknown:?}")));
+            }
+            let mut w = [0.0; NUM_FEATURES];
+            for (k, name) in FEATURES.iter().enumerate() {
+                w[k] = *named
+                    .get(*name)
+                    .ok_or_else(|| fail(format!("no weight for feature {name:?}")))?;
+                if !w[k].is_finite() {
+                    return Err(fail(format!("weight of {name:?} is not finite")));
+                }
+            }
+            Ok(Weights(w))
+        };
         Ok(Fusion {
-            weights: Weights(weights),
+            component: weights(Regime::Component)?,
+            symptom: weights(Regime::Symptom)?,
             temperature: file.temperature,
         })
     }
@@ -265,7 +304,8 @@ pub fn fusion_id(fusion: &Fusion) -> String {
         return BUILT_IN.to_owned();
     }
     let mut hash: u64 = 0xcbf29ce484222325;
-    for value in fusion.weights.0.iter().chain([&fusion.temperature]) {
+    let numbers = fusion.component.0.iter().chain(&fusion.symptom.0);
+    for value in numbers.chain([&fusion.temperature]) {
         for byte in value.to_bits().to_le_bytes() {
             hash = (hash ^ u64::from(byte)).wrapping_mul(0x100000001b3);
         }

@@ -95,17 +95,53 @@ pub struct Candidate {
 /// How the features fuse into a score and the score into a prior: the
 /// hand-set [`Weights::default`] at [`PRIOR_TEMPERATURE`], or weights
 /// learned by `rca train` (a conditional logit, at temperature 1).
+///
+/// There is one set of weights per [`Regime`] of the title: a title in the
+/// form of a fix subject (`net/mlx5: fix …`) names its component, and text
+/// matching carries it; a symptom title ("Breaks the roll into Skia") names
+/// nothing, and recency has to. One linear score cannot serve both.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Fusion {
-    pub weights: Weights,
+    pub component: Weights,
+    pub symptom: Weights,
     pub temperature: f64,
 }
 
 impl Default for Fusion {
     fn default() -> Self {
         Fusion {
-            weights: Weights::default(),
+            component: Weights::default(),
+            symptom: Weights::default(),
             temperature: PRIOR_TEMPERATURE,
+        }
+    }
+}
+
+/// The two kinds of incident title, told apart by [`Regime::of`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Regime {
+    /// The title starts with a `component:` prefix.
+    Component,
+    /// Any other title.
+    Symptom,
+}
+
+impl Regime {
+    pub fn of(facts: &Facts) -> Regime {
+        if component_of(&facts.title).is_some() {
+            Regime::Component
+        } else {
+            Regime::Symptom
+        }
+    }
+}
+
+impl Fusion {
+    pub fn weights(&self, regime: Regime) -> &Weights {
+        match regime {
+            Regime::Component => &self.component,
+            Regime::Symptom => &self.symptom,
         }
     }
 }
@@ -305,6 +341,7 @@ pub fn retrieve(
     options: &Options,
 ) -> Vec<Candidate> {
     let query = Query::new(facts);
+    let weights = options.fusion.weights(Regime::of(facts));
     let text_index = Bm25::new(
         commits
             .iter()
@@ -439,7 +476,7 @@ pub fn retrieve(
     // Commits arrive newest first; their position is the recency rank.
     for (rank, candidate) in candidates.iter_mut().enumerate() {
         candidate.features[LOG_RANK] = (rank as f64).ln_1p();
-        candidate.score = options.fusion.weights.score(&candidate.features);
+        candidate.score = weights.score(&candidate.features);
     }
     let max = candidates
         .iter()

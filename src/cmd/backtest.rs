@@ -16,7 +16,8 @@ use crate::history;
 use crate::investigation::{self, Request};
 use crate::learn::fusion_id;
 use crate::plot::{self, Series};
-use crate::retrieve::{Fusion, FEATURES};
+use crate::retrieve::Fusion;
+use crate::when::{self, Seconds};
 use anyhow::{Context, Result};
 use git2::Repository;
 use serde::Serialize;
@@ -236,9 +237,26 @@ pub fn run(mut args: BacktestArgs) -> Result<u8> {
         .candidates
         .or(config.ranking.candidates)
         .unwrap_or(defaults::CANDIDATES) as usize;
+    let bound = |flag: &str, text: &Option<String>| -> Result<Option<Seconds>> {
+        text.as_deref()
+            .map(|t| when::parse(t, when::now()).map_err(|e| input(format!("{flag}: {e}"))))
+            .transpose()
+    };
+    let (from, before) = (
+        bound("--opened-from", &args.opened_from)?,
+        bound("--opened-before", &args.opened_before)?,
+    );
     let mut files = Vec::new();
     for path in &args.cases {
-        let file = cases::load(path)?;
+        let mut file = cases::load(path)?;
+        let mut kept = Vec::new();
+        for case in file.cases {
+            let (_, opened) = case.window()?;
+            if from.is_none_or(|f| opened >= f) && before.is_none_or(|b| opened < b) {
+                kept.push(case);
+            }
+        }
+        file.cases = kept;
         let repo = repository_for(&args.repo, &file)?;
         check_root_causes(&repo, path, &file)?;
         files.push((file, repo));
@@ -252,12 +270,6 @@ pub fn run(mut args: BacktestArgs) -> Result<u8> {
         .map(|(f, _)| args.limit.map_or(f.cases.len(), |l| l.min(f.cases.len())))
         .sum();
     let mut session = super::ranking::Session::new(&args.model, 10)?;
-    let mut features_out = match &args.dump_features {
-        Some(path) => Some(std::io::BufWriter::new(
-            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
-        )),
-        None => None,
-    };
     let settings = Settings {
         fusion,
         team_hint: !args.no_team_hint,
@@ -270,14 +282,7 @@ pub fn run(mut args: BacktestArgs) -> Result<u8> {
     for (file, repo) in &files {
         for case in file.cases.iter().take(args.limit.unwrap_or(usize::MAX)) {
             bar.set_message(case.id.clone());
-            let result = replay(
-                repo,
-                file,
-                case,
-                &settings,
-                &mut session,
-                features_out.as_mut(),
-            )?;
+            let result = replay(repo, file, case, &settings, &mut session)?;
             let line = serde_json::to_string(&result)?;
             if args.format == BacktestFormat::Jsonl {
                 bar.suspend(|| out(&format!("{line}\n")))?;
@@ -290,9 +295,6 @@ pub fn run(mut args: BacktestArgs) -> Result<u8> {
         }
     }
     bar.finish_and_clear();
-    if let Some(mut w) = features_out {
-        w.flush()?;
-    }
     let summary = summarize(
         &results,
         &RunInfo {
@@ -409,7 +411,6 @@ fn replay(
     case: &Case,
     settings: &Settings,
     session: &mut super::ranking::Session,
-    features_out: Option<&mut std::io::BufWriter<std::fs::File>>,
 ) -> Result<CaseResult> {
     let (since, opened_at) = case.window()?;
     let request = Request {
@@ -440,22 +441,6 @@ fn replay(
         .iter()
         .position(|s| s.candidate.commit.id == culprit)
         .map(|i| i + 1);
-    if let Some(w) = features_out {
-        for (position, suspect) in outcome.ranking.iter().enumerate() {
-            let c = &suspect.candidate;
-            let features: BTreeMap<&str, f64> = FEATURES
-                .iter()
-                .copied()
-                .zip(c.features.iter().copied())
-                .collect();
-            let row = serde_json::json!({
-                "case": case.id, "repo": file.repo, "source": case.source,
-                "commit": c.commit.id, "culprit": c.commit.id == culprit,
-                "rank": position + 1, "features": features,
-            });
-            writeln!(w, "{row}")?;
-        }
-    }
     let report = &outcome.report;
     Ok(CaseResult {
         id: case.id.clone(),

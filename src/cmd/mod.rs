@@ -4,7 +4,6 @@
 
 pub mod backtest;
 pub mod calibrate;
-pub mod fit;
 pub mod fixture;
 pub mod investigate;
 pub mod mine;
@@ -28,7 +27,6 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Cases(cases) => match cases.command {
             CasesCommand::Mine(args) => mine::run(args),
         },
-        Command::FitFusion(args) => fit::run(args),
     }
 }
 

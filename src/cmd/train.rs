@@ -17,7 +17,7 @@ use crate::history;
 use crate::investigation::{self, Ranker, Request};
 use crate::learn::{self, FitOptions, FusionFile, Group};
 use crate::mine;
-use crate::retrieve::Fusion;
+use crate::retrieve::{Fusion, Regime};
 use crate::when::{self, rfc3339, Seconds};
 use anyhow::{Context, Result};
 use git2::Repository;
@@ -48,6 +48,8 @@ pub struct Manifest {
     /// The ids of the cases used, with their `opened_at`.
     pub cases: Vec<(String, String)>,
     pub by_source: BTreeMap<String, usize>,
+    /// Cases per title regime (each regime has its own weights).
+    pub by_regime: BTreeMap<Regime, usize>,
     pub candidates: usize,
     pub l2: f64,
     /// Out-of-fold (5 folds) culprit ranks on the training cases: the
@@ -167,13 +169,10 @@ pub fn run(args: TrainArgs) -> Result<u8> {
     };
     let built_in: Vec<usize> = groups
         .iter()
-        .map(|g| learn::culprit_rank(g, &Fusion::default().weights))
+        .map(|g| learn::culprit_rank(g, &Fusion::default()))
         .collect();
     let out_of_fold = learn::out_of_fold_ranks(&groups, &options, 5);
-    let fusion = Fusion {
-        weights: learn::fit(&groups, &options),
-        temperature: 1.0,
-    };
+    let fusion = learn::fit_fusion(&groups, &options);
     let fusion_path = out_dir.join(super::ranking::FUSION_FILE);
     let manifest = Manifest {
         schema: "rca.training/1",
@@ -192,6 +191,10 @@ pub fn run(args: TrainArgs) -> Result<u8> {
         cases_used: groups.len(),
         cases: used,
         by_source,
+        by_regime: groups.iter().fold(BTreeMap::new(), |mut m, g| {
+            *m.entry(g.regime).or_default() += 1;
+            m
+        }),
         candidates: args.candidates as usize,
         l2: args.l2,
         built_in: RankMetrics::of(&built_in),
@@ -327,7 +330,11 @@ fn replay(
         .ranking
         .iter()
         .position(|s| s.candidate.commit.id == culprit)
-        .map(|culprit| Group { features, culprit }))
+        .map(|culprit| Group {
+            features,
+            culprit,
+            regime: Regime::of(&request.facts),
+        }))
 }
 
 fn render(m: &Manifest, manifest_path: &Path) -> String {
