@@ -162,10 +162,9 @@ fn train_learns_the_planted_signal_and_keeps_out_cases_after_the_cut_off() {
     );
     let fusion: serde_yaml::Value =
         serde_yaml::from_str(&std::fs::read_to_string(out.join("fusion.yaml")).unwrap()).unwrap();
-    assert!(
-        fusion["weights"]["log_lines"].as_f64().unwrap() < -1.0,
-        "{fusion:?}"
-    );
+    // The fix titles are `widget: fix …`: the component regime learns it.
+    let log_lines = fusion["weights"]["component"]["log_lines"].as_f64();
+    assert!(log_lines.unwrap() < -1.0, "{fusion:?}");
 
     // investigate and backtest use it with --fusion and say so.
     let fusion_path = out.join("fusion.yaml");
@@ -219,7 +218,7 @@ fn train_refuses_bad_input_with_one_line_errors() {
     let bad = dir.path().join("bad.yaml");
     std::fs::write(
         &bad,
-        "schema: rca.fusion/1\nweights: {text_bm25: 1}\ntemperature: 1\n",
+        "schema: rca.fusion/1\nweights: {component: {text_bm25: 1}, symptom: {}}\ntemperature: 1\n",
     )
     .unwrap();
     let output = rca(&[
