@@ -1,4 +1,4 @@
-//! `rca train` on a repository built here with a planted regularity: every
+//! `rca train`, the fusion part, on a repository built here with a planted regularity: every
 //! culprit is a one-line change among larger ones, and nothing in the fix
 //! titles names it. The hand-set fusion slightly favours larger changes; a
 //! fusion learned from the repository's own fixes must learn the reverse.
