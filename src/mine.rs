@@ -310,8 +310,8 @@ pub fn strip_subject_tags(subject: &str) -> String {
 /// Removes what an investigation could not have known or what would give
 /// the culprit away: links (see [`strip_links`]), commit ids (7 to 40 hex
 /// digits with a digit and a letter), Gerrit `Change-Id` values,
-/// pull-request references (`#123`, `owner/repo#123`), Markdown bold
-/// markers, and the empty brackets these leave behind (`()` of `foo()`
+/// pull-request references (`#123`, `owner/repo#123`), @mentions,
+/// footnote markers (`[1]`), Markdown bold markers, and the empty brackets these leave behind (`()` of `foo()`
 /// goes too). Whitespace is collapsed.
 pub fn clean_text(text: &str) -> String {
     let text = strip_links(text).replace("**", "");
@@ -325,6 +325,14 @@ pub fn clean_text(text: &str) -> String {
             .map_or(core_start, |i| i + 1)
             .max(core_start);
         let core = &token[core_start..core_end];
+        if is_mention_or_note(token) {
+            // Keep the punctuation after it: "[1]," leaves ",".
+            let punctuation = &token[token.trim_end_matches(['.', ',', ':', ';']).len()..];
+            if !punctuation.is_empty() {
+                words.push(punctuation.to_owned());
+            }
+            continue;
+        }
         if is_id_like(core) {
             let kept = format!("{}{}", &token[..core_start], &token[core_end..]);
             if !kept.is_empty() {
@@ -442,6 +450,20 @@ fn is_link(token: &str) -> bool {
         }
     }
     false
+}
+
+/// An @mention (`@user`, `@org/team`) or a footnote marker (`[1]`): who
+/// was told and where it is written down are not facts of the incident.
+fn is_mention_or_note(token: &str) -> bool {
+    let t = token.trim_end_matches(['.', ',', ':', ';', ')']);
+    let t = t.trim_start_matches('(');
+    if let Some(name) = t.strip_prefix('@') {
+        return !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || "-_/.".contains(c));
+    }
+    t.len() >= 3
+        && t.starts_with('[')
+        && t.ends_with(']')
+        && t[1..t.len() - 1].bytes().all(|b| b.is_ascii_digit())
 }
 
 /// A commit id (hex with a digit and a letter), a Gerrit Change-Id, or a
@@ -720,6 +742,9 @@ pub fn revert_reason(body: &str) -> String {
         }
         if trimmed.starts_with('>')
             || is_trailer(trimmed)
+            || lower.starts_with("[please remove]")
+            || lower.starts_with("<insert reasoning here>")
+            || trimmed.starts_with("<!--")
             || (trimmed.starts_with("##"))
             || (trimmed.starts_with("# ") && lower.contains("cq checks"))
             || (trimmed.len() >= 3 && trimmed.chars().all(|c| matches!(c, '-' | '=' | '_')))
@@ -735,11 +760,12 @@ pub fn revert_reason(body: &str) -> String {
     let text = lines.join(" ");
     let text = remove_revert_boilerplate(&text);
     let text = text.trim();
-    // "Reason for revert: X", "Reason to revert: X", "Reason: X".
+    // "Reason for revert: X", "Reason to revert: X", "Reason: X",
+    // "Summary: X".
     let lower = text.to_ascii_lowercase();
     let text = match lower.find("reason for revert:") {
         Some(at) => &text[at + "reason for revert:".len()..],
-        None => ["reason to revert:", "reason:"]
+        None => ["reason to revert:", "reason:", "summary:"]
             .iter()
             .find_map(|p| strip_prefix_ignore_case(text, p))
             .unwrap_or(text),
@@ -809,22 +835,18 @@ fn strip_connectives(text: &str) -> &str {
 }
 
 /// A revert's title and impact from its reason: the title is the first
-/// sentence that describes a symptom (else the first sentence), the impact
-/// the sentences after it, when they describe one too. A sentence that names the culprit cannot be the
-/// title (the case drops out: `None` and `true`); one in the impact drops
-/// the impact.
-pub fn revert_facts(reason: &str, culprit: &CulpritNames) -> (Option<(String, Option<String>)>, bool) {
+/// sentence that describes a symptom, the impact the sentences after it,
+/// when they describe one too. A reason without a symptom ("Not ready
+/// yet.") drops the case, as does a title that names the culprit; a later
+/// sentence that names it drops only the impact.
+pub fn revert_facts(reason: &str, culprit: &CulpritNames) -> Result<(String, Option<String>), Dropped> {
     let raw: Vec<String> = sentences(reason);
     let cleaned: Vec<String> = raw.iter().map(|s| clean_text(s)).collect();
-    let usable = |k: usize| words_in(&cleaned[k]) >= 1;
-    let Some(title_at) = (0..raw.len())
-        .find(|&k| usable(k) && has_symptom(&cleaned[k]))
-        .or_else(|| (0..raw.len()).find(|&k| usable(k)))
-    else {
-        return (None, false);
-    };
+    let title_at = (0..raw.len())
+        .find(|&k| has_symptom(&cleaned[k]))
+        .ok_or(Dropped::RevertWithoutSymptom)?;
     if names_culprit(&strip_links(&raw[title_at]), culprit) {
-        return (None, true);
+        return Err(Dropped::LeakyTitle);
     }
     let title = truncate(&cleaned[title_at], TITLE_MAX);
     let rest: Vec<&str> = (title_at + 1..raw.len())
@@ -835,7 +857,7 @@ pub fn revert_facts(reason: &str, culprit: &CulpritNames) -> (Option<(String, Op
     let names = (title_at + 1..raw.len()).any(|k| names_culprit(&strip_links(&raw[k]), culprit));
     let impact = (!names && words_in(&impact) >= IMPACT_MIN_WORDS && has_symptom(&impact))
         .then(|| truncate(&impact, IMPACT_MAX));
-    (Some((title, impact)), false)
+    Ok((title, impact))
 }
 
 /// Words with at least one letter or digit.
@@ -882,6 +904,7 @@ pub struct Settings {
 pub enum Dropped {
     RevertWithoutTarget,
     RevertWithoutReason,
+    RevertWithoutSymptom,
     UnknownCulprit,
     SeveralCulprits,
     CulpritIsMerge,
@@ -899,6 +922,7 @@ impl Dropped {
         match self {
             Dropped::RevertWithoutTarget => "revert-without-target",
             Dropped::RevertWithoutReason => "revert-without-reason",
+            Dropped::RevertWithoutSymptom => "revert-without-symptom",
             Dropped::UnknownCulprit => "unknown-culprit",
             Dropped::SeveralCulprits => "several-culprits",
             Dropped::CulpritIsMerge => "culprit-is-merge",
@@ -1287,9 +1311,8 @@ fn judge(
         );
         let (title, impact) = if revert {
             match revert_facts(&reason, &names) {
-                (Some(facts), _) => facts,
-                (None, true) => return Ok(Err(Dropped::LeakyTitle)),
-                (None, false) => return Ok(Err(Dropped::RevertWithoutReason)),
+                Ok(facts) => facts,
+                Err(dropped) => return Ok(Err(dropped)),
             }
         } else {
             let title = fix_title(subject);
@@ -1540,6 +1563,7 @@ mod tests {
         assert_eq!(clean_text("Bug angleproject:3778 and Change I8892b438b3b05a3ce4e14f8c0769b81722688da8"), "Bug and Change");
         assert_eq!(clean_text("Reverted in #1234 and iree-org/iree#99, see crrev.com/c/8071214"), "Reverted in and, see");
         assert_eq!(clean_text("the **bold** call foo() fails"), "the bold call foo fails");
+        assert_eq!(clean_text("discussed in [1], cc @someone @org/team."), "discussed in, cc.");
         // Numbers and words made of hex letters stay.
         assert_eq!(clean_text("load at 0x701c0000 after 1000000 facade"), "load at 0x701c0000 after 1000000 facade");
     }
@@ -1622,21 +1646,23 @@ mod tests {
         let reason = "When we think of Kconfig, we think of features. Ideally, we wouldn't use Kconfig to fix a build issue. With Kconfig it's hard to guarantee that the fix is universal.";
         let rest = "With Kconfig it's hard to guarantee that the fix is universal.";
         // The sentences after the title must describe a symptom too.
-        assert_eq!(revert_facts(&format!("Breaks the boot. {rest}"), &n).0.unwrap().1, None);
-        assert!(revert_facts(&format!("Breaks the boot. {rest} It fails."), &n).0.unwrap().1.is_some());
-        let (facts, leaky) = revert_facts(reason, &n);
-        let (title, impact) = facts.unwrap();
-        assert!(!leaky);
+        assert_eq!(revert_facts(&format!("Breaks the boot. {rest}"), &n).unwrap().1, None);
+        assert!(revert_facts(&format!("Breaks the boot. {rest} It fails."), &n).unwrap().1.is_some());
+        let (title, impact) = revert_facts(reason, &n).unwrap();
         assert_eq!(title, "Ideally, we wouldn't use Kconfig to fix a build issue.");
         assert_eq!(impact, None);
         // A short leftover is no impact.
-        let (facts, _) = revert_facts("Suspected for angle_perftests failure. See issue.", &n);
+        let facts = revert_facts("Suspected for angle_perftests failure. See issue.", &n);
         assert_eq!(facts.unwrap().1, None);
+        // No symptom at all: no case.
+        assert_eq!(revert_facts("Not ready yet. Landed by accident.", &n), Err(Dropped::RevertWithoutSymptom));
         // The title naming the culprit drops the case.
-        let (facts, leaky) = revert_facts("0111a74e13dd breaks the boot.", &n);
-        assert!(facts.is_none() && leaky);
+        assert_eq!(revert_facts("0111a74e13dd breaks the boot.", &n), Err(Dropped::LeakyTitle));
+        // A link holding the id is no leak: links are stripped.
+        let linked = revert_facts("Breaks tests: https://ci.example/commit/0111a74e13dd0c8f", &n);
+        assert_eq!(linked.unwrap().0, "Breaks tests");
         // A later sentence naming it drops only the impact.
-        let (facts, _) = revert_facts("Breaks the boot. Bisected to common/mlx5: adjust DevX mkey fields for crypto today.", &n);
+        let facts = revert_facts("Breaks the boot. Bisected to common/mlx5: adjust DevX mkey fields for crypto today.", &n);
         assert_eq!(facts.unwrap(), ("Breaks the boot.".to_owned(), None));
     }
 
