@@ -125,9 +125,17 @@ fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> 
 }
 
 /// Whether a commit is a revert: its subject starts with "Revert", or its
-/// body says "This reverts" or starts a line with "Reverts ".
+/// body says "This reverts" or starts a line with "Reverts ". A reland
+/// (`Reapply "..."`, `Reland ...`, `Revert "Revert "...""`) restores a
+/// change rather than backing out a broken one, and is not.
 pub fn is_revert(subject: &str, body: &str) -> bool {
     let lower = subject.to_ascii_lowercase();
+    if ["reapply", "reland", "re-land", "revert \"revert ", "revert \"reapply "]
+        .iter()
+        .any(|p| lower.starts_with(p))
+    {
+        return false;
+    }
     if lower.starts_with("revert ") || lower.starts_with("revert\"") || lower.starts_with("revert:") {
         return true;
     }
@@ -155,16 +163,20 @@ pub fn revert_targets(subject: &str, body: &str) -> Vec<Target> {
     let lower = body.to_ascii_lowercase();
     let mut commits: Vec<Target> = Vec::new();
     for (at, _) in lower.match_indices("reverts commit") {
-        let rest = &body[at + "reverts commit".len()..];
-        let token = rest
-            .split_whitespace()
-            .next()
-            .unwrap_or("")
-            .trim_matches(|c: char| !c.is_ascii_alphanumeric());
-        if is_commit_id(token) {
-            let t = Target::Commit(token.to_ascii_lowercase());
-            if !commits.contains(&t) {
-                commits.push(t);
+        let rest = body[at + "reverts commit".len()..].trim_start_matches(['s', 'S']);
+        // "commit A", "commits A and B", "commits A, B".
+        for word in rest.split_whitespace() {
+            let token = word.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+            if is_commit_id(token) {
+                let t = Target::Commit(token.to_ascii_lowercase());
+                if !commits.contains(&t) {
+                    commits.push(t);
+                }
+                if word.ends_with('.') {
+                    break;
+                }
+            } else if !(token.eq_ignore_ascii_case("and") || token.is_empty()) {
+                break;
             }
         }
     }
@@ -1257,7 +1269,7 @@ fn judge(
     let fixes: Vec<Target> = fixes_targets(body).into_iter().map(Target::Commit).collect();
     let (source, targets) = if !reverted.is_empty() {
         (Source::Revert, reverted)
-    } else if is_git_revert_subject(subject) {
+    } else if is_git_revert_subject(subject) && is_revert(subject, body) {
         // A revert that names its target only in a Fixes: trailer, if at all.
         (Source::Revert, fixes)
     } else if !fixes.is_empty() {
@@ -1541,6 +1553,14 @@ mod tests {
             vec![Target::Commit("7dbbb6f".into())]
         );
         assert!(t("Revert \"a\"", "It broke things.").is_empty());
+        // Several commits.
+        assert_eq!(
+            t("Revert \"a\" and \"b\"", "This reverts commit 0a7cea8ca6bc and\n310a05d395e6. It broke CI."),
+            vec![Target::Commit("0a7cea8ca6bc".into()), Target::Commit("310a05d395e6".into())]
+        );
+        // Relands are not reverts.
+        assert!(!is_revert("Revert \"Revert \"x\"\"", "This reverts commit 0111a74e."));
+        assert!(!is_revert("Reapply \"x\" (#15737)", "This reverts https://github.com/o/r/pull/15681."));
     }
 
     #[test]
