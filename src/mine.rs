@@ -861,8 +861,9 @@ pub fn revert_facts(reason: &str, culprit: &CulpritNames) -> Result<(String, Opt
         return Err(Dropped::LeakyTitle);
     }
     let title = truncate(&cleaned[title_at], TITLE_MAX);
+    // Leftovers of stripped links ("See:", "Log") say nothing.
     let rest: Vec<&str> = (title_at + 1..raw.len())
-        .filter(|&k| !cleaned[k].is_empty())
+        .filter(|&k| words_in(&cleaned[k]) >= 2)
         .map(|k| cleaned[k].as_str())
         .collect();
     let impact = rest.join(" ");
