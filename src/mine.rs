@@ -130,13 +130,20 @@ fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> 
 /// change rather than backing out a broken one, and is not.
 pub fn is_revert(subject: &str, body: &str) -> bool {
     let lower = subject.to_ascii_lowercase();
-    if ["reapply", "reland", "re-land", "revert \"revert ", "revert \"reapply "]
-        .iter()
-        .any(|p| lower.starts_with(p))
+    if [
+        "reapply",
+        "reland",
+        "re-land",
+        "revert \"revert ",
+        "revert \"reapply ",
+    ]
+    .iter()
+    .any(|p| lower.starts_with(p))
     {
         return false;
     }
-    if lower.starts_with("revert ") || lower.starts_with("revert\"") || lower.starts_with("revert:") {
+    if lower.starts_with("revert ") || lower.starts_with("revert\"") || lower.starts_with("revert:")
+    {
         return true;
     }
     let body = body.to_ascii_lowercase();
@@ -293,8 +300,16 @@ fn merge_pull(subject: &str) -> Option<u64> {
 /// Component tags such as `[Codegen]` or `net/mlx5:` stay.
 pub fn strip_subject_tags(subject: &str) -> String {
     const BRACKETED: [&str; 10] = [
-        "patch", "rfc", "resend", "cherry-pick", "cherry pick", "cherrypick", "backport", "wip",
-        "draft", "do not merge",
+        "patch",
+        "rfc",
+        "resend",
+        "cherry-pick",
+        "cherry pick",
+        "cherrypick",
+        "backport",
+        "wip",
+        "draft",
+        "do not merge",
     ];
     const BANG: [&str; 3] = ["fixup!", "squash!", "amend!"];
     let mut s = subject.trim();
@@ -431,7 +446,12 @@ fn strip_markdown_links(text: &str) -> String {
 
 /// A URL, a host/path link or a tracker reference.
 fn is_link(token: &str) -> bool {
-    let t = token.trim_matches(|c: char| matches!(c, '(' | ')' | '<' | '>' | '[' | ']' | ',' | '.' | ';' | '"' | '\''));
+    let t = token.trim_matches(|c: char| {
+        matches!(
+            c,
+            '(' | ')' | '<' | '>' | '[' | ']' | ',' | '.' | ';' | '"' | '\''
+        )
+    });
     let lower = t.to_ascii_lowercase();
     if lower.contains("://") || lower.starts_with("www.") {
         return true;
@@ -470,7 +490,10 @@ fn is_mention_or_note(token: &str) -> bool {
     let t = token.trim_end_matches(['.', ',', ':', ';', ')']);
     let t = t.trim_start_matches('(');
     if let Some(name) = t.strip_prefix('@') {
-        return !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || "-_/.".contains(c));
+        return !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_alphanumeric() || "-_/.".contains(c));
     }
     t.len() >= 3
         && t.starts_with('[')
@@ -489,14 +512,17 @@ fn is_id_like(core: &str) -> bool {
     if hex_id(core) {
         return true;
     }
-    if core.len() == 41 && core.starts_with('I') && core[1..].bytes().all(|b| b.is_ascii_hexdigit()) {
+    if core.len() == 41 && core.starts_with('I') && core[1..].bytes().all(|b| b.is_ascii_hexdigit())
+    {
         return true;
     }
     if let Some((repo, number)) = core.rsplit_once('#') {
         let repo_ok = repo.is_empty()
-            || repo
-                .split('/')
-                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)));
+            || repo.split('/').all(|p| {
+                !p.is_empty()
+                    && p.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            });
         return repo_ok && !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit());
     }
     false
@@ -547,12 +573,60 @@ pub fn sentences(text: &str) -> Vec<String> {
 /// regressed, or is wrong. Matched at the start of a word, case-insensitive
 /// ("build" matches "builds", "fail" matches "failure").
 const SYMPTOMS: [&str; 54] = [
-    "abort", "assert", "asan", "bad", "block", "break", "broke", "bug", "build", "can't",
-    "cannot", "caus", "compil", "corrupt", "coverity", "crash", "deadlock", "dereferenc",
-    "error", "fail", "flak", "garbage", "hang", "hung", "hurt", "incorrect", "invalid", "issue", "leak",
-    "lost", "miscompil", "mismatch", "missing", "msan", "null", "overflow", "panic", "perf",
-    "problem", "race", "racy", "regress", "repro", "segfault", "sigsegv", "slow", "stuck",
-    "timeout", "tsan", "ubsan", "undefined", "uninitiali", "unused", "violat",
+    "abort",
+    "assert",
+    "asan",
+    "bad",
+    "block",
+    "break",
+    "broke",
+    "bug",
+    "build",
+    "can't",
+    "cannot",
+    "caus",
+    "compil",
+    "corrupt",
+    "coverity",
+    "crash",
+    "deadlock",
+    "dereferenc",
+    "error",
+    "fail",
+    "flak",
+    "garbage",
+    "hang",
+    "hung",
+    "hurt",
+    "incorrect",
+    "invalid",
+    "issue",
+    "leak",
+    "lost",
+    "miscompil",
+    "mismatch",
+    "missing",
+    "msan",
+    "null",
+    "overflow",
+    "panic",
+    "perf",
+    "problem",
+    "race",
+    "racy",
+    "regress",
+    "repro",
+    "segfault",
+    "sigsegv",
+    "slow",
+    "stuck",
+    "timeout",
+    "tsan",
+    "ubsan",
+    "undefined",
+    "uninitiali",
+    "unused",
+    "violat",
 ];
 
 /// Phrases that mark a symptom anywhere.
@@ -671,9 +745,15 @@ pub fn fix_title(subject: &str) -> String {
 /// Sentences that describe the fix, not the symptom.
 fn describes_the_change(sentence: &str) -> bool {
     let lower = sentence.to_ascii_lowercase();
-    ["this patch", "this commit", "this change", "this series", "this pr "]
-        .iter()
-        .any(|p| lower.starts_with(p))
+    [
+        "this patch",
+        "this commit",
+        "this change",
+        "this series",
+        "this pr ",
+    ]
+    .iter()
+    .any(|p| lower.starts_with(p))
 }
 
 /// The impact of a fix: the first sentence of its body's first paragraph,
@@ -700,13 +780,44 @@ pub fn fix_impact(body: &str, culprit: &CulpritNames) -> Option<String> {
 
 /// Trailer keys that end a message's prose (compared in lower case).
 const TRAILERS: [&str; 38] = [
-    "signed-off-by", "acked-by", "reviewed-by", "tested-by", "reported-by", "suggested-by",
-    "requested-by", "co-authored-by", "co-developed-by", "helped-by", "cc", "change-id",
-    "reviewed-on", "commit-queue", "auto-submit", "bot-commit", "owners-override",
-    "no-presubmit", "no-tree-checks", "no-try", "bug", "bugs", "test", "link", "closes",
-    "fixes", "refs", "pull request resolved", "differential revision", "ghstack-source-id",
-    "fbshipit-source-id", "reviewers", "subscribers", "tags", "coverity issue",
-    "bugzilla id", "addresses-coverity-id", "original-commit-id",
+    "signed-off-by",
+    "acked-by",
+    "reviewed-by",
+    "tested-by",
+    "reported-by",
+    "suggested-by",
+    "requested-by",
+    "co-authored-by",
+    "co-developed-by",
+    "helped-by",
+    "cc",
+    "change-id",
+    "reviewed-on",
+    "commit-queue",
+    "auto-submit",
+    "bot-commit",
+    "owners-override",
+    "no-presubmit",
+    "no-tree-checks",
+    "no-try",
+    "bug",
+    "bugs",
+    "test",
+    "link",
+    "closes",
+    "fixes",
+    "refs",
+    "pull request resolved",
+    "differential revision",
+    "ghstack-source-id",
+    "fbshipit-source-id",
+    "reviewers",
+    "subscribers",
+    "tags",
+    "coverity issue",
+    "bugzilla id",
+    "addresses-coverity-id",
+    "original-commit-id",
 ];
 
 /// A trailer line (`Signed-off-by: ...`), an old-style Chromium tag
@@ -748,7 +859,8 @@ pub fn revert_reason(body: &str) -> String {
         let lower = trimmed.to_ascii_lowercase();
         if lower.starts_with("original change's description")
             || trimmed.starts_with("```")
-            || (trimmed.starts_with('#') && lower.trim_start_matches('#').trim().starts_with("test"))
+            || (trimmed.starts_with('#')
+                && lower.trim_start_matches('#').trim().starts_with("test"))
         {
             break;
         }
@@ -834,8 +946,17 @@ fn remove_revert_boilerplate(text: &str) -> String {
 /// Drops leading punctuation and connectives left by removed boilerplate:
 /// ", which breaks X" and "because X" give "breaks X" and "X".
 fn strip_connectives(text: &str) -> &str {
-    let mut s = text.trim_start_matches(|c: char| c.is_whitespace() || matches!(c, ',' | '.' | ':' | ';'));
-    for word in ["because of", "because", "due to", "since", "as", "which", "based on"] {
+    let mut s =
+        text.trim_start_matches(|c: char| c.is_whitespace() || matches!(c, ',' | '.' | ':' | ';'));
+    for word in [
+        "because of",
+        "because",
+        "due to",
+        "since",
+        "as",
+        "which",
+        "based on",
+    ] {
         if let Some(rest) = strip_prefix_ignore_case(s, word) {
             if rest.starts_with(' ') && word != "based on" {
                 s = rest.trim_start();
@@ -851,7 +972,10 @@ fn strip_connectives(text: &str) -> &str {
 /// when they describe one too. A reason without a symptom ("Not ready
 /// yet.") drops the case, as does a title that names the culprit; a later
 /// sentence that names it drops only the impact.
-pub fn revert_facts(reason: &str, culprit: &CulpritNames) -> Result<(String, Option<String>), Dropped> {
+pub fn revert_facts(
+    reason: &str,
+    culprit: &CulpritNames,
+) -> Result<(String, Option<String>), Dropped> {
     let raw: Vec<String> = sentences(reason);
     let cleaned: Vec<String> = raw.iter().map(|s| clean_text(s)).collect();
     let title_at = (0..raw.len())
@@ -1159,7 +1283,9 @@ pub fn mine(repo: &Repository, settings: &Settings) -> Result<(CasesFile, Report
     let tip = repo
         .revparse_single(reference)
         .and_then(|o| o.peel_to_commit())
-        .map_err(|_| crate::error::input(history::HistoryError::UnknownRef(reference.to_owned()).to_string()))?;
+        .map_err(|_| {
+            crate::error::input(history::HistoryError::UnknownRef(reference.to_owned()).to_string())
+        })?;
     let default_branch = branch_name(repo, settings.reference.as_deref());
 
     // Walk far enough back for every window and every culprit lag, and a
@@ -1218,7 +1344,8 @@ pub fn mine(repo: &Repository, settings: &Settings) -> Result<(CasesFile, Report
         let start = main.lines[draft.start].id;
         if ownership_cache.as_ref().map(|(id, _)| *id) != Some(start) {
             let tree = repo.find_commit(start)?.tree()?;
-            let ownership = Ownership::from_tree(repo, &tree, None).unwrap_or_else(|_| Ownership::empty());
+            let ownership =
+                Ownership::from_tree(repo, &tree, None).unwrap_or_else(|_| Ownership::empty());
             ownership_cache = Some((start, ownership));
         }
         if let Some((_, ownership)) = &ownership_cache {
@@ -1228,7 +1355,8 @@ pub fn mine(repo: &Repository, settings: &Settings) -> Result<(CasesFile, Report
         cases.push(draft.case);
     }
 
-    let ownership_file = start_ownership_format(repo, settings.reference.as_deref(), settings.until);
+    let ownership_file =
+        start_ownership_format(repo, settings.reference.as_deref(), settings.until);
     report.cases = cases.len();
     report.seconds = clock.elapsed().as_secs_f64();
     let file = CasesFile {
@@ -1267,7 +1395,10 @@ fn judge(
     } else {
         Vec::new()
     };
-    let fixes: Vec<Target> = fixes_targets(body).into_iter().map(Target::Commit).collect();
+    let fixes: Vec<Target> = fixes_targets(body)
+        .into_iter()
+        .map(Target::Commit)
+        .collect();
     let (source, targets) = if !reverted.is_empty() {
         (Source::Revert, reverted)
     } else if is_git_revert_subject(subject) && is_revert(subject, body) {
@@ -1283,7 +1414,11 @@ fn judge(
         if targets.is_empty() {
             return Ok(Err(Dropped::RevertWithoutTarget));
         }
-        let reason = if revert { revert_reason(body) } else { String::new() };
+        let reason = if revert {
+            revert_reason(body)
+        } else {
+            String::new()
+        };
         if revert && !has_reason(&reason) {
             return Ok(Err(Dropped::RevertWithoutReason));
         }
@@ -1296,11 +1431,13 @@ fn judge(
             return Ok(Err(Dropped::CulpritIsMerge));
         }
         let Some(&culprit_at) = main.landed_by.get(&culprit) else {
-            return Ok(Err(if culprit_commit.committer().when().seconds() < main.bound {
-                Dropped::CulpritTooOld
-            } else {
-                Dropped::CulpritNotOnMainLine
-            }));
+            return Ok(Err(
+                if culprit_commit.committer().when().seconds() < main.bound {
+                    Dropped::CulpritTooOld
+                } else {
+                    Dropped::CulpritNotOnMainLine
+                },
+            ));
         };
         let opened_at = candidate.time - 1;
         let Some(start) = main.landed_before(opened_at) else {
@@ -1359,7 +1496,12 @@ fn judge(
 }
 
 /// The one commit the targets name.
-fn resolve(repo: &Repository, main: &MainLine, targets: &[Target], fix: Oid) -> Result<Oid, Dropped> {
+fn resolve(
+    repo: &Repository,
+    main: &MainLine,
+    targets: &[Target],
+    fix: Oid,
+) -> Result<Oid, Dropped> {
     let fix_at = main.landed_by.get(&fix).copied().unwrap_or(0);
     let mut found: Vec<Oid> = Vec::new();
     let mut unknown = 0;
@@ -1394,7 +1536,10 @@ fn changed_paths(repo: &Repository, commit: &git2::Commit<'_>) -> Result<Vec<Str
     let diff = repo.diff_tree_to_tree(old_tree.as_ref(), Some(&new_tree), None)?;
     let mut paths: Vec<String> = diff
         .deltas()
-        .filter(|d| d.new_file().mode() != git2::FileMode::Commit && d.old_file().mode() != git2::FileMode::Commit)
+        .filter(|d| {
+            d.new_file().mode() != git2::FileMode::Commit
+                && d.old_file().mode() != git2::FileMode::Commit
+        })
         .filter_map(|d| {
             d.new_file()
                 .path()
@@ -1420,7 +1565,11 @@ pub fn team_hint(ownership: &Ownership, paths: &[String]) -> Vec<String> {
     for path in paths {
         let owners = ownership.nearest_owners_of(path);
         let specific: Vec<String> = if titles_only {
-            owners.into_iter().filter(|o| !o.contains('@')).take(1).collect()
+            owners
+                .into_iter()
+                .filter(|o| !o.contains('@'))
+                .take(1)
+                .collect()
         } else {
             owners
         };
@@ -1434,8 +1583,12 @@ pub fn team_hint(ownership: &Ownership, paths: &[String]) -> Vec<String> {
             }
         }
     }
-    counts.sort_by(|a, b| b.1.cmp(&a.1));
-    counts.into_iter().take(TEAM_HINT_MAX).map(|(o, _)| o).collect()
+    counts.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    counts
+        .into_iter()
+        .take(TEAM_HINT_MAX)
+        .map(|(o, _)| o)
+        .collect()
 }
 
 /// The branch name a replay should use: `--ref`'s short name, or the
@@ -1457,7 +1610,11 @@ fn branch_name(repo: &Repository, reference: Option<&str>) -> String {
 }
 
 /// The ownership file format at the last main-line commit before `until`.
-fn start_ownership_format(repo: &Repository, reference: Option<&str>, until: Seconds) -> Option<String> {
+fn start_ownership_format(
+    repo: &Repository,
+    reference: Option<&str>,
+    until: Seconds,
+) -> Option<String> {
     let start = history::start_commit(repo, reference, until).ok()?;
     let tree = repo.find_commit(start).ok()?.tree().ok()?;
     let ownership = Ownership::from_tree(repo, &tree, None).ok()?;
@@ -1505,193 +1662,4 @@ pub fn names_for(path: &std::path::Path) -> (String, String) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const CULPRIT: &str = "0111a74e13dd0c8fd5cdb240965d9a9857a12ee9";
-
-    fn names() -> CulpritNames {
-        CulpritNames::new(CULPRIT, "common/mlx5: adjust DevX mkey fields for crypto")
-    }
-
-    #[test]
-    fn fixes_trailers_in_their_forms() {
-        let body = "Text.\n\nFixes: 0111a74e13dd (\"common/mlx5: adjust\")\nFixes: 24c7759\nCc: stable\n";
-        assert_eq!(fixes_targets(body), vec!["0111a74e13dd", "24c7759"]);
-        // The id on the next line, after "commit".
-        let body = "Fixes:\ncommit 110d321a56c3 (\"board: phytec\")\n";
-        assert_eq!(fixes_targets(body), vec!["110d321a56c3"]);
-        // Issues, URLs, quoted trailers and short hex name no commit.
-        let body = "Fixes: #1234\nFixes: https://example.com/x\n> Fixes: 0111a74e13dd\nFixes: abc12\n";
-        assert!(fixes_targets(body).is_empty());
-        // Duplicates collapse, case is folded.
-        assert_eq!(fixes_targets("Fixes: ABCDEF12\nfixes: abcdef12"), vec!["abcdef12"]);
-    }
-
-    #[test]
-    fn revert_targets_in_their_forms() {
-        let t = |s: &str, b: &str| revert_targets(s, b);
-        assert!(is_revert("Revert \"x\"", ""));
-        assert!(is_revert("Fix", "This reverts commit 0111a74e."));
-        assert!(!is_revert("Reverting state on error", "Keeps the old state."));
-        assert_eq!(
-            t("Revert \"x\"", "This reverts commit 0111a74e13dd0c8f.\n\nBreaks boot."),
-            vec![Target::Commit("0111a74e13dd0c8f".into())]
-        );
-        assert_eq!(t("Revert \"x\" (#12)", "Reverts pytorch/executorch#11286\n\nBroke tests."), vec![Target::Pull(11286)]);
-        assert_eq!(t("Revert \"x\"", "This reverts #77 because it broke CI."), vec![Target::Pull(77)]);
-        assert_eq!(t("Revert \"x\"", "Reverts https://github.com/o/r/pull/5"), vec![Target::Pull(5)]);
-        // The reverted subject's number, not the revert's own.
-        assert_eq!(t("Revert \"Add a pass (#8529)\" (#8641)", "Causes a regression."), vec![Target::Pull(8529)]);
-        // A subject cut by GitHub, continued in the body.
-        assert_eq!(
-            t("Revert \"Supporting host memory via external buff… (#11895)", "…ers. (#11848)\"\n\nSlow."),
-            vec![Target::Pull(11848)]
-        );
-        // The commit form wins over the others; no target at all is empty.
-        assert_eq!(
-            t("Revert \"a (#1)\"", "This reverts commit 7dbbb6f.\n"),
-            vec![Target::Commit("7dbbb6f".into())]
-        );
-        assert!(t("Revert \"a\"", "It broke things.").is_empty());
-        // Several commits.
-        assert_eq!(
-            t("Revert \"a\" and \"b\"", "This reverts commit 0a7cea8ca6bc and\n310a05d395e6. It broke CI."),
-            vec![Target::Commit("0a7cea8ca6bc".into()), Target::Commit("310a05d395e6".into())]
-        );
-        // Relands are not reverts.
-        assert!(!is_revert("Revert \"Revert \"x\"\"", "This reverts commit 0111a74e."));
-        assert!(!is_revert("Reapply \"x\" (#15737)", "This reverts https://github.com/o/r/pull/15681."));
-    }
-
-    #[test]
-    fn subject_tags_go_components_stay() {
-        assert_eq!(strip_subject_tags("[PATCH v2 3/4] net: fix x"), "net: fix x");
-        assert_eq!(strip_subject_tags("[cherry-pick] [PATCH] fixup! net: fix x"), "net: fix x");
-        assert_eq!(strip_subject_tags("[Codegen] Fix tiling"), "[Codegen] Fix tiling");
-        assert_eq!(fix_title("mmc: tmio: Use IS_ENABLED() for CONFIG_ (#123)"), "mmc: tmio: Use IS_ENABLED for CONFIG_");
-    }
-
-    #[test]
-    fn cleaning_strips_links_ids_and_references() {
-        assert_eq!(
-            clean_text("breaks Perf bots:\nhttps://ci.chromium.org/ui/p/angle/4958/overview"),
-            "breaks Perf bots"
-        );
-        assert_eq!(clean_text("blocks roll into Chrome - anglebug.com/6922"), "blocks roll into Chrome");
-        assert_eq!(clean_text("Breaking internal tests: [D75980858](https://x.example/D1)"), "Breaking internal tests");
-        assert_eq!(clean_text("Fails after 0111a74e13dd landed (see b/166641492)."), "Fails after landed (see).");
-        assert_eq!(clean_text("Bug angleproject:3778 and Change I8892b438b3b05a3ce4e14f8c0769b81722688da8"), "Bug and Change");
-        assert_eq!(clean_text("Reverted in #1234 and iree-org/iree#99, see crrev.com/c/8071214"), "Reverted in and, see");
-        assert_eq!(clean_text("the **bold** call foo() fails"), "the bold call foo fails");
-        assert_eq!(clean_text("discussed in [1], cc @someone @org/team."), "discussed in, cc.");
-        // Numbers and words made of hex letters stay.
-        assert_eq!(clean_text("load at 0x701c0000 after 1000000 facade"), "load at 0x701c0000 after 1000000 facade");
-    }
-
-    #[test]
-    fn sentences_split_on_capitals_only() {
-        assert_eq!(
-            sentences("Coverity reports a null value. This patch fixes this."),
-            vec!["Coverity reports a null value.", "This patch fixes this."]
-        );
-        assert_eq!(sentences("Fix issues. ocm_mask is written twice.").len(), 1);
-        assert_eq!(sentences("It fails, e.g. On Linux. (Plans exist.)").len(), 2);
-        assert_eq!(sentences("Breaks capture:\nINFO: Crashed: 0"), vec!["Breaks capture: INFO: Crashed: 0"]);
-    }
-
-    #[test]
-    fn symptoms_are_word_starts() {
-        assert!(has_symptom("Causes rendering issues in Manhattan."));
-        assert!(has_symptom("A53 U-Boot proper got broken."));
-        assert!(has_symptom("dereferenced with NULL value"));
-        assert!(!has_symptom("The doc string was left to its previous definition."));
-        assert!(!has_symptom("We need this because the rebuild is long."));
-    }
-
-    #[test]
-    fn truncation_cuts_at_a_word() {
-        assert_eq!(truncate("short", 10), "short");
-        assert_eq!(truncate("one two three four", 9), "one two ...");
-        assert_eq!(truncate("ééééé ééé", 5), "éé ...");
-    }
-
-    #[test]
-    fn culprit_names_are_ids_subjects_and_pulls() {
-        let n = names();
-        assert!(names_culprit("Fixes regression from 0111a74e13", &n));
-        assert!(names_culprit("Revert \"common/mlx5: adjust DevX mkey fields for crypto\"", &n));
-        assert!(!names_culprit("0111a74 is too short to be a prefix? no: 7 is enough", &CulpritNames::new("ffff", "x")));
-        assert!(!names_culprit("common/mlx5: fix mkey attributes initialization", &n));
-        let pr = CulpritNames::new(CULPRIT, "Add a pass to bufferize (#8529)");
-        assert!(pr.subjects.contains(&"add a pass to bufferize".to_owned()));
-        assert!(names_culprit("Breaks #8529 users", &pr));
-        assert!(!names_culprit("Breaks #85290 users", &pr));
-    }
-
-    #[test]
-    fn fix_impact_is_a_symptom_sentence() {
-        let n = names();
-        let body = "\nCoverity reports that pointer \"x\" may be\ndereferenced with null value. This patch fixes this.\n\nFixes: 5ed30db87fa8 (\"y\")\n";
-        assert_eq!(
-            fix_impact(body, &n).as_deref(),
-            Some("Coverity reports that pointer \"x\" may be dereferenced with null value.")
-        );
-        // No symptom, the change itself, the culprit named, trailers only.
-        assert_eq!(fix_impact("\nThe doc string was left to its previous definition.\n", &n), None);
-        assert_eq!(fix_impact("\nThis patch fixes a compile error.\n", &n), None);
-        assert_eq!(fix_impact("\nCommit 0111a74e13dd introduced build errors.\n", &n), None);
-        assert_eq!(fix_impact("\nFixes: 0111a74e13dd\nSigned-off-by: A <a@b>\n", &n), None);
-    }
-
-    #[test]
-    fn revert_reasons_lose_their_boilerplate() {
-        let angle = "\nThis reverts commit 048547e743b655d12ad44bb3e63766b7b96cd9a0.\n\nReason for revert: crashes on Debug bots (at least Mac)\n\n> Enable EVENT trace\n> \n> Bug: angleproject:3778\n\nTBR=a@example.com\n\n# Not skipping CQ checks because original CL landed > 1 day ago.\n";
-        assert_eq!(revert_reason(angle), "crashes on Debug bots (at least Mac)");
-        let iree = "\nThis reverts commit 25bead3186a1190b9ab1f16fdf14d57c1f9f351e,\nwhich breaks IREE's own Tracy build targets.\n";
-        assert_eq!(revert_reason(iree), "breaks IREE's own Tracy build targets.");
-        let pr = "\nReverts openxla/iree#16500 due to CUDA codegen issue.\n";
-        assert_eq!(revert_reason(pr), "CUDA codegen issue.");
-        let summary = "\n…sing only cores (#14090)\"\n\nThis reverts commit 72d50b2f.\n\n### Summary\nSeeing crashes in macos unittest job.\n\n### Test plan\nCI\n";
-        assert_eq!(revert_reason(summary), "Seeing crashes in macos unittest job.");
-        let code = "\nReverts a/b#1\n\nRunners fail installing `git-lfs`. Logs:\n```\nE: Unable\n```\nMore.\n";
-        assert_eq!(revert_reason(code), "Runners fail installing `git-lfs`. Logs:");
-        assert!(!has_reason(&revert_reason("\nThis reverts commit 048547e743b6.\n")));
-        assert!(!has_reason(&revert_reason("\nReverts iree-org/iree#11594\n\n---------\n\nCo-authored-by: A <a@b>\n")));
-        assert!(has_reason(&revert_reason("\nNumerical issues reported.\n")));
-    }
-
-    #[test]
-    fn revert_title_is_the_symptom_sentence() {
-        let n = names();
-        let reason = "When we think of Kconfig, we think of features. Ideally, we wouldn't use Kconfig to fix a build issue. With Kconfig it's hard to guarantee that the fix is universal.";
-        let rest = "With Kconfig it's hard to guarantee that the fix is universal.";
-        // The sentences after the title must describe a symptom too.
-        assert_eq!(revert_facts(&format!("Breaks the boot. {rest}"), &n).unwrap().1, None);
-        assert!(revert_facts(&format!("Breaks the boot. {rest} It fails."), &n).unwrap().1.is_some());
-        let (title, impact) = revert_facts(reason, &n).unwrap();
-        assert_eq!(title, "Ideally, we wouldn't use Kconfig to fix a build issue.");
-        assert_eq!(impact, None);
-        // A short leftover is no impact.
-        let facts = revert_facts("Suspected for angle_perftests failure. See issue.", &n);
-        assert_eq!(facts.unwrap().1, None);
-        // No symptom at all: no case.
-        assert_eq!(revert_facts("Not ready yet. Landed by accident.", &n), Err(Dropped::RevertWithoutSymptom));
-        // The title naming the culprit drops the case.
-        assert_eq!(revert_facts("0111a74e13dd breaks the boot.", &n), Err(Dropped::LeakyTitle));
-        // A link holding the id is no leak: links are stripped.
-        let linked = revert_facts("Breaks tests: https://ci.example/commit/0111a74e13dd0c8f", &n);
-        assert_eq!(linked.unwrap().0, "Breaks tests");
-        // A later sentence naming it drops only the impact.
-        let facts = revert_facts("Breaks the boot. Bisected to common/mlx5: adjust DevX mkey fields for crypto today.", &n);
-        assert_eq!(facts.unwrap(), ("Breaks the boot.".to_owned(), None));
-    }
-
-    #[test]
-    fn names_from_paths() {
-        use std::path::Path;
-        assert_eq!(names_for(Path::new("/m/u-boot+u-boot/repo")), ("u-boot/u-boot".into(), "uboot".into()));
-        assert_eq!(names_for(Path::new("/src/dpdk/.git")), ("dpdk".into(), "dpdk".into()));
-        assert_eq!(names_for(Path::new("/src/angle.git")), ("angle".into(), "angle".into()));
-    }
-}
+mod tests;

@@ -24,8 +24,7 @@ pub fn run(args: MineArgs) -> Result<u8> {
     spinner.finish_and_clear();
     let yaml = serde_yaml::to_string(&file)?;
     if let Some(path) = &args.out {
-        std::fs::write(path, &yaml)
-            .map_err(|e| input(format!("--out {}: {e}", path.display())))?;
+        std::fs::write(path, &yaml).map_err(|e| input(format!("--out {}: {e}", path.display())))?;
     }
     match args.format {
         Format::Json => {
@@ -139,8 +138,18 @@ pub fn render(report: &Report, out_path: Option<&Path>) -> String {
         report.commits_scanned,
         report.seconds
     );
-    let _ = writeln!(s, "  seen     {:>6}  ({})", total(&report.seen), by_source(&report.seen));
-    let _ = writeln!(s, "  kept     {:>6}  ({})", total(&report.kept), by_source(&report.kept));
+    let _ = writeln!(
+        s,
+        "  seen     {:>6}  ({})",
+        total(&report.seen),
+        by_source(&report.seen)
+    );
+    let _ = writeln!(
+        s,
+        "  kept     {:>6}  ({})",
+        total(&report.kept),
+        by_source(&report.kept)
+    );
     let _ = writeln!(s, "  dropped  {:>6}", total(&report.dropped));
     let mut dropped: Vec<(&&str, &usize)> = report.dropped.iter().collect();
     dropped.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
