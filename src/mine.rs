@@ -1323,12 +1323,12 @@ pub fn mine(repo: &Repository, settings: &Settings) -> Result<(CasesFile, Report
         let commit = repo.find_commit(candidate.id)?;
         let message = String::from_utf8_lossy(commit.message_bytes()).into_owned();
         let (subject, body) = split_message(&message);
-        let outcome = judge(repo, &main, settings, candidate, subject, body);
-        let Some((source, verdict)) = outcome? else {
+        let Some(named) = classify(subject, body) else {
             continue;
         };
+        let source = named.0;
         *report.seen.entry(source.name()).or_default() += 1;
-        let mut draft = match verdict {
+        let mut draft = match check(repo, &main, settings, candidate, named, subject, body) {
             Err(reason) => {
                 report.drop(candidate.id, source, reason);
                 continue;
@@ -1379,18 +1379,12 @@ struct Draft {
     walk_misses: bool,
 }
 
-/// Classifies one commit: `None` when it is neither a fix with a trailer
-/// nor a revert; else its source and a draft case or why it dropped.
-#[allow(clippy::type_complexity)]
-fn judge(
-    repo: &Repository,
-    main: &MainLine,
-    settings: &Settings,
-    candidate: &Candidate,
-    subject: &str,
-    body: &str,
-) -> Result<Option<(Source, Result<Draft, Dropped>)>> {
-    let reverted = if is_revert(subject, body) {
+/// What a commit is a candidate for, and what it names: a revert's
+/// targets (a `Revert "..."` subject that names none has an empty list, or
+/// its Fixes: trailers), else a fix's trailers. `None` when it is neither.
+pub fn classify(subject: &str, body: &str) -> Option<(Source, Vec<Target>)> {
+    let revert = is_revert(subject, body);
+    let reverted = if revert {
         revert_targets(subject, body)
     } else {
         Vec::new()
@@ -1399,100 +1393,106 @@ fn judge(
         .into_iter()
         .map(Target::Commit)
         .collect();
-    let (source, targets) = if !reverted.is_empty() {
-        (Source::Revert, reverted)
-    } else if is_git_revert_subject(subject) && is_revert(subject, body) {
-        // A revert that names its target only in a Fixes: trailer, if at all.
-        (Source::Revert, fixes)
+    if !reverted.is_empty() {
+        Some((Source::Revert, reverted))
+    } else if revert && is_git_revert_subject(subject) {
+        Some((Source::Revert, fixes))
     } else if !fixes.is_empty() {
-        (Source::FixesTrailer, fixes)
+        Some((Source::FixesTrailer, fixes))
     } else {
-        return Ok(None);
-    };
+        None
+    }
+}
+
+/// The checks one candidate goes through, in order; the first that fails
+/// is why it drops.
+fn check(
+    repo: &Repository,
+    main: &MainLine,
+    settings: &Settings,
+    candidate: &Candidate,
+    (source, targets): (Source, Vec<Target>),
+    subject: &str,
+    body: &str,
+) -> Result<Draft, Dropped> {
     let revert = source == Source::Revert;
-    let verdict = (|| -> Result<Result<Draft, Dropped>> {
-        if targets.is_empty() {
-            return Ok(Err(Dropped::RevertWithoutTarget));
-        }
-        let reason = if revert {
-            revert_reason(body)
-        } else {
-            String::new()
-        };
-        if revert && !has_reason(&reason) {
-            return Ok(Err(Dropped::RevertWithoutReason));
-        }
-        let culprit = match resolve(repo, main, &targets, candidate.id) {
-            Ok(id) => id,
-            Err(dropped) => return Ok(Err(dropped)),
-        };
-        let culprit_commit = repo.find_commit(culprit)?;
-        if culprit_commit.parent_count() > 1 {
-            return Ok(Err(Dropped::CulpritIsMerge));
-        }
-        let Some(&culprit_at) = main.landed_by.get(&culprit) else {
-            return Ok(Err(
-                if culprit_commit.committer().when().seconds() < main.bound {
-                    Dropped::CulpritTooOld
-                } else {
-                    Dropped::CulpritNotOnMainLine
-                },
-            ));
-        };
-        let opened_at = candidate.time - 1;
-        let Some(start) = main.landed_before(opened_at) else {
-            return Ok(Err(Dropped::CulpritNotBeforeFix));
-        };
-        if culprit_at < start || culprit == candidate.id {
-            return Ok(Err(Dropped::CulpritNotBeforeFix));
-        }
-        if candidate.time - main.landed_at[culprit_at] > settings.max_lag {
-            return Ok(Err(Dropped::CulpritTooOld));
-        }
-        let since = opened_at - settings.lookback;
-        let end = main.landed_since(since);
-        if culprit_at >= end {
-            return Ok(Err(Dropped::CulpritOutsideWindow));
-        }
-        let walk_misses = !main.walk_reaches(culprit_at, since, opened_at);
-        let names = CulpritNames::new(
-            &culprit.to_string(),
-            &String::from_utf8_lossy(culprit_commit.summary_bytes().unwrap_or(b"")),
-        );
-        let (title, impact) = if revert {
-            match revert_facts(&reason, &names) {
-                Ok(facts) => facts,
-                Err(dropped) => return Ok(Err(dropped)),
-            }
-        } else {
-            let title = fix_title(subject);
-            if names_culprit(&strip_links(subject), &names) || names_culprit(&title, &names) {
-                return Ok(Err(Dropped::LeakyTitle));
-            }
-            (title, fix_impact(body, &names))
-        };
-        if title.is_empty() {
-            return Ok(Err(Dropped::EmptyTitle));
-        }
-        Ok(Ok(Draft {
-            case: Case {
-                id: String::new(),
-                title,
-                impact,
-                team_hint: Vec::new(),
-                opened_at: when::rfc3339(opened_at),
-                since: when::rfc3339(since),
-                root_cause: culprit.to_string(),
-                source: source.name().to_owned(),
-                fix: Some(candidate.id.to_string()),
-                window_commits: Some(main.window_commits(start, end)),
+    if targets.is_empty() {
+        return Err(Dropped::RevertWithoutTarget);
+    }
+    let reason = if revert {
+        revert_reason(body)
+    } else {
+        String::new()
+    };
+    if revert && !has_reason(&reason) {
+        return Err(Dropped::RevertWithoutReason);
+    }
+    let culprit = resolve(repo, main, &targets, candidate.id)?;
+    let culprit_commit = repo
+        .find_commit(culprit)
+        .map_err(|_| Dropped::UnknownCulprit)?;
+    if culprit_commit.parent_count() > 1 {
+        return Err(Dropped::CulpritIsMerge);
+    }
+    let Some(&culprit_at) = main.landed_by.get(&culprit) else {
+        return Err(
+            if culprit_commit.committer().when().seconds() < main.bound {
+                Dropped::CulpritTooOld
+            } else {
+                Dropped::CulpritNotOnMainLine
             },
-            culprit,
-            start,
-            walk_misses,
-        }))
-    })()?;
-    Ok(Some((source, verdict)))
+        );
+    };
+    // The investigation opens a second before the fix; the culprit must
+    // have landed by then, at most --max-lag earlier, and inside the window.
+    let opened_at = candidate.time - 1;
+    let start = main
+        .landed_before(opened_at)
+        .ok_or(Dropped::CulpritNotBeforeFix)?;
+    if culprit_at < start || culprit == candidate.id {
+        return Err(Dropped::CulpritNotBeforeFix);
+    }
+    if candidate.time - main.landed_at[culprit_at] > settings.max_lag {
+        return Err(Dropped::CulpritTooOld);
+    }
+    let since = opened_at - settings.lookback;
+    let end = main.landed_since(since);
+    if culprit_at >= end {
+        return Err(Dropped::CulpritOutsideWindow);
+    }
+    let names = CulpritNames::new(
+        &culprit.to_string(),
+        &String::from_utf8_lossy(culprit_commit.summary_bytes().unwrap_or(b"")),
+    );
+    let (title, impact) = if revert {
+        revert_facts(&reason, &names)?
+    } else {
+        let title = fix_title(subject);
+        if names_culprit(&strip_links(subject), &names) || names_culprit(&title, &names) {
+            return Err(Dropped::LeakyTitle);
+        }
+        (title, fix_impact(body, &names))
+    };
+    if title.is_empty() {
+        return Err(Dropped::EmptyTitle);
+    }
+    Ok(Draft {
+        case: Case {
+            id: String::new(),
+            title,
+            impact,
+            team_hint: Vec::new(),
+            opened_at: when::rfc3339(opened_at),
+            since: when::rfc3339(since),
+            root_cause: culprit.to_string(),
+            source: source.name().to_owned(),
+            fix: Some(candidate.id.to_string()),
+            window_commits: Some(main.window_commits(start, end)),
+        },
+        culprit,
+        start,
+        walk_misses: !main.walk_reaches(culprit_at, since, opened_at),
+    })
 }
 
 /// The one commit the targets name.

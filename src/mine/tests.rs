@@ -392,3 +392,30 @@ fn team_hints_are_the_most_specific_owners_by_file_count() {
     let files: Vec<String> = (0..9).map(|i| format!("d{i}/f")).collect();
     assert_eq!(team_hint(&c, &files).len(), TEAM_HINT_MAX);
 }
+
+#[test]
+fn classification_prefers_the_revert_form() {
+    let c = |s: &str, b: &str| classify(s, b).map(|(source, t)| (source, t.len()));
+    assert_eq!(
+        c("net: fix x", "Fixes: 0111a74e13dd\n"),
+        Some((Source::FixesTrailer, 1))
+    );
+    assert_eq!(
+        c(
+            "Revert \"net: x\"",
+            "This reverts commit 0111a74e13dd.\n\nFixes: 24c7759aa\n"
+        ),
+        Some((Source::Revert, 1))
+    );
+    // A revert subject with no target is still a (targetless) revert.
+    assert_eq!(
+        c("Revert \"net: x\"", "It broke.\n"),
+        Some((Source::Revert, 0))
+    );
+    assert_eq!(c("net: tidy", "No trailer.\n"), None);
+    // A reland is a fix only if it has a trailer.
+    assert_eq!(
+        c("Reland \"net: x\"", "This reverts commit 0111a74e13dd.\n"),
+        None
+    );
+}
