@@ -193,8 +193,8 @@ pub enum CasesCommand {
 
 /// Mine investigation cases from a repository's own history: fixes with a
 /// `Fixes: <id>` trailer and reverts that name their target and give a
-/// reason. Writes a cases file for `rca backtest`; reports what was seen,
-/// kept and dropped.
+/// symptom as their reason. Writes a cases file for `rca backtest`; reports
+/// what was seen, kept and dropped (rules: docs/cases.md).
 #[derive(Debug, Args)]
 pub struct MineArgs {
     /// The repository (bare or not; default: the current directory). It is
