@@ -218,7 +218,7 @@ pub struct MineArgs {
     /// Each case's window: `since` is this long before `opened_at`.
     #[arg(long, value_name = "DURATION", default_value = "42d")]
     pub lookback: String,
-    /// The cases file's `repo` name (default: from the path; a mirror's
+    /// The cases file's `repo` name (default: the repository's folder; a mirror's
     /// `owner+name/repo` gives owner/name). Case ids use its last part.
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
