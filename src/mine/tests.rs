@@ -1,24 +1,24 @@
 //! Unit tests of the mining rules: trailers, revert forms, cleaning,
-//! sentences, symptoms, leak guards and team hints.
+//! sentences, symptoms, leak guards and team hints. Every message, id and
+//! name here is made up.
 
 use super::*;
 
-const CULPRIT: &str = "0111a74e13dd0c8fd5cdb240965d9a9857a12ee9";
+const CULPRIT: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678";
 
 fn names() -> CulpritNames {
-    CulpritNames::new(CULPRIT, "common/mlx5: adjust DevX mkey fields for crypto")
+    CulpritNames::new(CULPRIT, "widget/core: cache the frame layout")
 }
 
 #[test]
 fn fixes_trailers_in_their_forms() {
-    let body =
-        "Text.\n\nFixes: 0111a74e13dd (\"common/mlx5: adjust\")\nFixes: 24c7759\nCc: stable\n";
-    assert_eq!(fixes_targets(body), vec!["0111a74e13dd", "24c7759"]);
+    let body = "Text.\n\nFixes: a1b2c3d4e5f6 (\"widget/core: cache\")\nFixes: 9f8e7d6\nCc: list\n";
+    assert_eq!(fixes_targets(body), vec!["a1b2c3d4e5f6", "9f8e7d6"]);
     // The id on the next line, after "commit".
-    let body = "Fixes:\ncommit 110d321a56c3 (\"board: phytec\")\n";
-    assert_eq!(fixes_targets(body), vec!["110d321a56c3"]);
+    let body = "Fixes:\ncommit 0c1d2e3f4a5b (\"board: x\")\n";
+    assert_eq!(fixes_targets(body), vec!["0c1d2e3f4a5b"]);
     // Issues, URLs, quoted trailers and short hex name no commit.
-    let body = "Fixes: #1234\nFixes: https://example.com/x\n> Fixes: 0111a74e13dd\nFixes: abc12\n";
+    let body = "Fixes: #1234\nFixes: https://example.com/x\n> Fixes: a1b2c3d4e5f6\nFixes: abc12\n";
     assert!(fixes_targets(body).is_empty());
     // Duplicates collapse, case is folded.
     assert_eq!(
@@ -31,7 +31,7 @@ fn fixes_trailers_in_their_forms() {
 fn revert_targets_in_their_forms() {
     let t = |s: &str, b: &str| revert_targets(s, b);
     assert!(is_revert("Revert \"x\"", ""));
-    assert!(is_revert("Fix", "This reverts commit 0111a74e."));
+    assert!(is_revert("Fix", "This reverts commit a1b2c3d4."));
     assert!(!is_revert(
         "Reverting state on error",
         "Keeps the old state."
@@ -39,16 +39,16 @@ fn revert_targets_in_their_forms() {
     assert_eq!(
         t(
             "Revert \"x\"",
-            "This reverts commit 0111a74e13dd0c8f.\n\nBreaks boot."
+            "This reverts commit a1b2c3d4e5f60718.\n\nBreaks boot."
         ),
-        vec![Target::Commit("0111a74e13dd0c8f".into())]
+        vec![Target::Commit("a1b2c3d4e5f60718".into())]
     );
     assert_eq!(
         t(
             "Revert \"x\" (#12)",
-            "Reverts pytorch/executorch#11286\n\nBroke tests."
+            "Reverts example/widgets#3141\n\nBroke tests."
         ),
-        vec![Target::Pull(11286)]
+        vec![Target::Pull(3141)]
     );
     assert_eq!(
         t("Revert \"x\"", "This reverts #77 because it broke CI."),
@@ -61,44 +61,44 @@ fn revert_targets_in_their_forms() {
     // The reverted subject's number, not the revert's own.
     assert_eq!(
         t(
-            "Revert \"Add a pass (#8529)\" (#8641)",
+            "Revert \"Add a pass (#200)\" (#210)",
             "Causes a regression."
         ),
-        vec![Target::Pull(8529)]
+        vec![Target::Pull(200)]
     );
     // A subject cut by GitHub, continued in the body.
     assert_eq!(
         t(
-            "Revert \"Supporting host memory via external buff… (#11895)",
-            "…ers. (#11848)\"\n\nSlow."
+            "Revert \"Teach the widget layout engine about nested fra… (#310)",
+            "…mes. (#300)\"\n\nSlow."
         ),
-        vec![Target::Pull(11848)]
+        vec![Target::Pull(300)]
     );
     // The commit form wins over the others; no target at all is empty.
     assert_eq!(
-        t("Revert \"a (#1)\"", "This reverts commit 7dbbb6f.\n"),
-        vec![Target::Commit("7dbbb6f".into())]
+        t("Revert \"a (#1)\"", "This reverts commit 0c1d2e3.\n"),
+        vec![Target::Commit("0c1d2e3".into())]
     );
     assert!(t("Revert \"a\"", "It broke things.").is_empty());
     // Several commits.
     assert_eq!(
         t(
             "Revert \"a\" and \"b\"",
-            "This reverts commit 0a7cea8ca6bc and\n310a05d395e6. It broke CI."
+            "This reverts commit 1a2b3c4d5e6f and\n6f5e4d3c2b1a. It broke CI."
         ),
         vec![
-            Target::Commit("0a7cea8ca6bc".into()),
-            Target::Commit("310a05d395e6".into())
+            Target::Commit("1a2b3c4d5e6f".into()),
+            Target::Commit("6f5e4d3c2b1a".into())
         ]
     );
     // Relands are not reverts.
     assert!(!is_revert(
         "Revert \"Revert \"x\"\"",
-        "This reverts commit 0111a74e."
+        "This reverts commit a1b2c3d4."
     ));
     assert!(!is_revert(
-        "Reapply \"x\" (#15737)",
-        "This reverts https://github.com/o/r/pull/15681."
+        "Reapply \"x\" (#320)",
+        "This reverts https://github.com/o/r/pull/315."
     ));
 }
 
@@ -113,39 +113,39 @@ fn subject_tags_go_components_stay() {
         "net: fix x"
     );
     assert_eq!(
-        strip_subject_tags("[Codegen] Fix tiling"),
-        "[Codegen] Fix tiling"
+        strip_subject_tags("[Layout] Fix wrapping"),
+        "[Layout] Fix wrapping"
     );
     assert_eq!(
-        fix_title("mmc: tmio: Use IS_ENABLED() for CONFIG_ (#123)"),
-        "mmc: tmio: Use IS_ENABLED for CONFIG_"
+        fix_title("gpu: use is_ready() to check the queue (#123)"),
+        "gpu: use is_ready to check the queue"
     );
 }
 
 #[test]
 fn cleaning_strips_links_ids_and_references() {
     assert_eq!(
-        clean_text("breaks Perf bots:\nhttps://ci.chromium.org/ui/p/angle/4958/overview"),
-        "breaks Perf bots"
+        clean_text("breaks the nightly bots:\nhttps://ci.example.com/run/4242/overview"),
+        "breaks the nightly bots"
     );
     assert_eq!(
-        clean_text("blocks roll into Chrome - anglebug.com/6922"),
-        "blocks roll into Chrome"
+        clean_text("blocks the release - tracker.example.com/1234"),
+        "blocks the release"
     );
     assert_eq!(
-        clean_text("Breaking internal tests: [D75980858](https://x.example/D1)"),
+        clean_text("Breaking internal tests: [X1234](https://x.example/X1)"),
         "Breaking internal tests"
     );
     assert_eq!(
-        clean_text("Fails after 0111a74e13dd landed (see b/166641492)."),
+        clean_text("Fails after a1b2c3d4e5f6 landed (see b/555)."),
         "Fails after landed (see)."
     );
     assert_eq!(
-        clean_text("Bug angleproject:3778 and Change I8892b438b3b05a3ce4e14f8c0769b81722688da8"),
+        clean_text("Bug widgets:1234 and Change I0123456789abcdef0123456789abcdef01234567"),
         "Bug and Change"
     );
     assert_eq!(
-        clean_text("Reverted in #1234 and iree-org/iree#99, see crrev.com/c/8071214"),
+        clean_text("Reverted in #1234 and example/widgets#99, see crrev.com/c/42"),
         "Reverted in and, see"
     );
     assert_eq!(
@@ -156,38 +156,39 @@ fn cleaning_strips_links_ids_and_references() {
         clean_text("discussed in [1], cc @someone @org/team."),
         "discussed in, cc."
     );
-    // Numbers and words made of hex letters stay.
+    // Numbers, file:line and words made of hex letters stay.
     assert_eq!(
-        clean_text("load at 0x701c0000 after 1000000 facade"),
-        "load at 0x701c0000 after 1000000 facade"
+        clean_text("load at 0x80000000 after 1000000 facade in Makefile:12"),
+        "load at 0x80000000 after 1000000 facade in Makefile:12"
     );
 }
 
 #[test]
 fn sentences_split_on_capitals_only() {
     assert_eq!(
-        sentences("Coverity reports a null value. This patch fixes this."),
-        vec!["Coverity reports a null value.", "This patch fixes this."]
+        sentences("The checker reports a null value. This patch fixes this."),
+        vec![
+            "The checker reports a null value.",
+            "This patch fixes this."
+        ]
     );
-    assert_eq!(sentences("Fix issues. ocm_mask is written twice.").len(), 1);
+    assert_eq!(sentences("Fix issues. the_flag is written twice.").len(), 1);
     assert_eq!(
         sentences("It fails, e.g. On Linux. (Plans exist.)").len(),
         2
     );
     assert_eq!(
-        sentences("Breaks capture:\nINFO: Crashed: 0"),
-        vec!["Breaks capture: INFO: Crashed: 0"]
+        sentences("Breaks replay:\nINFO: Crashed: 0"),
+        vec!["Breaks replay: INFO: Crashed: 0"]
     );
 }
 
 #[test]
 fn symptoms_are_word_starts() {
-    assert!(has_symptom("Causes rendering issues in Manhattan."));
-    assert!(has_symptom("A53 U-Boot proper got broken."));
+    assert!(has_symptom("Causes rendering issues in the demo."));
+    assert!(has_symptom("The loader got broken."));
     assert!(has_symptom("dereferenced with NULL value"));
-    assert!(!has_symptom(
-        "The doc string was left to its previous definition."
-    ));
+    assert!(!has_symptom("The comment was left as it was."));
     assert!(!has_symptom("We need this because the rebuild is long."));
 }
 
@@ -201,82 +202,69 @@ fn truncation_cuts_at_a_word() {
 #[test]
 fn culprit_names_are_ids_subjects_and_pulls() {
     let n = names();
-    assert!(names_culprit("Fixes regression from 0111a74e13", &n));
+    assert!(names_culprit("Fixes regression from a1b2c3d4e5", &n));
     assert!(names_culprit(
-        "Revert \"common/mlx5: adjust DevX mkey fields for crypto\"",
+        "Revert \"widget/core: cache the frame layout\"",
         &n
     ));
-    assert!(!names_culprit(
-        "0111a74 is too short to be a prefix? no: 7 is enough",
-        &CulpritNames::new("ffff", "x")
-    ));
-    assert!(!names_culprit(
-        "common/mlx5: fix mkey attributes initialization",
-        &n
-    ));
-    let pr = CulpritNames::new(CULPRIT, "Add a pass to bufferize (#8529)");
-    assert!(pr.subjects.contains(&"add a pass to bufferize".to_owned()));
-    assert!(names_culprit("Breaks #8529 users", &pr));
-    assert!(!names_culprit("Breaks #85290 users", &pr));
+    // Seven hex digits are enough, six are not.
+    assert!(names_culprit("since a1b2c3d it fails", &n));
+    assert!(!names_culprit("since a1b2c3 it fails", &n));
+    assert!(!names_culprit("widget/core: fix frame layout caching", &n));
+    let pr = CulpritNames::new(CULPRIT, "Add a layout pass (#200)");
+    assert!(pr.subjects.contains(&"add a layout pass".to_owned()));
+    assert!(names_culprit("Breaks #200 users", &pr));
+    assert!(!names_culprit("Breaks #2001 users", &pr));
 }
 
 #[test]
 fn fix_impact_is_a_symptom_sentence() {
     let n = names();
-    let body = "\nCoverity reports that pointer \"x\" may be\ndereferenced with null value. This patch fixes this.\n\nFixes: 5ed30db87fa8 (\"y\")\n";
+    let body = "\nThe checker reports that pointer \"x\" may be\ndereferenced with null value. This patch fixes this.\n\nFixes: 0c1d2e3f4a5b (\"y\")\n";
     assert_eq!(
         fix_impact(body, &n).as_deref(),
-        Some("Coverity reports that pointer \"x\" may be dereferenced with null value.")
+        Some("The checker reports that pointer \"x\" may be dereferenced with null value.")
     );
     // No symptom, the change itself, the culprit named, trailers only.
-    assert_eq!(
-        fix_impact(
-            "\nThe doc string was left to its previous definition.\n",
-            &n
-        ),
-        None
-    );
+    assert_eq!(fix_impact("\nThe comment was left as it was.\n", &n), None);
     assert_eq!(
         fix_impact("\nThis patch fixes a compile error.\n", &n),
         None
     );
     assert_eq!(
-        fix_impact("\nCommit 0111a74e13dd introduced build errors.\n", &n),
+        fix_impact("\nCommit a1b2c3d4e5f6 introduced build errors.\n", &n),
         None
     );
     assert_eq!(
-        fix_impact("\nFixes: 0111a74e13dd\nSigned-off-by: A <a@b>\n", &n),
+        fix_impact("\nFixes: a1b2c3d4e5f6\nSigned-off-by: A <a@b>\n", &n),
         None
     );
 }
 
 #[test]
 fn revert_reasons_lose_their_boilerplate() {
-    let angle = "\nThis reverts commit 048547e743b655d12ad44bb3e63766b7b96cd9a0.\n\nReason for revert: crashes on Debug bots (at least Mac)\n\n> Enable EVENT trace\n> \n> Bug: angleproject:3778\n\nTBR=a@example.com\n\n# Not skipping CQ checks because original CL landed > 1 day ago.\n";
-    assert_eq!(revert_reason(angle), "crashes on Debug bots (at least Mac)");
-    let iree = "\nThis reverts commit 25bead3186a1190b9ab1f16fdf14d57c1f9f351e,\nwhich breaks IREE's own Tracy build targets.\n";
+    let gerrit = "\nThis reverts commit a1b2c3d4e5f60718293a4b5c6d7e8f9012345678.\n\nReason for revert: crashes on debug bots (at least one)\n\n> Original subject\n> \n> Bug: widgets:1\n\nTBR=a@example.com\n\n# Not skipping CQ checks because original CL landed > 1 day ago.\n";
     assert_eq!(
-        revert_reason(iree),
-        "breaks IREE's own Tracy build targets."
+        revert_reason(gerrit),
+        "crashes on debug bots (at least one)"
     );
-    let pr = "\nReverts openxla/iree#16500 due to CUDA codegen issue.\n";
-    assert_eq!(revert_reason(pr), "CUDA codegen issue.");
-    let summary = "\n…sing only cores (#14090)\"\n\nThis reverts commit 72d50b2f.\n\n### Summary\nSeeing crashes in macos unittest job.\n\n### Test plan\nCI\n";
+    let which = "\nThis reverts commit a1b2c3d4e5f60718293a4b5c6d7e8f9012345678,\nwhich breaks the widget demo build.\n";
+    assert_eq!(revert_reason(which), "breaks the widget demo build.");
+    let pr = "\nReverts example/widgets#16 due to a layout issue.\n";
+    assert_eq!(revert_reason(pr), "a layout issue.");
+    let summary = "\n…mes (#300)\"\n\nThis reverts commit a1b2c3d4.\n\n### Summary\nSeeing crashes in the unit test job.\n\n### Test plan\nCI\n";
     assert_eq!(
         revert_reason(summary),
-        "Seeing crashes in macos unittest job."
+        "Seeing crashes in the unit test job."
     );
     let code =
-        "\nReverts a/b#1\n\nRunners fail installing `git-lfs`. Logs:\n```\nE: Unable\n```\nMore.\n";
-    assert_eq!(
-        revert_reason(code),
-        "Runners fail installing `git-lfs`. Logs:"
-    );
+        "\nReverts a/b#1\n\nRunners fail installing `tool`. Logs:\n```\nE: Unable\n```\nMore.\n";
+    assert_eq!(revert_reason(code), "Runners fail installing `tool`. Logs:");
     assert!(!has_reason(&revert_reason(
-        "\nThis reverts commit 048547e743b6.\n"
+        "\nThis reverts commit a1b2c3d4e5f6.\n"
     )));
     assert!(!has_reason(&revert_reason(
-        "\nReverts iree-org/iree#11594\n\n---------\n\nCo-authored-by: A <a@b>\n"
+        "\nReverts example/widgets#11\n\n---------\n\nCo-authored-by: A <a@b>\n"
     )));
     assert!(has_reason(&revert_reason("\nNumerical issues reported.\n")));
 }
@@ -284,8 +272,9 @@ fn revert_reasons_lose_their_boilerplate() {
 #[test]
 fn revert_title_is_the_symptom_sentence() {
     let n = names();
-    let reason = "When we think of Kconfig, we think of features. Ideally, we wouldn't use Kconfig to fix a build issue. With Kconfig it's hard to guarantee that the fix is universal.";
-    let rest = "With Kconfig it's hard to guarantee that the fix is universal.";
+    let reason =
+        "We like small options. Sadly this one hides a build issue. It is hard to say more.";
+    let rest = "It is hard to say more.";
     // The sentences after the title must describe a symptom too.
     assert_eq!(
         revert_facts(&format!("Breaks the boot. {rest}"), &n)
@@ -300,13 +289,10 @@ fn revert_title_is_the_symptom_sentence() {
             .is_some()
     );
     let (title, impact) = revert_facts(reason, &n).unwrap();
-    assert_eq!(
-        title,
-        "Ideally, we wouldn't use Kconfig to fix a build issue."
-    );
+    assert_eq!(title, "Sadly this one hides a build issue.");
     assert_eq!(impact, None);
     // A short leftover is no impact.
-    let facts = revert_facts("Suspected for angle_perftests failure. See issue.", &n);
+    let facts = revert_facts("Suspected for the perf test failure. See issue.", &n);
     assert_eq!(facts.unwrap().1, None);
     // No symptom at all: no case.
     assert_eq!(
@@ -315,18 +301,18 @@ fn revert_title_is_the_symptom_sentence() {
     );
     // The title naming the culprit drops the case.
     assert_eq!(
-        revert_facts("0111a74e13dd breaks the boot.", &n),
+        revert_facts("a1b2c3d4e5f6 breaks the boot.", &n),
         Err(Dropped::LeakyTitle)
     );
     // A link holding the id is no leak: links are stripped.
     let linked = revert_facts(
-        "Breaks tests: https://ci.example/commit/0111a74e13dd0c8f",
+        "Breaks tests: https://ci.example/commit/a1b2c3d4e5f60718",
         &n,
     );
     assert_eq!(linked.unwrap().0, "Breaks tests");
     // A later sentence naming it drops only the impact.
     let facts = revert_facts(
-        "Breaks the boot. Bisected to common/mlx5: adjust DevX mkey fields for crypto today.",
+        "Breaks the boot. Bisected to widget/core: cache the frame layout today.",
         &n,
     );
     assert_eq!(facts.unwrap(), ("Breaks the boot.".to_owned(), None));
@@ -336,16 +322,16 @@ fn revert_title_is_the_symptom_sentence() {
 fn names_from_paths() {
     use std::path::Path;
     assert_eq!(
-        names_for(Path::new("/m/u-boot+u-boot/repo")),
-        ("u-boot/u-boot".into(), "uboot".into())
+        names_for(Path::new("/m/acme-os+acme-os/repo")),
+        ("acme-os/acme-os".into(), "acmeos".into())
     );
     assert_eq!(
-        names_for(Path::new("/src/dpdk/.git")),
-        ("dpdk".into(), "dpdk".into())
+        names_for(Path::new("/src/widgets/.git")),
+        ("widgets".into(), "widgets".into())
     );
     assert_eq!(
-        names_for(Path::new("/src/angle.git")),
-        ("angle".into(), "angle".into())
+        names_for(Path::new("/src/gadget.git")),
+        ("gadget".into(), "gadget".into())
     );
 }
 
@@ -397,13 +383,13 @@ fn team_hints_are_the_most_specific_owners_by_file_count() {
 fn classification_prefers_the_revert_form() {
     let c = |s: &str, b: &str| classify(s, b).map(|(source, t)| (source, t.len()));
     assert_eq!(
-        c("net: fix x", "Fixes: 0111a74e13dd\n"),
+        c("net: fix x", "Fixes: a1b2c3d4e5f6\n"),
         Some((Source::FixesTrailer, 1))
     );
     assert_eq!(
         c(
             "Revert \"net: x\"",
-            "This reverts commit 0111a74e13dd.\n\nFixes: 24c7759aa\n"
+            "This reverts commit a1b2c3d4e5f6.\n\nFixes: 9f8e7d6aa\n"
         ),
         Some((Source::Revert, 1))
     );
@@ -415,7 +401,7 @@ fn classification_prefers_the_revert_form() {
     assert_eq!(c("net: tidy", "No trailer.\n"), None);
     // A reland is a fix only if it has a trailer.
     assert_eq!(
-        c("Reland \"net: x\"", "This reverts commit 0111a74e13dd.\n"),
+        c("Reland \"net: x\"", "This reverts commit a1b2c3d4e5f6.\n"),
         None
     );
 }

@@ -271,7 +271,7 @@ pub(super) fn merge_pull(subject: &str) -> Option<u64> {
 
 /// Subject tags that are patch-mail or tooling bookkeeping, not part of the
 /// description: `[PATCH v2 3/4]`, `[RFC]`, `[cherry-pick]`, `fixup!` ...
-/// Component tags such as `[Codegen]` or `net/mlx5:` stay.
+/// Component tags such as `[Layout]` or `net/mlx5:` stay.
 pub fn strip_subject_tags(subject: &str) -> String {
     const BRACKETED: [&str; 10] = [
         "patch",
@@ -367,7 +367,7 @@ pub fn clean_text(text: &str) -> String {
 }
 
 /// Removes links: URLs, host/path links (`crrev.com/c/123`), tracker
-/// references (`b/123`, `angleproject:123`) and Markdown links. What a link
+/// references (`b/123`, `project:123`) and Markdown links. What a link
 /// points at is not a fact of the incident; a culprit id inside a URL is
 /// not a leak, one in the prose is.
 pub fn strip_links(text: &str) -> String {
@@ -430,7 +430,7 @@ fn is_link(token: &str) -> bool {
     if lower.contains("://") || lower.starts_with("www.") {
         return true;
     }
-    // host.tld/path, e.g. crrev.com/c/123, anglebug.com/6922.
+    // host.tld/path, e.g. crrev.com/c/123, tracker.example.com/42.
     if let Some((host, _)) = lower.split_once('/') {
         if host.contains('.')
             && [".com", ".org", ".net", ".io", ".dev", ".app", ".ly"]
@@ -444,8 +444,8 @@ fn is_link(token: &str) -> bool {
             return true;
         }
     }
-    // Tracker references such as angleproject:1234 or chromium:1234 (not
-    // Makefile:189).
+    // Tracker references such as project:1234 (not
+    // Makefile:12).
     if let Some((name, number)) = t.split_once(':') {
         if !name.is_empty()
             && name.bytes().all(|b| b.is_ascii_lowercase())
@@ -504,7 +504,7 @@ fn is_id_like(core: &str) -> bool {
 
 /// Splits text into sentences: after `.`, `!` or `?` followed by a space
 /// and a capital letter, a quote or an opening bracket. A lower-case
-/// continuation (`... value. ocm_mask is ...`) and abbreviations (`e.g.`)
+/// continuation (`... value. the_flag is ...`) and abbreviations (`e.g.`)
 /// do not end a sentence.
 pub fn sentences(text: &str) -> Vec<String> {
     const ABBREVIATIONS: [&str; 6] = ["e.g", "i.e", "etc", "vs", "cf", "approx"];
