@@ -323,8 +323,8 @@ pub enum CasesCommand {
 
 /// Mine investigation cases from a repository's own history: fixes with a
 /// `Fixes: <id>` trailer and reverts that name their target and give a
-/// reason. Writes a cases file for `rca backtest`; reports what was seen,
-/// kept and dropped.
+/// symptom as their reason. Writes a cases file for `rca backtest`; reports
+/// what was seen, kept and dropped (rules: docs/cases.md).
 #[derive(Debug, Args)]
 pub struct MineArgs {
     /// The repository (bare or not; default: the current directory). It is
@@ -348,7 +348,7 @@ pub struct MineArgs {
     /// Each case's window: `since` is this long before `opened_at`.
     #[arg(long, value_name = "DURATION", default_value = "42d")]
     pub lookback: String,
-    /// The cases file's `repo` name (default: from the path; a mirror's
+    /// The cases file's `repo` name (default: the repository's folder; a mirror's
     /// `owner+name/repo` gives owner/name). Case ids use its last part.
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,

@@ -15,9 +15,12 @@
 //! hint. Everything that could give the answer away is stripped or makes
 //! the case drop out (see [`names_culprit`]).
 //!
-//! The text rules are pure functions over strings, unit-tested below;
-//! [`mine`] applies them to a repository, read-only. The rules are
-//! documented in docs/cases.md ("Mining cases").
+//! The text rules are pure functions over strings ([`text`], unit-tested
+//! in `tests.rs`); [`mine`] applies them to a repository, read-only. The
+//! rules are documented in docs/cases.md ("Mining cases").
+
+pub mod text;
+pub use text::*;
 
 use crate::cases::{Case, CasesFile};
 use crate::history;
@@ -28,836 +31,8 @@ use git2::{Oid, Repository, Sort};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-/// Titles longer than this are cut at a word and end in " ...".
-pub const TITLE_MAX: usize = 200;
-/// Impacts longer than this are cut the same way.
-pub const IMPACT_MAX: usize = 300;
 /// At most this many owners go into a team hint.
 pub const TEAM_HINT_MAX: usize = 6;
-/// An impact needs at least this many words (after links are stripped, "See:"
-/// or "Failure link:" says nothing).
-const IMPACT_MIN_WORDS: usize = 3;
-
-// ---------------------------------------------------------------------------
-// Commit messages: sources and targets
-// ---------------------------------------------------------------------------
-
-/// Where a case comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Source {
-    FixesTrailer,
-    Revert,
-}
-
-impl Source {
-    pub fn name(self) -> &'static str {
-        match self {
-            Source::FixesTrailer => "fixes-trailer",
-            Source::Revert => "revert",
-        }
-    }
-}
-
-/// How a message names the commit it fixes or reverts.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Target {
-    /// A commit id, full or abbreviated (7 to 40 hex digits).
-    Commit(String),
-    /// A pull-request number, to resolve to the commit whose subject ends
-    /// with `(#N)`.
-    Pull(u64),
-}
-
-/// Splits a message into its subject (first line) and body.
-pub fn split_message(message: &str) -> (&str, &str) {
-    let message = message.trim_start_matches(['\n', '\r']);
-    match message.split_once('\n') {
-        Some((subject, body)) => (subject.trim(), body),
-        None => (message.trim(), ""),
-    }
-}
-
-/// Whether `token` is an abbreviated or full commit id.
-fn is_commit_id(token: &str) -> bool {
-    (7..=40).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// The commit ids named by `Fixes:` trailers, in order, deduplicated. The
-/// id may follow on the next line, with or without the word "commit"
-/// (`Fixes:\ncommit 110d321a56c3 ("...")`). Quoted lines (`> Fixes: ...`)
-/// belong to another message and are skipped; issue references
-/// (`Fixes: #12`, `Fixes: https://...`) name no commit.
-pub fn fixes_targets(body: &str) -> Vec<String> {
-    let lines: Vec<&str> = body.lines().collect();
-    let mut targets: Vec<String> = Vec::new();
-    for (i, line) in lines.iter().enumerate() {
-        let line = line.trim();
-        let Some(value) = strip_prefix_ignore_case(line, "fixes:") else {
-            continue;
-        };
-        let mut value = value.trim();
-        if value.is_empty() {
-            value = lines
-                .get(i + 1..)
-                .and_then(|rest| rest.iter().map(|l| l.trim()).find(|l| !l.is_empty()))
-                .unwrap_or("");
-        }
-        let value = strip_prefix_ignore_case(value, "commit").unwrap_or(value);
-        let token = value
-            .split_whitespace()
-            .next()
-            .unwrap_or("")
-            .trim_matches(|c: char| !c.is_ascii_alphanumeric());
-        if is_commit_id(token) {
-            let id = token.to_ascii_lowercase();
-            if !targets.contains(&id) {
-                targets.push(id);
-            }
-        }
-    }
-    targets
-}
-
-fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = text.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &text[prefix.len()..])
-}
-
-/// Whether a commit is a revert: its subject starts with "Revert", or its
-/// body says "This reverts" or starts a line with "Reverts ".
-pub fn is_revert(subject: &str, body: &str) -> bool {
-    let lower = subject.to_ascii_lowercase();
-    if lower.starts_with("revert ") || lower.starts_with("revert\"") || lower.starts_with("revert:") {
-        return true;
-    }
-    let body = body.to_ascii_lowercase();
-    body.contains("this reverts ")
-        || body
-            .lines()
-            .any(|l| l.trim_start().starts_with("reverts ") && !l.trim_start().starts_with(">"))
-}
-
-/// Whether a subject has the form git and GitHub give reverts:
-/// `Revert "<subject>"`.
-pub fn is_git_revert_subject(subject: &str) -> bool {
-    let lower = subject.to_ascii_lowercase();
-    lower.starts_with("revert \"") || lower.starts_with("revert '") || lower.starts_with("revert (")
-}
-
-/// The targets a revert names, most specific form first: commit ids from
-/// "This reverts commit <id>"; else pull requests from "Reverts #N",
-/// "Reverts owner/repo#N", "This reverts #N" or a pull-request URL; else the
-/// `(#N)` of the reverted subject quoted in the revert's own subject
-/// (`Revert "Add X (#1234)" (#1240)`: 1234, not the revert's own 1240).
-pub fn revert_targets(subject: &str, body: &str) -> Vec<Target> {
-    let body = unquoted(body);
-    let lower = body.to_ascii_lowercase();
-    let mut commits: Vec<Target> = Vec::new();
-    for (at, _) in lower.match_indices("reverts commit") {
-        let rest = &body[at + "reverts commit".len()..];
-        let token = rest
-            .split_whitespace()
-            .next()
-            .unwrap_or("")
-            .trim_matches(|c: char| !c.is_ascii_alphanumeric());
-        if is_commit_id(token) {
-            let t = Target::Commit(token.to_ascii_lowercase());
-            if !commits.contains(&t) {
-                commits.push(t);
-            }
-        }
-    }
-    if !commits.is_empty() {
-        return commits;
-    }
-    let mut pulls: Vec<Target> = Vec::new();
-    for (at, _) in lower.match_indices("reverts ") {
-        // Only at a line start or after "This ".
-        let before = lower[..at].trim_end_matches(' ');
-        if !(before.is_empty() || before.ends_with('\n') || before.ends_with("this")) {
-            continue;
-        }
-        let rest = &body[at + "reverts ".len()..];
-        let mut words = rest.split_whitespace();
-        let mut token = words.next().unwrap_or("");
-        if token.eq_ignore_ascii_case("pr") || token.eq_ignore_ascii_case("pull") {
-            token = words.next().unwrap_or("");
-            if token.eq_ignore_ascii_case("request") {
-                token = words.next().unwrap_or("");
-            }
-        }
-        if let Some(n) = pull_number(token) {
-            let t = Target::Pull(n);
-            if !pulls.contains(&t) {
-                pulls.push(t);
-            }
-        }
-    }
-    if !pulls.is_empty() {
-        return pulls;
-    }
-    let full = full_subject(subject, &body);
-    if let Some(quoted) = quoted_subject(&full) {
-        if let Some(n) = trailing_pull(quoted) {
-            return vec![Target::Pull(n)];
-        }
-    }
-    Vec::new()
-}
-
-/// The body without quoted lines (`> ...`): the reverted change's own
-/// message, which Gerrit reverts quote in full.
-fn unquoted(body: &str) -> String {
-    body.lines()
-        .filter(|l| !l.trim_start().starts_with('>'))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// A pull-request number from `#12`, `owner/repo#12` or
-/// `https://host/owner/repo/pull/12`, with trailing punctuation.
-fn pull_number(token: &str) -> Option<u64> {
-    let token = token.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
-    let digits = if let Some((_, n)) = token.rsplit_once('#') {
-        n
-    } else if let Some((_, n)) = token.rsplit_once("/pull/") {
-        n
-    } else {
-        return None;
-    };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
-
-/// GitHub cuts long squash subjects with "…" and moves the rest to the
-/// first body line, which starts with "…". Joins them back.
-fn full_subject(subject: &str, body: &str) -> String {
-    let first = body.trim_start().lines().next().unwrap_or("").trim();
-    match (subject.find('…'), first.strip_prefix('…')) {
-        (Some(cut), Some(rest)) => format!("{}{}", &subject[..cut], rest),
-        _ => subject.to_owned(),
-    }
-}
-
-/// The reverted subject inside `Revert "..."`: from the first to the last
-/// double quote.
-fn quoted_subject(subject: &str) -> Option<&str> {
-    let lower = subject.to_ascii_lowercase();
-    if !lower.starts_with("revert") {
-        return None;
-    }
-    let start = subject.find('"')?;
-    let end = subject.rfind('"')?;
-    (end > start).then(|| &subject[start + 1..end])
-}
-
-/// The `N` of a subject ending with `(#N)`.
-pub fn trailing_pull(subject: &str) -> Option<u64> {
-    let s = subject.trim_end();
-    let inner = s.strip_suffix(')')?;
-    let open = inner.rfind("(#")?;
-    let digits = &inner[open + 2..];
-    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| digits.parse().ok())
-        .flatten()
-}
-
-/// The `N` of a GitHub merge subject `Merge pull request #N from ...`.
-fn merge_pull(subject: &str) -> Option<u64> {
-    let rest = subject.strip_prefix("Merge pull request #")?;
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
-}
-
-// ---------------------------------------------------------------------------
-// Text: cleaning, sentences, symptoms
-// ---------------------------------------------------------------------------
-
-/// Subject tags that are patch-mail or tooling bookkeeping, not part of the
-/// description: `[PATCH v2 3/4]`, `[RFC]`, `[cherry-pick]`, `fixup!` ...
-/// Component tags such as `[Codegen]` or `net/mlx5:` stay.
-pub fn strip_subject_tags(subject: &str) -> String {
-    const BRACKETED: [&str; 10] = [
-        "patch", "rfc", "resend", "cherry-pick", "cherry pick", "cherrypick", "backport", "wip",
-        "draft", "do not merge",
-    ];
-    const BANG: [&str; 3] = ["fixup!", "squash!", "amend!"];
-    let mut s = subject.trim();
-    loop {
-        let before = s;
-        if s.starts_with('[') {
-            if let Some(end) = s.find(']') {
-                let tag = s[1..end].trim().to_ascii_lowercase();
-                if BRACKETED.iter().any(|t| tag.starts_with(t)) {
-                    s = s[end + 1..].trim_start();
-                }
-            }
-        }
-        for bang in BANG {
-            if let Some(rest) = strip_prefix_ignore_case(s, bang) {
-                s = rest.trim_start();
-            }
-        }
-        if s == before {
-            return s.to_owned();
-        }
-    }
-}
-
-/// Removes what an investigation could not have known or what would give
-/// the culprit away: links (see [`strip_links`]), commit ids (7 to 40 hex
-/// digits with a digit and a letter), Gerrit `Change-Id` values,
-/// pull-request references (`#123`, `owner/repo#123`), Markdown bold
-/// markers, and the empty brackets these leave behind (`()` of `foo()`
-/// goes too). Whitespace is collapsed.
-pub fn clean_text(text: &str) -> String {
-    let text = strip_links(text).replace("**", "");
-    let mut words: Vec<String> = Vec::new();
-    for token in text.split_whitespace() {
-        let core_start = token
-            .find(|c: char| c.is_ascii_alphanumeric() || c == '#')
-            .unwrap_or(token.len());
-        let core_end = token
-            .rfind(|c: char| c.is_ascii_alphanumeric())
-            .map_or(core_start, |i| i + 1)
-            .max(core_start);
-        let core = &token[core_start..core_end];
-        if is_id_like(core) {
-            let kept = format!("{}{}", &token[..core_start], &token[core_end..]);
-            if !kept.is_empty() {
-                words.push(kept);
-            }
-        } else {
-            words.push(token.to_owned());
-        }
-    }
-    let mut s = words.join(" ");
-    for (from, to) in [
-        ("()", " "),
-        ("( )", " "),
-        ("[]", ""),
-        ("( ", "("),
-        (" )", ")"),
-        (" ,", ","),
-        (" .", "."),
-        (" ;", ";"),
-        (" :", ":"),
-    ] {
-        while s.contains(from) {
-            s = s.replace(from, to);
-        }
-    }
-    let s = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    s.trim_matches(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '-' | '–'))
-        .trim_end_matches(':')
-        .trim()
-        .to_owned()
-}
-
-/// Removes links: URLs, host/path links (`crrev.com/c/123`), tracker
-/// references (`b/123`, `angleproject:123`) and Markdown links. What a link
-/// points at is not a fact of the incident; a culprit id inside a URL is
-/// not a leak, one in the prose is.
-pub fn strip_links(text: &str) -> String {
-    let text = strip_markdown_links(text);
-    let mut words: Vec<String> = Vec::new();
-    for token in text.split_whitespace() {
-        let middle = token.trim_start_matches(['(', '<', '[', '"', '\'']);
-        let lead = &token[..token.len() - middle.len()];
-        let middle = middle.trim_end_matches([')', '>', ']', '"', '\'', '.', ',', ';', ':']);
-        let trail = &token[lead.len() + middle.len()..];
-        if is_link(middle) {
-            let kept = format!("{lead}{trail}");
-            if !kept.is_empty() {
-                words.push(kept);
-            }
-        } else {
-            words.push(token.to_owned());
-        }
-    }
-    words.join(" ")
-}
-
-/// `[text](url)` removed whole: the text of such links is mostly an id.
-fn strip_markdown_links(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(open) = rest.find('[') {
-        let after = &rest[open..];
-        let link_end = after.find("](").and_then(|close| {
-            let inside = &after[1..close];
-            if inside.contains('[') || inside.contains('\n') {
-                return None;
-            }
-            after[close + 2..].find(')').map(|end| close + 2 + end + 1)
-        });
-        match link_end {
-            Some(end) => {
-                out.push_str(&rest[..open]);
-                rest = &rest[open + end..];
-            }
-            None => {
-                out.push_str(&rest[..open + 1]);
-                rest = &rest[open + 1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// A URL, a host/path link or a tracker reference.
-fn is_link(token: &str) -> bool {
-    let t = token.trim_matches(|c: char| matches!(c, '(' | ')' | '<' | '>' | '[' | ']' | ',' | '.' | ';' | '"' | '\''));
-    let lower = t.to_ascii_lowercase();
-    if lower.contains("://") || lower.starts_with("www.") {
-        return true;
-    }
-    // host.tld/path, e.g. crrev.com/c/123, anglebug.com/6922.
-    if let Some((host, _)) = lower.split_once('/') {
-        if host.contains('.')
-            && [".com", ".org", ".net", ".io", ".dev", ".app", ".ly"]
-                .iter()
-                .any(|tld| host.ends_with(tld))
-        {
-            return true;
-        }
-        // Short tracker links: b/123, crbug/123, go/name.
-        if matches!(host, "b" | "crbug" | "go") {
-            return true;
-        }
-    }
-    // Tracker references such as angleproject:1234 or chromium:1234 (not
-    // Makefile:189).
-    if let Some((name, number)) = t.split_once(':') {
-        if !name.is_empty()
-            && name.bytes().all(|b| b.is_ascii_lowercase())
-            && !number.is_empty()
-            && number.bytes().all(|b| b.is_ascii_digit())
-        {
-            return true;
-        }
-    }
-    false
-}
-
-/// A commit id (hex with a digit and a letter), a Gerrit Change-Id, or a
-/// pull-request reference.
-fn is_id_like(core: &str) -> bool {
-    let hex_id = |s: &str| {
-        is_commit_id(s)
-            && s.bytes().any(|b| b.is_ascii_digit())
-            && s.bytes().any(|b| b.is_ascii_alphabetic())
-    };
-    if hex_id(core) {
-        return true;
-    }
-    if core.len() == 41 && core.starts_with('I') && core[1..].bytes().all(|b| b.is_ascii_hexdigit()) {
-        return true;
-    }
-    if let Some((repo, number)) = core.rsplit_once('#') {
-        let repo_ok = repo.is_empty()
-            || repo
-                .split('/')
-                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)));
-        return repo_ok && !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit());
-    }
-    false
-}
-
-/// Splits text into sentences: after `.`, `!` or `?` followed by a space
-/// and a capital letter, a quote or an opening bracket. A lower-case
-/// continuation (`... value. ocm_mask is ...`) and abbreviations (`e.g.`)
-/// do not end a sentence.
-pub fn sentences(text: &str) -> Vec<String> {
-    const ABBREVIATIONS: [&str; 6] = ["e.g", "i.e", "etc", "vs", "cf", "approx"];
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let chars: Vec<(usize, char)> = text.char_indices().collect();
-    let mut out = Vec::new();
-    let mut start = 0;
-    for (k, &(i, c)) in chars.iter().enumerate() {
-        if !matches!(c, '.' | '!' | '?') {
-            continue;
-        }
-        let (Some(&(_, space)), Some(&(_, next))) = (chars.get(k + 1), chars.get(k + 2)) else {
-            continue;
-        };
-        if space != ' ' || !(next.is_uppercase() || matches!(next, '"' | '\'' | '(' | '[')) {
-            continue;
-        }
-        if c == '.' {
-            let word = text[start..i]
-                .rsplit(' ')
-                .next()
-                .unwrap_or("")
-                .trim_start_matches(['(', '"', '\''])
-                .to_ascii_lowercase();
-            if ABBREVIATIONS.contains(&word.as_str()) {
-                continue;
-            }
-        }
-        out.push(text[start..=i].trim().to_owned());
-        start = i + 2;
-    }
-    let last = text[start.min(text.len())..].trim();
-    if !last.is_empty() {
-        out.push(last.to_owned());
-    }
-    out
-}
-
-/// Word beginnings that mark a symptom: something broke, failed, crashed,
-/// regressed, or is wrong. Matched at the start of a word, case-insensitive
-/// ("build" matches "builds", "fail" matches "failure").
-const SYMPTOMS: [&str; 54] = [
-    "abort", "assert", "asan", "bad", "block", "break", "broke", "bug", "build", "can't",
-    "cannot", "caus", "compil", "corrupt", "coverity", "crash", "deadlock", "dereferenc",
-    "error", "fail", "flak", "garbage", "hang", "hung", "hurt", "incorrect", "invalid", "issue", "leak",
-    "lost", "miscompil", "mismatch", "missing", "msan", "null", "overflow", "panic", "perf",
-    "problem", "race", "racy", "regress", "repro", "segfault", "sigsegv", "slow", "stuck",
-    "timeout", "tsan", "ubsan", "undefined", "uninitiali", "unused", "violat",
-];
-
-/// Phrases that mark a symptom anywhere.
-const SYMPTOM_PHRASES: [&str; 5] = [
-    "not work",
-    "stopped working",
-    "time out",
-    "timed out",
-    "wrong",
-];
-
-/// Whether a sentence describes a symptom (see [`SYMPTOMS`]).
-pub fn has_symptom(sentence: &str) -> bool {
-    let lower = sentence.to_lowercase();
-    if SYMPTOM_PHRASES.iter().any(|p| lower.contains(p)) {
-        return true;
-    }
-    lower
-        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
-        .any(|word| SYMPTOMS.iter().any(|s| word.starts_with(s)))
-}
-
-/// Cuts `text` to at most `max` bytes at a word boundary, ending in " ...".
-pub fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let mut cut = max;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    let head = &text[..cut];
-    let head = match head.rfind(' ') {
-        Some(space) if space > 0 => &head[..space],
-        _ => head,
-    };
-    format!("{} ...", head.trim_end())
-}
-
-// ---------------------------------------------------------------------------
-// Titles and impacts
-// ---------------------------------------------------------------------------
-
-/// What a case says about the culprit, to keep it out of the facts.
-#[derive(Debug, Clone, Default)]
-pub struct CulpritNames {
-    /// Full commit id, lower case.
-    pub id: String,
-    /// Its subject without tags, lower case, whitespace collapsed; with and
-    /// without a trailing `(#N)`.
-    pub subjects: Vec<String>,
-    /// Its pull-request number, when its subject ends with `(#N)`.
-    pub pull: Option<u64>,
-}
-
-impl CulpritNames {
-    pub fn new(id: &str, subject: &str) -> Self {
-        let subject = normalize(&strip_subject_tags(subject));
-        let pull = trailing_pull(&subject);
-        let mut subjects = vec![subject.clone()];
-        if let Some(open) = subject.rfind("(#") {
-            let bare = subject[..open].trim_end().to_owned();
-            if pull.is_some() && !bare.is_empty() {
-                subjects.push(bare);
-            }
-        }
-        // A subject of a few characters ("fix") would match anything.
-        subjects.retain(|s| s.len() >= 10);
-        CulpritNames {
-            id: id.to_ascii_lowercase(),
-            subjects,
-            pull,
-        }
-    }
-}
-
-fn normalize(text: &str) -> String {
-    text.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
-}
-
-/// Whether `text` names the culprit: a hex prefix of its id (7 digits or
-/// more), its subject, or its pull-request number.
-pub fn names_culprit(text: &str, culprit: &CulpritNames) -> bool {
-    let lower = normalize(text);
-    let names_id = lower
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .any(|t| t.len() >= 7 && is_commit_id(t) && culprit.id.starts_with(t));
-    if names_id {
-        return true;
-    }
-    if culprit.subjects.iter().any(|s| lower.contains(s.as_str())) {
-        return true;
-    }
-    if let Some(n) = culprit.pull {
-        let needle = format!("#{n}");
-        let mut rest = lower.as_str();
-        while let Some(at) = rest.find(&needle) {
-            let after = &rest[at + needle.len()..];
-            if !after.starts_with(|c: char| c.is_ascii_digit()) {
-                return true;
-            }
-            rest = after;
-        }
-    }
-    false
-}
-
-/// The title of a fix: its subject without tags, cleaned.
-pub fn fix_title(subject: &str) -> String {
-    truncate(&clean_text(&strip_subject_tags(subject)), TITLE_MAX)
-}
-
-/// Sentences that describe the fix, not the symptom.
-fn describes_the_change(sentence: &str) -> bool {
-    let lower = sentence.to_ascii_lowercase();
-    ["this patch", "this commit", "this change", "this series", "this pr "]
-        .iter()
-        .any(|p| lower.starts_with(p))
-}
-
-/// The impact of a fix: the first sentence of its body's first paragraph,
-/// when it describes a symptom (see [`has_symptom`]), does not describe the
-/// change itself ("This patch ..."), and does not name the culprit.
-pub fn fix_impact(body: &str, culprit: &CulpritNames) -> Option<String> {
-    let paragraph: Vec<&str> = body
-        .lines()
-        .map(str::trim)
-        .skip_while(|l| l.is_empty())
-        .take_while(|l| !l.is_empty())
-        .collect();
-    if paragraph.is_empty() || paragraph.iter().all(|l| is_trailer(l)) {
-        return None;
-    }
-    let first = sentences(&paragraph.join(" ")).into_iter().next()?;
-    if names_culprit(&strip_links(&first), culprit) || describes_the_change(&first) {
-        return None;
-    }
-    let cleaned = clean_text(&first);
-    (has_symptom(&cleaned) && cleaned.split_whitespace().count() >= IMPACT_MIN_WORDS)
-        .then(|| truncate(&cleaned, IMPACT_MAX))
-}
-
-/// Trailer keys that end a message's prose (compared in lower case).
-const TRAILERS: [&str; 38] = [
-    "signed-off-by", "acked-by", "reviewed-by", "tested-by", "reported-by", "suggested-by",
-    "requested-by", "co-authored-by", "co-developed-by", "helped-by", "cc", "change-id",
-    "reviewed-on", "commit-queue", "auto-submit", "bot-commit", "owners-override",
-    "no-presubmit", "no-tree-checks", "no-try", "bug", "bugs", "test", "link", "closes",
-    "fixes", "refs", "pull request resolved", "differential revision", "ghstack-source-id",
-    "fbshipit-source-id", "reviewers", "subscribers", "tags", "coverity issue",
-    "bugzilla id", "addresses-coverity-id", "original-commit-id",
-];
-
-/// A trailer line (`Signed-off-by: ...`), an old-style Chromium tag
-/// (`TBR=...`) or a "cc @user" line.
-fn is_trailer(line: &str) -> bool {
-    let line = line.trim();
-    if let Some((key, _)) = line.split_once(':') {
-        if TRAILERS.contains(&key.trim().to_ascii_lowercase().as_str()) {
-            return true;
-        }
-    }
-    if let Some((key, _)) = line.split_once('=') {
-        if !key.is_empty() && key.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') {
-            return true;
-        }
-    }
-    let lower = line.to_ascii_lowercase();
-    lower.starts_with("cc @") || lower.starts_with("(cherry picked from commit")
-}
-
-/// The reason a revert gives, as prose, before cleaning: the body without
-/// the quoted original message, trailers, headings, code blocks, the
-/// "This reverts commit ..." and "Reverts #N" boilerplate, and a leading
-/// "Reason for revert:". Empty when the revert gives no reason.
-pub fn revert_reason(body: &str) -> String {
-    let mut lines: Vec<&str> = Vec::new();
-    let mut first = true;
-    for line in body.lines() {
-        let trimmed = line.trim();
-        if first && trimmed.is_empty() {
-            continue;
-        }
-        // GitHub's continuation of a cut subject.
-        if first && trimmed.starts_with('…') {
-            first = false;
-            continue;
-        }
-        first = false;
-        let lower = trimmed.to_ascii_lowercase();
-        if lower.starts_with("original change's description")
-            || trimmed.starts_with("```")
-            || (trimmed.starts_with('#') && lower.trim_start_matches('#').trim().starts_with("test"))
-        {
-            break;
-        }
-        if trimmed.starts_with('>')
-            || is_trailer(trimmed)
-            || (trimmed.starts_with("##"))
-            || (trimmed.starts_with("# ") && lower.contains("cq checks"))
-            || (trimmed.len() >= 3 && trimmed.chars().all(|c| matches!(c, '-' | '=' | '_')))
-        {
-            continue;
-        }
-        let without_bullet = trimmed
-            .strip_prefix("* ")
-            .or_else(|| trimmed.strip_prefix("- "))
-            .unwrap_or(trimmed);
-        lines.push(without_bullet);
-    }
-    let text = lines.join(" ");
-    let text = remove_revert_boilerplate(&text);
-    let text = text.trim();
-    // "Reason for revert: X", "Reason to revert: X", "Reason: X".
-    let lower = text.to_ascii_lowercase();
-    let text = match lower.find("reason for revert:") {
-        Some(at) => &text[at + "reason for revert:".len()..],
-        None => ["reason to revert:", "reason:"]
-            .iter()
-            .find_map(|p| strip_prefix_ignore_case(text, p))
-            .unwrap_or(text),
-    };
-    strip_connectives(text.trim()).to_owned()
-}
-
-/// Removes "This reverts commit <id>[, reversing changes made to <id>]."
-/// and "Reverts <owner/repo>#N" / "This reverts #N" phrases.
-fn remove_revert_boilerplate(text: &str) -> String {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let mut out: Vec<&str> = Vec::with_capacity(words.len());
-    let mut i = 0;
-    let lower = |w: &str| w.to_ascii_lowercase();
-    while i < words.len() {
-        let w = lower(words[i]);
-        let this = w == "this" && words.get(i + 1).is_some_and(|n| lower(n) == "reverts");
-        let start = if this { i + 1 } else { i };
-        if lower(words.get(start).copied().unwrap_or("")) == "reverts" {
-            let mut j = start + 1;
-            if words.get(j).is_some_and(|n| {
-                let n = lower(n);
-                n == "commit" || n == "pr" || n == "pull"
-            }) {
-                j += 1;
-                if words.get(j).is_some_and(|n| lower(n) == "request") {
-                    j += 1;
-                }
-            }
-            let target = words.get(j).copied().unwrap_or("");
-            let core = target.trim_matches(|c: char| !c.is_ascii_alphanumeric());
-            if is_commit_id(core) || pull_number(target).is_some() {
-                let mut end = j + 1;
-                // ", reversing changes made to <id>."
-                if target.ends_with(',')
-                    && words.get(end).is_some_and(|n| lower(n) == "reversing")
-                    && words.get(end + 1).is_some_and(|n| lower(n) == "changes")
-                {
-                    end += 4;
-                }
-                if target.ends_with(',') && end == j + 1 {
-                    out.push(",");
-                }
-                i = end.min(words.len());
-                continue;
-            }
-        }
-        out.push(words[i]);
-        i += 1;
-    }
-    out.join(" ").replace(" ,", ",")
-}
-
-/// Drops leading punctuation and connectives left by removed boilerplate:
-/// ", which breaks X" and "because X" give "breaks X" and "X".
-fn strip_connectives(text: &str) -> &str {
-    let mut s = text.trim_start_matches(|c: char| c.is_whitespace() || matches!(c, ',' | '.' | ':' | ';'));
-    for word in ["because of", "because", "due to", "since", "as", "which", "based on"] {
-        if let Some(rest) = strip_prefix_ignore_case(s, word) {
-            if rest.starts_with(' ') && word != "based on" {
-                s = rest.trim_start();
-                break;
-            }
-        }
-    }
-    s
-}
-
-/// A revert's title and impact from its reason: the title is the first
-/// sentence that describes a symptom (else the first sentence), the impact
-/// the sentences after it, when they describe one too. A sentence that names the culprit cannot be the
-/// title (the case drops out: `None` and `true`); one in the impact drops
-/// the impact.
-pub fn revert_facts(reason: &str, culprit: &CulpritNames) -> (Option<(String, Option<String>)>, bool) {
-    let raw: Vec<String> = sentences(reason);
-    let cleaned: Vec<String> = raw.iter().map(|s| clean_text(s)).collect();
-    let usable = |k: usize| words_in(&cleaned[k]) >= 1;
-    let Some(title_at) = (0..raw.len())
-        .find(|&k| usable(k) && has_symptom(&cleaned[k]))
-        .or_else(|| (0..raw.len()).find(|&k| usable(k)))
-    else {
-        return (None, false);
-    };
-    if names_culprit(&strip_links(&raw[title_at]), culprit) {
-        return (None, true);
-    }
-    let title = truncate(&cleaned[title_at], TITLE_MAX);
-    let rest: Vec<&str> = (title_at + 1..raw.len())
-        .filter(|&k| !cleaned[k].is_empty())
-        .map(|k| cleaned[k].as_str())
-        .collect();
-    let impact = rest.join(" ");
-    let names = (title_at + 1..raw.len()).any(|k| names_culprit(&strip_links(&raw[k]), culprit));
-    let impact = (!names && words_in(&impact) >= IMPACT_MIN_WORDS && has_symptom(&impact))
-        .then(|| truncate(&impact, IMPACT_MAX));
-    (Some((title, impact)), false)
-}
-
-/// Words with at least one letter or digit.
-fn words_in(text: &str) -> usize {
-    text.split_whitespace()
-        .filter(|w| w.chars().any(char::is_alphanumeric))
-        .count()
-}
-
-/// Whether a revert's reason says anything: two words, one of three
-/// letters or more.
-pub fn has_reason(reason: &str) -> bool {
-    let cleaned = clean_text(reason);
-    words_in(&cleaned) >= 2
-        && cleaned
-            .split_whitespace()
-            .any(|w| w.chars().filter(|c| c.is_alphabetic()).count() >= 3)
-}
-
-// ---------------------------------------------------------------------------
-// Mining a repository
-// ---------------------------------------------------------------------------
 
 /// What to mine.
 #[derive(Debug, Clone)]
@@ -882,6 +57,7 @@ pub struct Settings {
 pub enum Dropped {
     RevertWithoutTarget,
     RevertWithoutReason,
+    RevertWithoutSymptom,
     UnknownCulprit,
     SeveralCulprits,
     CulpritIsMerge,
@@ -899,6 +75,7 @@ impl Dropped {
         match self {
             Dropped::RevertWithoutTarget => "revert-without-target",
             Dropped::RevertWithoutReason => "revert-without-reason",
+            Dropped::RevertWithoutSymptom => "revert-without-symptom",
             Dropped::UnknownCulprit => "unknown-culprit",
             Dropped::SeveralCulprits => "several-culprits",
             Dropped::CulpritIsMerge => "culprit-is-merge",
@@ -1005,7 +182,7 @@ impl MainLine {
         let mut commits = Vec::new();
         let mut note = |c: &git2::Commit<'_>| {
             let subject = String::from_utf8_lossy(c.summary_bytes().unwrap_or(b""));
-            if let Some(n) = trailing_pull(&subject).or_else(|| merge_pull(&subject)) {
+            if let Some(n) = trailing_pull(&subject).or_else(|| text::merge_pull(&subject)) {
                 pulls.entry(n).or_default().push(c.id());
             }
             if c.parent_count() <= 1 {
@@ -1122,7 +299,9 @@ pub fn mine(repo: &Repository, settings: &Settings) -> Result<(CasesFile, Report
     let tip = repo
         .revparse_single(reference)
         .and_then(|o| o.peel_to_commit())
-        .map_err(|_| crate::error::input(history::HistoryError::UnknownRef(reference.to_owned()).to_string()))?;
+        .map_err(|_| {
+            crate::error::input(history::HistoryError::UnknownRef(reference.to_owned()).to_string())
+        })?;
     let default_branch = branch_name(repo, settings.reference.as_deref());
 
     // Walk far enough back for every window and every culprit lag, and a
@@ -1160,12 +339,12 @@ pub fn mine(repo: &Repository, settings: &Settings) -> Result<(CasesFile, Report
         let commit = repo.find_commit(candidate.id)?;
         let message = String::from_utf8_lossy(commit.message_bytes()).into_owned();
         let (subject, body) = split_message(&message);
-        let outcome = judge(repo, &main, settings, candidate, subject, body);
-        let Some((source, verdict)) = outcome? else {
+        let Some(named) = classify(subject, body) else {
             continue;
         };
+        let source = named.0;
         *report.seen.entry(source.name()).or_default() += 1;
-        let mut draft = match verdict {
+        let mut draft = match check(repo, &main, settings, candidate, named, subject, body) {
             Err(reason) => {
                 report.drop(candidate.id, source, reason);
                 continue;
@@ -1181,7 +360,8 @@ pub fn mine(repo: &Repository, settings: &Settings) -> Result<(CasesFile, Report
         let start = main.lines[draft.start].id;
         if ownership_cache.as_ref().map(|(id, _)| *id) != Some(start) {
             let tree = repo.find_commit(start)?.tree()?;
-            let ownership = Ownership::from_tree(repo, &tree, None).unwrap_or_else(|_| Ownership::empty());
+            let ownership =
+                Ownership::from_tree(repo, &tree, None).unwrap_or_else(|_| Ownership::empty());
             ownership_cache = Some((start, ownership));
         }
         if let Some((_, ownership)) = &ownership_cache {
@@ -1191,7 +371,8 @@ pub fn mine(repo: &Repository, settings: &Settings) -> Result<(CasesFile, Report
         cases.push(draft.case);
     }
 
-    let ownership_file = start_ownership_format(repo, settings.reference.as_deref(), settings.until);
+    let ownership_file =
+        start_ownership_format(repo, settings.reference.as_deref(), settings.until);
     report.cases = cases.len();
     report.seconds = clock.elapsed().as_secs_f64();
     let file = CasesFile {
@@ -1214,116 +395,104 @@ struct Draft {
     walk_misses: bool,
 }
 
-/// Classifies one commit: `None` when it is neither a fix with a trailer
-/// nor a revert; else its source and a draft case or why it dropped.
-#[allow(clippy::type_complexity)]
-fn judge(
+/// The checks one candidate goes through, in order; the first that fails
+/// is why it drops.
+fn check(
     repo: &Repository,
     main: &MainLine,
     settings: &Settings,
     candidate: &Candidate,
+    (source, targets): (Source, Vec<Target>),
     subject: &str,
     body: &str,
-) -> Result<Option<(Source, Result<Draft, Dropped>)>> {
-    let reverted = if is_revert(subject, body) {
-        revert_targets(subject, body)
-    } else {
-        Vec::new()
-    };
-    let fixes: Vec<Target> = fixes_targets(body).into_iter().map(Target::Commit).collect();
-    let (source, targets) = if !reverted.is_empty() {
-        (Source::Revert, reverted)
-    } else if is_git_revert_subject(subject) {
-        // A revert that names its target only in a Fixes: trailer, if at all.
-        (Source::Revert, fixes)
-    } else if !fixes.is_empty() {
-        (Source::FixesTrailer, fixes)
-    } else {
-        return Ok(None);
-    };
+) -> Result<Draft, Dropped> {
     let revert = source == Source::Revert;
-    let verdict = (|| -> Result<Result<Draft, Dropped>> {
-        if targets.is_empty() {
-            return Ok(Err(Dropped::RevertWithoutTarget));
-        }
-        let reason = if revert { revert_reason(body) } else { String::new() };
-        if revert && !has_reason(&reason) {
-            return Ok(Err(Dropped::RevertWithoutReason));
-        }
-        let culprit = match resolve(repo, main, &targets, candidate.id) {
-            Ok(id) => id,
-            Err(dropped) => return Ok(Err(dropped)),
-        };
-        let culprit_commit = repo.find_commit(culprit)?;
-        if culprit_commit.parent_count() > 1 {
-            return Ok(Err(Dropped::CulpritIsMerge));
-        }
-        let Some(&culprit_at) = main.landed_by.get(&culprit) else {
-            return Ok(Err(if culprit_commit.committer().when().seconds() < main.bound {
+    if targets.is_empty() {
+        return Err(Dropped::RevertWithoutTarget);
+    }
+    let reason = if revert {
+        revert_reason(body)
+    } else {
+        String::new()
+    };
+    if revert && !has_reason(&reason) {
+        return Err(Dropped::RevertWithoutReason);
+    }
+    let culprit = resolve(repo, main, &targets, candidate.id)?;
+    let culprit_commit = repo
+        .find_commit(culprit)
+        .map_err(|_| Dropped::UnknownCulprit)?;
+    if culprit_commit.parent_count() > 1 {
+        return Err(Dropped::CulpritIsMerge);
+    }
+    let Some(&culprit_at) = main.landed_by.get(&culprit) else {
+        return Err(
+            if culprit_commit.committer().when().seconds() < main.bound {
                 Dropped::CulpritTooOld
             } else {
                 Dropped::CulpritNotOnMainLine
-            }));
-        };
-        let opened_at = candidate.time - 1;
-        let Some(start) = main.landed_before(opened_at) else {
-            return Ok(Err(Dropped::CulpritNotBeforeFix));
-        };
-        if culprit_at < start || culprit == candidate.id {
-            return Ok(Err(Dropped::CulpritNotBeforeFix));
-        }
-        if candidate.time - main.landed_at[culprit_at] > settings.max_lag {
-            return Ok(Err(Dropped::CulpritTooOld));
-        }
-        let since = opened_at - settings.lookback;
-        let end = main.landed_since(since);
-        if culprit_at >= end {
-            return Ok(Err(Dropped::CulpritOutsideWindow));
-        }
-        let walk_misses = !main.walk_reaches(culprit_at, since, opened_at);
-        let names = CulpritNames::new(
-            &culprit.to_string(),
-            &String::from_utf8_lossy(culprit_commit.summary_bytes().unwrap_or(b"")),
-        );
-        let (title, impact) = if revert {
-            match revert_facts(&reason, &names) {
-                (Some(facts), _) => facts,
-                (None, true) => return Ok(Err(Dropped::LeakyTitle)),
-                (None, false) => return Ok(Err(Dropped::RevertWithoutReason)),
-            }
-        } else {
-            let title = fix_title(subject);
-            if names_culprit(&strip_links(subject), &names) || names_culprit(&title, &names) {
-                return Ok(Err(Dropped::LeakyTitle));
-            }
-            (title, fix_impact(body, &names))
-        };
-        if title.is_empty() {
-            return Ok(Err(Dropped::EmptyTitle));
-        }
-        Ok(Ok(Draft {
-            case: Case {
-                id: String::new(),
-                title,
-                impact,
-                team_hint: Vec::new(),
-                opened_at: when::rfc3339(opened_at),
-                since: when::rfc3339(since),
-                root_cause: culprit.to_string(),
-                source: source.name().to_owned(),
-                fix: Some(candidate.id.to_string()),
-                window_commits: Some(main.window_commits(start, end)),
             },
-            culprit,
-            start,
-            walk_misses,
-        }))
-    })()?;
-    Ok(Some((source, verdict)))
+        );
+    };
+    // The investigation opens a second before the fix; the culprit must
+    // have landed by then, at most --max-lag earlier, and inside the window.
+    let opened_at = candidate.time - 1;
+    let start = main
+        .landed_before(opened_at)
+        .ok_or(Dropped::CulpritNotBeforeFix)?;
+    if culprit_at < start || culprit == candidate.id {
+        return Err(Dropped::CulpritNotBeforeFix);
+    }
+    if candidate.time - main.landed_at[culprit_at] > settings.max_lag {
+        return Err(Dropped::CulpritTooOld);
+    }
+    let since = opened_at - settings.lookback;
+    let end = main.landed_since(since);
+    if culprit_at >= end {
+        return Err(Dropped::CulpritOutsideWindow);
+    }
+    let names = CulpritNames::new(
+        &culprit.to_string(),
+        &String::from_utf8_lossy(culprit_commit.summary_bytes().unwrap_or(b"")),
+    );
+    let (title, impact) = if revert {
+        revert_facts(&reason, &names)?
+    } else {
+        let title = fix_title(subject);
+        if names_culprit(&strip_links(subject), &names) || names_culprit(&title, &names) {
+            return Err(Dropped::LeakyTitle);
+        }
+        (title, fix_impact(body, &names))
+    };
+    if title.is_empty() {
+        return Err(Dropped::EmptyTitle);
+    }
+    Ok(Draft {
+        case: Case {
+            id: String::new(),
+            title,
+            impact,
+            team_hint: Vec::new(),
+            opened_at: when::rfc3339(opened_at),
+            since: when::rfc3339(since),
+            root_cause: culprit.to_string(),
+            source: source.name().to_owned(),
+            fix: Some(candidate.id.to_string()),
+            window_commits: Some(main.window_commits(start, end)),
+        },
+        culprit,
+        start,
+        walk_misses: !main.walk_reaches(culprit_at, since, opened_at),
+    })
 }
 
 /// The one commit the targets name.
-fn resolve(repo: &Repository, main: &MainLine, targets: &[Target], fix: Oid) -> Result<Oid, Dropped> {
+fn resolve(
+    repo: &Repository,
+    main: &MainLine,
+    targets: &[Target],
+    fix: Oid,
+) -> Result<Oid, Dropped> {
     let fix_at = main.landed_by.get(&fix).copied().unwrap_or(0);
     let mut found: Vec<Oid> = Vec::new();
     let mut unknown = 0;
@@ -1358,7 +527,10 @@ fn changed_paths(repo: &Repository, commit: &git2::Commit<'_>) -> Result<Vec<Str
     let diff = repo.diff_tree_to_tree(old_tree.as_ref(), Some(&new_tree), None)?;
     let mut paths: Vec<String> = diff
         .deltas()
-        .filter(|d| d.new_file().mode() != git2::FileMode::Commit && d.old_file().mode() != git2::FileMode::Commit)
+        .filter(|d| {
+            d.new_file().mode() != git2::FileMode::Commit
+                && d.old_file().mode() != git2::FileMode::Commit
+        })
         .filter_map(|d| {
             d.new_file()
                 .path()
@@ -1384,7 +556,11 @@ pub fn team_hint(ownership: &Ownership, paths: &[String]) -> Vec<String> {
     for path in paths {
         let owners = ownership.nearest_owners_of(path);
         let specific: Vec<String> = if titles_only {
-            owners.into_iter().filter(|o| !o.contains('@')).take(1).collect()
+            owners
+                .into_iter()
+                .filter(|o| !o.contains('@'))
+                .take(1)
+                .collect()
         } else {
             owners
         };
@@ -1398,8 +574,12 @@ pub fn team_hint(ownership: &Ownership, paths: &[String]) -> Vec<String> {
             }
         }
     }
-    counts.sort_by(|a, b| b.1.cmp(&a.1));
-    counts.into_iter().take(TEAM_HINT_MAX).map(|(o, _)| o).collect()
+    counts.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    counts
+        .into_iter()
+        .take(TEAM_HINT_MAX)
+        .map(|(o, _)| o)
+        .collect()
 }
 
 /// The branch name a replay should use: `--ref`'s short name, or the
@@ -1421,7 +601,11 @@ fn branch_name(repo: &Repository, reference: Option<&str>) -> String {
 }
 
 /// The ownership file format at the last main-line commit before `until`.
-fn start_ownership_format(repo: &Repository, reference: Option<&str>, until: Seconds) -> Option<String> {
+fn start_ownership_format(
+    repo: &Repository,
+    reference: Option<&str>,
+    until: Seconds,
+) -> Option<String> {
     let start = history::start_commit(repo, reference, until).ok()?;
     let tree = repo.find_commit(start).ok()?.tree().ok()?;
     let ownership = Ownership::from_tree(repo, &tree, None).ok()?;
@@ -1469,182 +653,4 @@ pub fn names_for(path: &std::path::Path) -> (String, String) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const CULPRIT: &str = "0111a74e13dd0c8fd5cdb240965d9a9857a12ee9";
-
-    fn names() -> CulpritNames {
-        CulpritNames::new(CULPRIT, "common/mlx5: adjust DevX mkey fields for crypto")
-    }
-
-    #[test]
-    fn fixes_trailers_in_their_forms() {
-        let body = "Text.\n\nFixes: 0111a74e13dd (\"common/mlx5: adjust\")\nFixes: 24c7759\nCc: stable\n";
-        assert_eq!(fixes_targets(body), vec!["0111a74e13dd", "24c7759"]);
-        // The id on the next line, after "commit".
-        let body = "Fixes:\ncommit 110d321a56c3 (\"board: phytec\")\n";
-        assert_eq!(fixes_targets(body), vec!["110d321a56c3"]);
-        // Issues, URLs, quoted trailers and short hex name no commit.
-        let body = "Fixes: #1234\nFixes: https://example.com/x\n> Fixes: 0111a74e13dd\nFixes: abc12\n";
-        assert!(fixes_targets(body).is_empty());
-        // Duplicates collapse, case is folded.
-        assert_eq!(fixes_targets("Fixes: ABCDEF12\nfixes: abcdef12"), vec!["abcdef12"]);
-    }
-
-    #[test]
-    fn revert_targets_in_their_forms() {
-        let t = |s: &str, b: &str| revert_targets(s, b);
-        assert!(is_revert("Revert \"x\"", ""));
-        assert!(is_revert("Fix", "This reverts commit 0111a74e."));
-        assert!(!is_revert("Reverting state on error", "Keeps the old state."));
-        assert_eq!(
-            t("Revert \"x\"", "This reverts commit 0111a74e13dd0c8f.\n\nBreaks boot."),
-            vec![Target::Commit("0111a74e13dd0c8f".into())]
-        );
-        assert_eq!(t("Revert \"x\" (#12)", "Reverts pytorch/executorch#11286\n\nBroke tests."), vec![Target::Pull(11286)]);
-        assert_eq!(t("Revert \"x\"", "This reverts #77 because it broke CI."), vec![Target::Pull(77)]);
-        assert_eq!(t("Revert \"x\"", "Reverts https://github.com/o/r/pull/5"), vec![Target::Pull(5)]);
-        // The reverted subject's number, not the revert's own.
-        assert_eq!(t("Revert \"Add a pass (#8529)\" (#8641)", "Causes a regression."), vec![Target::Pull(8529)]);
-        // A subject cut by GitHub, continued in the body.
-        assert_eq!(
-            t("Revert \"Supporting host memory via external buff… (#11895)", "…ers. (#11848)\"\n\nSlow."),
-            vec![Target::Pull(11848)]
-        );
-        // The commit form wins over the others; no target at all is empty.
-        assert_eq!(
-            t("Revert \"a (#1)\"", "This reverts commit 7dbbb6f.\n"),
-            vec![Target::Commit("7dbbb6f".into())]
-        );
-        assert!(t("Revert \"a\"", "It broke things.").is_empty());
-    }
-
-    #[test]
-    fn subject_tags_go_components_stay() {
-        assert_eq!(strip_subject_tags("[PATCH v2 3/4] net: fix x"), "net: fix x");
-        assert_eq!(strip_subject_tags("[cherry-pick] [PATCH] fixup! net: fix x"), "net: fix x");
-        assert_eq!(strip_subject_tags("[Codegen] Fix tiling"), "[Codegen] Fix tiling");
-        assert_eq!(fix_title("mmc: tmio: Use IS_ENABLED() for CONFIG_ (#123)"), "mmc: tmio: Use IS_ENABLED for CONFIG_");
-    }
-
-    #[test]
-    fn cleaning_strips_links_ids_and_references() {
-        assert_eq!(
-            clean_text("breaks Perf bots:\nhttps://ci.chromium.org/ui/p/angle/4958/overview"),
-            "breaks Perf bots"
-        );
-        assert_eq!(clean_text("blocks roll into Chrome - anglebug.com/6922"), "blocks roll into Chrome");
-        assert_eq!(clean_text("Breaking internal tests: [D75980858](https://x.example/D1)"), "Breaking internal tests");
-        assert_eq!(clean_text("Fails after 0111a74e13dd landed (see b/166641492)."), "Fails after landed (see).");
-        assert_eq!(clean_text("Bug angleproject:3778 and Change I8892b438b3b05a3ce4e14f8c0769b81722688da8"), "Bug and Change");
-        assert_eq!(clean_text("Reverted in #1234 and iree-org/iree#99, see crrev.com/c/8071214"), "Reverted in and, see");
-        assert_eq!(clean_text("the **bold** call foo() fails"), "the bold call foo fails");
-        // Numbers and words made of hex letters stay.
-        assert_eq!(clean_text("load at 0x701c0000 after 1000000 facade"), "load at 0x701c0000 after 1000000 facade");
-    }
-
-    #[test]
-    fn sentences_split_on_capitals_only() {
-        assert_eq!(
-            sentences("Coverity reports a null value. This patch fixes this."),
-            vec!["Coverity reports a null value.", "This patch fixes this."]
-        );
-        assert_eq!(sentences("Fix issues. ocm_mask is written twice.").len(), 1);
-        assert_eq!(sentences("It fails, e.g. On Linux. (Plans exist.)").len(), 2);
-        assert_eq!(sentences("Breaks capture:\nINFO: Crashed: 0"), vec!["Breaks capture: INFO: Crashed: 0"]);
-    }
-
-    #[test]
-    fn symptoms_are_word_starts() {
-        assert!(has_symptom("Causes rendering issues in Manhattan."));
-        assert!(has_symptom("A53 U-Boot proper got broken."));
-        assert!(has_symptom("dereferenced with NULL value"));
-        assert!(!has_symptom("The doc string was left to its previous definition."));
-        assert!(!has_symptom("We need this because the rebuild is long."));
-    }
-
-    #[test]
-    fn truncation_cuts_at_a_word() {
-        assert_eq!(truncate("short", 10), "short");
-        assert_eq!(truncate("one two three four", 9), "one two ...");
-        assert_eq!(truncate("ééééé ééé", 5), "éé ...");
-    }
-
-    #[test]
-    fn culprit_names_are_ids_subjects_and_pulls() {
-        let n = names();
-        assert!(names_culprit("Fixes regression from 0111a74e13", &n));
-        assert!(names_culprit("Revert \"common/mlx5: adjust DevX mkey fields for crypto\"", &n));
-        assert!(!names_culprit("0111a74 is too short to be a prefix? no: 7 is enough", &CulpritNames::new("ffff", "x")));
-        assert!(!names_culprit("common/mlx5: fix mkey attributes initialization", &n));
-        let pr = CulpritNames::new(CULPRIT, "Add a pass to bufferize (#8529)");
-        assert!(pr.subjects.contains(&"add a pass to bufferize".to_owned()));
-        assert!(names_culprit("Breaks #8529 users", &pr));
-        assert!(!names_culprit("Breaks #85290 users", &pr));
-    }
-
-    #[test]
-    fn fix_impact_is_a_symptom_sentence() {
-        let n = names();
-        let body = "\nCoverity reports that pointer \"x\" may be\ndereferenced with null value. This patch fixes this.\n\nFixes: 5ed30db87fa8 (\"y\")\n";
-        assert_eq!(
-            fix_impact(body, &n).as_deref(),
-            Some("Coverity reports that pointer \"x\" may be dereferenced with null value.")
-        );
-        // No symptom, the change itself, the culprit named, trailers only.
-        assert_eq!(fix_impact("\nThe doc string was left to its previous definition.\n", &n), None);
-        assert_eq!(fix_impact("\nThis patch fixes a compile error.\n", &n), None);
-        assert_eq!(fix_impact("\nCommit 0111a74e13dd introduced build errors.\n", &n), None);
-        assert_eq!(fix_impact("\nFixes: 0111a74e13dd\nSigned-off-by: A <a@b>\n", &n), None);
-    }
-
-    #[test]
-    fn revert_reasons_lose_their_boilerplate() {
-        let angle = "\nThis reverts commit 048547e743b655d12ad44bb3e63766b7b96cd9a0.\n\nReason for revert: crashes on Debug bots (at least Mac)\n\n> Enable EVENT trace\n> \n> Bug: angleproject:3778\n\nTBR=a@example.com\n\n# Not skipping CQ checks because original CL landed > 1 day ago.\n";
-        assert_eq!(revert_reason(angle), "crashes on Debug bots (at least Mac)");
-        let iree = "\nThis reverts commit 25bead3186a1190b9ab1f16fdf14d57c1f9f351e,\nwhich breaks IREE's own Tracy build targets.\n";
-        assert_eq!(revert_reason(iree), "breaks IREE's own Tracy build targets.");
-        let pr = "\nReverts openxla/iree#16500 due to CUDA codegen issue.\n";
-        assert_eq!(revert_reason(pr), "CUDA codegen issue.");
-        let summary = "\n…sing only cores (#14090)\"\n\nThis reverts commit 72d50b2f.\n\n### Summary\nSeeing crashes in macos unittest job.\n\n### Test plan\nCI\n";
-        assert_eq!(revert_reason(summary), "Seeing crashes in macos unittest job.");
-        let code = "\nReverts a/b#1\n\nRunners fail installing `git-lfs`. Logs:\n```\nE: Unable\n```\nMore.\n";
-        assert_eq!(revert_reason(code), "Runners fail installing `git-lfs`. Logs:");
-        assert!(!has_reason(&revert_reason("\nThis reverts commit 048547e743b6.\n")));
-        assert!(!has_reason(&revert_reason("\nReverts iree-org/iree#11594\n\n---------\n\nCo-authored-by: A <a@b>\n")));
-        assert!(has_reason(&revert_reason("\nNumerical issues reported.\n")));
-    }
-
-    #[test]
-    fn revert_title_is_the_symptom_sentence() {
-        let n = names();
-        let reason = "When we think of Kconfig, we think of features. Ideally, we wouldn't use Kconfig to fix a build issue. With Kconfig it's hard to guarantee that the fix is universal.";
-        let rest = "With Kconfig it's hard to guarantee that the fix is universal.";
-        // The sentences after the title must describe a symptom too.
-        assert_eq!(revert_facts(&format!("Breaks the boot. {rest}"), &n).0.unwrap().1, None);
-        assert!(revert_facts(&format!("Breaks the boot. {rest} It fails."), &n).0.unwrap().1.is_some());
-        let (facts, leaky) = revert_facts(reason, &n);
-        let (title, impact) = facts.unwrap();
-        assert!(!leaky);
-        assert_eq!(title, "Ideally, we wouldn't use Kconfig to fix a build issue.");
-        assert_eq!(impact, None);
-        // A short leftover is no impact.
-        let (facts, _) = revert_facts("Suspected for angle_perftests failure. See issue.", &n);
-        assert_eq!(facts.unwrap().1, None);
-        // The title naming the culprit drops the case.
-        let (facts, leaky) = revert_facts("0111a74e13dd breaks the boot.", &n);
-        assert!(facts.is_none() && leaky);
-        // A later sentence naming it drops only the impact.
-        let (facts, _) = revert_facts("Breaks the boot. Bisected to common/mlx5: adjust DevX mkey fields for crypto today.", &n);
-        assert_eq!(facts.unwrap(), ("Breaks the boot.".to_owned(), None));
-    }
-
-    #[test]
-    fn names_from_paths() {
-        use std::path::Path;
-        assert_eq!(names_for(Path::new("/m/u-boot+u-boot/repo")), ("u-boot/u-boot".into(), "uboot".into()));
-        assert_eq!(names_for(Path::new("/src/dpdk/.git")), ("dpdk".into(), "dpdk".into()));
-        assert_eq!(names_for(Path::new("/src/angle.git")), ("angle".into(), "angle".into()));
-    }
-}
+mod tests;

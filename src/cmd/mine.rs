@@ -14,18 +14,22 @@ use std::path::Path;
 const DEFAULT_PERIOD: Seconds = 365 * 86_400;
 
 pub fn run(args: MineArgs) -> Result<u8> {
-    let settings = resolve(&args)?;
+    let mut settings = resolve(&args)?;
     if let Some(path) = &args.out {
         check_writable(path)?;
     }
     let repo = history::open(&args.repo).map_err(|e| input(e.to_string()))?;
+    if args.name.is_none() {
+        // Named after the repository itself, not the path inside it.
+        let root = repo.workdir().unwrap_or_else(|| repo.path());
+        (settings.name, settings.prefix) = mine::names_for(&absolute(root));
+    }
     let spinner = progress::spinner("mining fixes and reverts");
     let (file, report) = mine::mine(&repo, &settings)?;
     spinner.finish_and_clear();
     let yaml = serde_yaml::to_string(&file)?;
     if let Some(path) = &args.out {
-        std::fs::write(path, &yaml)
-            .map_err(|e| input(format!("--out {}: {e}", path.display())))?;
+        std::fs::write(path, &yaml).map_err(|e| input(format!("--out {}: {e}", path.display())))?;
     }
     match args.format {
         Format::Json => {
@@ -77,9 +81,9 @@ fn resolve(args: &MineArgs) -> Result<Settings> {
             when::rfc3339(until)
         )));
     }
-    let (derived_name, _) = mine::names_for(&absolute(&args.repo));
-    let name = args.name.clone().unwrap_or(derived_name);
-    if name.trim().is_empty() {
+    // Without --name, `run` names the cases after the repository it opens.
+    let name = args.name.clone().unwrap_or_default();
+    if args.name.is_some() && name.trim().is_empty() {
         return Err(usage("--name must not be empty"));
     }
     let (_, prefix) = mine::names_for(Path::new(&name.replace('/', "+")));
@@ -123,10 +127,11 @@ fn check_writable(path: &Path) -> Result<()> {
 pub fn render(report: &Report, out_path: Option<&Path>) -> String {
     let total = |m: &std::collections::BTreeMap<&str, usize>| m.values().sum::<usize>();
     let by_source = |m: &std::collections::BTreeMap<&str, usize>| {
-        m.iter()
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        if m.is_empty() {
+            return String::new();
+        }
+        let parts: Vec<String> = m.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        format!("  ({})", parts.join(", "))
     };
     let mut s = String::new();
     let _ = writeln!(
@@ -139,8 +144,18 @@ pub fn render(report: &Report, out_path: Option<&Path>) -> String {
         report.commits_scanned,
         report.seconds
     );
-    let _ = writeln!(s, "  seen     {:>6}  ({})", total(&report.seen), by_source(&report.seen));
-    let _ = writeln!(s, "  kept     {:>6}  ({})", total(&report.kept), by_source(&report.kept));
+    let _ = writeln!(
+        s,
+        "  seen     {:>6}{}",
+        total(&report.seen),
+        by_source(&report.seen)
+    );
+    let _ = writeln!(
+        s,
+        "  kept     {:>6}{}",
+        total(&report.kept),
+        by_source(&report.kept)
+    );
     let _ = writeln!(s, "  dropped  {:>6}", total(&report.dropped));
     let mut dropped: Vec<(&&str, &usize)> = report.dropped.iter().collect();
     dropped.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
