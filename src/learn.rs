@@ -32,11 +32,12 @@ pub fn fit_fusion(groups: &[Group], options: &FitOptions) -> Fusion {
     let all = || fit(groups, options);
     let per_regime = |regime: Regime| {
         let own: Vec<Group> = groups.iter().filter(|g| g.regime == regime).cloned().collect();
-        if own.len() >= MIN_REGIME_CASES {
+        let fitted = if own.len() >= MIN_REGIME_CASES {
             fit(&own, options)
         } else {
             all()
-        }
+        };
+        keep_unobserved(fitted, &own)
     };
     Fusion {
         component: per_regime(Regime::Component),
@@ -141,6 +142,25 @@ pub fn fit(groups: &[Group], options: &FitOptions) -> Weights {
     // Back to raw features; the mean shift is constant within a group and
     // cancels in the softmax.
     Weights(std::array::from_fn(|k| w[k] / scale[k]))
+}
+
+/// A signal that never varied within a training case (no `--path` hints in
+/// mined cases, say) taught the fit nothing, and the penalty left its
+/// weight at 0. It keeps its hand-set weight instead, rescaled from the
+/// built-in temperature to 1, so that a hint the training never saw still
+/// counts.
+fn keep_unobserved(mut weights: Weights, groups: &[Group]) -> Weights {
+    let built_in = Weights::default();
+    for k in 0..NUM_FEATURES {
+        let varies = groups.iter().any(|g| {
+            let first = g.features.first().map_or(0.0, |x| x[k]);
+            g.features.iter().any(|x| x[k] != first)
+        });
+        if !varies {
+            weights.0[k] = built_in.0[k] / crate::retrieve::PRIOR_TEMPERATURE;
+        }
+    }
+    weights
 }
 
 /// 1-based rank of the culprit under `fusion` (ties count against it).

@@ -70,7 +70,8 @@ fn backtest_min_confidence_counts_answered_cases() {
 }
 
 /// A backtest folder with a known answer: the culprit is in the top five
-/// for 9 of 10 cases at raw confidence 0.9, and 1 of 10 at 0.2.
+/// for 9 of 10 cases at raw confidence 0.9, and 1 of 10 at 0.2. Its summary
+/// names no fusion, so the calibration is for the built-in one.
 fn synthetic_backtest(dir: &Path, ranker: &str) {
     std::fs::create_dir_all(dir).unwrap();
     let mut lines = String::new();
@@ -138,6 +139,8 @@ fn calibrate_fits_the_known_answer_and_investigate_uses_it() {
     let report = success_json(&fixture.run(&[
         "--format",
         "json",
+        "--fusion",
+        "built-in",
         "--calibration",
         cal_path.to_str().unwrap(),
     ]));
@@ -150,6 +153,8 @@ fn calibrate_fits_the_known_answer_and_investigate_uses_it() {
     let output = fixture.run(&[
         "--format",
         "json",
+        "--fusion",
+        "built-in",
         "--calibration",
         cal_path.to_str().unwrap(),
         "--precision",
@@ -168,6 +173,8 @@ fn calibrate_fits_the_known_answer_and_investigate_uses_it() {
 
     // unreachable precision, and precision without a calibration
     let output = fixture.run(&[
+        "--fusion",
+        "built-in",
         "--calibration",
         cal_path.to_str().unwrap(),
         "--precision",
