@@ -18,7 +18,15 @@ use rca::retrieve::{Candidate, NUM_FEATURES};
 use rca::train::{encode, Example, TrainConfig, Trainer};
 
 fn candidate(i: usize) -> Candidate {
-    let areas = ["net/mlx5", "mempool", "eal/linux", "ethdev", "vhost", "crypto/qat", "bus/pci"];
+    let areas = [
+        "net/mlx5",
+        "mempool",
+        "eal/linux",
+        "ethdev",
+        "vhost",
+        "crypto/qat",
+        "bus/pci",
+    ];
     let area = areas[i % areas.len()];
     Candidate {
         commit: Commit {
@@ -62,11 +70,12 @@ fn main() -> anyhow::Result<()> {
     let n = arg("--candidates", 20);
     let steps = arg("--steps", 3);
     rca::model::tune_allocator();
-    let threads = rca::model::configure_threads(args
-        .iter()
-        .position(|a| a == "--threads")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok()));
+    let threads = rca::model::configure_threads(
+        args.iter()
+            .position(|a| a == "--threads")
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok()),
+    );
     let path = rca::model::default_model_path().expect("run models/fetch");
     let examples: Vec<Example> = (0..steps)
         .map(|s| Example {

@@ -157,8 +157,14 @@ impl Adapter {
     ) -> Result<(), ModelError> {
         let mut tensors: BTreeMap<String, Tensor> = BTreeMap::new();
         for (name, (a, b)) in &self.pairs {
-            tensors.insert(format!("{name}.lora_a"), a.to_dtype(DType::F32).map_err(err)?);
-            tensors.insert(format!("{name}.lora_b"), b.to_dtype(DType::F32).map_err(err)?);
+            tensors.insert(
+                format!("{name}.lora_a"),
+                a.to_dtype(DType::F32).map_err(err)?,
+            );
+            tensors.insert(
+                format!("{name}.lora_b"),
+                b.to_dtype(DType::F32).map_err(err)?,
+            );
         }
         for (name, t) in extra_tensors {
             tensors.insert(name.clone(), t.clone());
@@ -171,7 +177,11 @@ impl Adapter {
         // mid-write never leaves a half-written checkpoint.
         let tmp = path.with_extension("safetensors.part");
         safetensors::serialize_to_file(tensors.iter(), Some(meta), &tmp).map_err(|e| {
-            ModelError::Adapter(format!("writing {}: {}", tmp.display(), one_line(&e.to_string())))
+            ModelError::Adapter(format!(
+                "writing {}: {}",
+                tmp.display(),
+                one_line(&e.to_string())
+            ))
         })?;
         std::fs::rename(&tmp, path)
             .map_err(|e| ModelError::Adapter(format!("writing {}: {e}", path.display())))

@@ -41,6 +41,10 @@ fn cerr(e: candle_core::Error) -> ModelError {
     ModelError::Other(one_line(&e.to_string()))
 }
 
+/// Gradients (or any per-factor tensors) keyed by GGUF weight name:
+/// `(dA, dB)` for each adapted matrix.
+pub type Gradients = BTreeMap<String, (Tensor, Tensor)>;
+
 /// Shape of a LoRA adapter: rank, alpha and which matrices it adapts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoraConfig {
@@ -180,14 +184,19 @@ impl TrainNet {
         let display = path.display().to_string();
         let mut read = |name: &str| -> Result<Tensor, ModelError> {
             if !file.content.tensor_infos.contains_key(name) {
-                return Err(ModelError::Other(format!("{display}: GGUF lacks tensor {name}")));
+                return Err(ModelError::Other(format!(
+                    "{display}: GGUF lacks tensor {name}"
+                )));
             }
             file.content
                 .tensor(&mut file.reader, name, &device)
                 .and_then(|q| q.dequantize(&device))
                 .and_then(|t| t.to_dtype(DType::F32))
                 .map_err(|e| {
-                    ModelError::Other(format!("{display}: reading {name}: {}", one_line(&e.to_string())))
+                    ModelError::Other(format!(
+                        "{display}: reading {name}: {}",
+                        one_line(&e.to_string())
+                    ))
                 })
         };
         let embedding = read("token_embd.weight")?;
@@ -261,7 +270,11 @@ impl TrainNet {
         }
         let mut rng = super::examples::Rng::new(config.seed);
         let mut pairs = BTreeMap::new();
-        let lowest = self.layers.len() - config.top_layers.unwrap_or(usize::MAX).min(self.layers.len());
+        let lowest = self.layers.len()
+            - config
+                .top_layers
+                .unwrap_or(usize::MAX)
+                .min(self.layers.len());
         for (i, layer) in self.layers.iter().enumerate().skip(lowest) {
             for target in &config.targets {
                 let name = adapter::target_tensor_name(target, i).ok_or_else(|| {
@@ -275,10 +288,14 @@ impl TrainNet {
                     .map(|_| ((rng.next_f64() * 2.0 - 1.0) * bound) as f32)
                     .collect();
                 let a = Tensor::from_vec(a, (config.rank, inp), &Device::Cpu).map_err(cerr)?;
-                let b = Tensor::zeros((out, config.rank), DType::F32, &Device::Cpu).map_err(cerr)?;
+                let b =
+                    Tensor::zeros((out, config.rank), DType::F32, &Device::Cpu).map_err(cerr)?;
                 pairs.insert(
                     name,
-                    (Var::from_tensor(&a).map_err(cerr)?, Var::from_tensor(&b).map_err(cerr)?),
+                    (
+                        Var::from_tensor(&a).map_err(cerr)?,
+                        Var::from_tensor(&b).map_err(cerr)?,
+                    ),
                 );
             }
         }
@@ -356,7 +373,10 @@ impl TrainNet {
                 }
                 pairs.insert(
                     name,
-                    (Var::from_tensor(a).map_err(cerr)?, Var::from_tensor(b).map_err(cerr)?),
+                    (
+                        Var::from_tensor(a).map_err(cerr)?,
+                        Var::from_tensor(b).map_err(cerr)?,
+                    ),
                 );
             }
         }
@@ -379,7 +399,10 @@ impl TrainNet {
                 self.config.context_length
             )));
         }
-        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= self.config.vocab_size) {
+        if let Some(&bad) = tokens
+            .iter()
+            .find(|&&t| t as usize >= self.config.vocab_size)
+        {
             return Err(ModelError::Other(format!(
                 "token id {bad} is outside the vocabulary ({} tokens)",
                 self.config.vocab_size
@@ -394,7 +417,9 @@ impl TrainNet {
     pub fn logits(&self, tokens: &[u32], lora: Option<&Lora>) -> Result<Vec<f32>, ModelError> {
         self.check_tokens(tokens)?;
         let pairs = lora.map(Lora::detached).unwrap_or_default();
-        let scale = lora.map(|l| l.config.alpha / l.config.rank as f64).unwrap_or(0.0);
+        let scale = lora
+            .map(|l| l.config.alpha / l.config.rank as f64)
+            .unwrap_or(0.0);
         let run = || -> CResult<Vec<f32>> {
             let mut x = self.embed(tokens)?;
             for (i, layer) in self.layers.iter().enumerate() {
@@ -415,7 +440,7 @@ impl TrainNet {
         labels: &[u32],
         culprit: usize,
         lora: &Lora,
-    ) -> Result<(StepOutput, BTreeMap<String, (Tensor, Tensor)>), ModelError> {
+    ) -> Result<(StepOutput, Gradients), ModelError> {
         self.check_tokens(tokens)?;
         if culprit >= labels.len() {
             return Err(ModelError::Other(format!(
@@ -432,7 +457,7 @@ impl TrainNet {
         labels: &[u32],
         culprit: usize,
         lora: &Lora,
-    ) -> CResult<(StepOutput, BTreeMap<String, (Tensor, Tensor)>)> {
+    ) -> CResult<(StepOutput, Gradients)> {
         let scale = lora.config.alpha / lora.config.rank as f64;
         let seq = tokens.len();
         let n_layer = self.layers.len();
@@ -542,7 +567,11 @@ impl TrainNet {
     /// `seq`-token prompt (at least one).
     fn segment_layers(&self, seq: usize) -> usize {
         let cfg = &self.config;
-        let ffn = self.layers.first().and_then(|l| l.gate.dim(0).ok()).unwrap_or(self.dim);
+        let ffn = self
+            .layers
+            .first()
+            .and_then(|l| l.gate.dim(0).ok())
+            .unwrap_or(self.dim);
         // Attention scores and probabilities and their gradients, plus
         // about twenty activations of width dim or ffn, in f32.
         let per_layer = 4 * (4 * cfg.n_head * seq * seq + 20 * seq * ffn.max(self.dim));
@@ -631,8 +660,11 @@ impl TrainNet {
                 .broadcast_add(&causal_mask(seq)?)?;
             let max = att.max_keepdim(D::Minus1)?.detach();
             let exp = att.broadcast_sub(&max)?.exp()?;
-            exp.broadcast_div(&exp.sum_keepdim(D::Minus1)?)?
-                .reshape((cfg.n_kv_head, n_rep * seq, seq))?
+            exp.broadcast_div(&exp.sum_keepdim(D::Minus1)?)?.reshape((
+                cfg.n_kv_head,
+                n_rep * seq,
+                seq,
+            ))?
         };
         let y = probs
             .matmul(&v)?
@@ -669,7 +701,12 @@ pub const DEFAULT_GRAPH_BUDGET: usize = 1536 << 20;
 
 fn log_softmax_vec(values: &[f32]) -> Vec<f32> {
     let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let log_z = max + values.iter().map(|&v| (v as f64 - max).exp()).sum::<f64>().ln();
+    let log_z = max
+        + values
+            .iter()
+            .map(|&v| (v as f64 - max).exp())
+            .sum::<f64>()
+            .ln();
     values.iter().map(|&v| (v as f64 - log_z) as f32).collect()
 }
 

@@ -33,7 +33,7 @@ use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 pub use examples::{encode, training_order, Encoded, Example, Rng};
-pub use lora::{Lora, LoraConfig, StepOutput, TrainNet};
+pub use lora::{Gradients, Lora, LoraConfig, StepOutput, TrainNet};
 
 use crate::model::adapter::Adapter;
 use crate::model::{DeviceChoice, LoadOptions, Model, ModelError, WeightFormat};
@@ -65,6 +65,10 @@ pub struct TrainConfig {
     pub checkpoint_every: usize,
     /// Seed of example order and slot permutations.
     pub seed: u64,
+    /// Shuffle each example's candidates into fresh slots every epoch
+    /// (default). Off, they keep their given order: only for experiments,
+    /// since the model can then learn slot habits instead of content.
+    pub permute: bool,
 }
 
 impl Default for TrainConfig {
@@ -81,6 +85,7 @@ impl Default for TrainConfig {
             checkpoint: None,
             checkpoint_every: 20,
             seed: 0x5EED,
+            permute: true,
         }
     }
 }
@@ -274,7 +279,7 @@ impl Trainer {
         &self,
         example: &Example,
         order: &[usize],
-    ) -> Result<(StepOutput, BTreeMap<String, (Tensor, Tensor)>)> {
+    ) -> Result<(StepOutput, Gradients)> {
         let enc = encode(&self.model, example, order)?;
         self.net
             .step(
@@ -330,19 +335,22 @@ impl Trainer {
                 }
             }
             let step_start = Instant::now();
-            let batch: Vec<usize> = order
-                [self.state.index..(self.state.index + acc).min(order.len())]
-                .to_vec();
+            let batch: Vec<usize> =
+                order[self.state.index..(self.state.index + acc).min(order.len())].to_vec();
             let mut sum: BTreeMap<String, (Tensor, Tensor)> = BTreeMap::new();
             let mut loss = 0.0f32;
             for &i in &batch {
                 let example = &examples[i];
-                let slots = training_order(
-                    self.config.seed,
-                    self.state.epoch,
-                    i,
-                    example.candidates.len(),
-                );
+                let slots = if self.config.permute {
+                    training_order(
+                        self.config.seed,
+                        self.state.epoch,
+                        i,
+                        example.candidates.len(),
+                    )
+                } else {
+                    (0..example.candidates.len()).collect()
+                };
                 let (out, grads) = self.example_step(example, &slots)?;
                 loss += out.loss;
                 for (name, (ga, gb)) in grads {

@@ -73,9 +73,11 @@ impl CustomOp1 for CausalSoftmax {
             candle_core::bail!("causal-softmax: rows of {kv}, expected {}", self.seq);
         }
         let mut dst = src.to_vec();
-        dst.par_chunks_mut(kv).enumerate().for_each(|(row, values)| {
-            softmax_row_dispatch(values, row % self.seq + 1, self.scale);
-        });
+        dst.par_chunks_mut(kv)
+            .enumerate()
+            .for_each(|(row, values)| {
+                softmax_row_dispatch(values, row % self.seq + 1, self.scale);
+            });
         Ok((CpuStorage::F32(dst), layout.shape().clone()))
     }
 
@@ -205,7 +207,9 @@ mod tests {
     fn random(shape: &[usize], seed: u64) -> Tensor {
         let mut rng = crate::train::Rng::new(seed);
         let n: usize = shape.iter().product();
-        let v: Vec<f32> = (0..n).map(|_| (rng.next_f64() * 2.0 - 1.0) as f32).collect();
+        let v: Vec<f32> = (0..n)
+            .map(|_| (rng.next_f64() * 2.0 - 1.0) as f32)
+            .collect();
         Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
     }
 
@@ -228,7 +232,12 @@ mod tests {
         let var = Var::from_tensor(x).unwrap();
         let y = f(var.as_tensor());
         let weights = random(y.dims(), 99);
-        let grads = (&y * &weights).unwrap().sum_all().unwrap().backward().unwrap();
+        let grads = (&y * &weights)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
         (y.detach(), grads.get(var.as_tensor()).unwrap().clone())
     }
 
