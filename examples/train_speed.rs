@@ -6,6 +6,8 @@
 //! /usr/bin/time -v target/release/examples/train_speed --candidates 8 --steps 5
 //! ```
 //!
+//! `--top-layers N` adapts only the top N layers.
+//!
 //! Prints the prompt length in tokens, seconds per example and examples per
 //! second. Peak RSS comes from `/usr/bin/time -v`.
 #![allow(clippy::print_stdout)]
@@ -69,6 +71,11 @@ fn main() -> anyhow::Result<()> {
     };
     let n = arg("--candidates", 20);
     let steps = arg("--steps", 3);
+    let top_layers = args
+        .iter()
+        .position(|a| a == "--top-layers")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok());
     rca::model::tune_allocator();
     let threads = rca::model::configure_threads(
         args.iter()
@@ -94,6 +101,10 @@ fn main() -> anyhow::Result<()> {
         &path,
         &TrainConfig {
             epochs: 1,
+            lora: rca::train::LoraConfig {
+                top_layers,
+                ..Default::default()
+            },
             ..TrainConfig::default()
         },
     )?;

@@ -65,6 +65,9 @@ pub struct TrainConfig {
     pub checkpoint_every: usize,
     /// Seed of example order and slot permutations.
     pub seed: u64,
+    /// Bytes of computation graph the backward pass may hold at once (see
+    /// [`TrainNet::set_graph_budget`]). Default 1.5 GB.
+    pub graph_budget: usize,
     /// Shuffle each example's candidates into fresh slots every epoch
     /// (default). Off, they keep their given order: only for experiments,
     /// since the model can then learn slot habits instead of content.
@@ -86,6 +89,7 @@ impl Default for TrainConfig {
             checkpoint_every: 20,
             seed: 0x5EED,
             permute: true,
+            graph_budget: lora::DEFAULT_GRAPH_BUDGET,
         }
     }
 }
@@ -212,7 +216,8 @@ impl Trainer {
         )
         .map_err(model_err)?;
         let labels = crate::rank::llm::label_tokens(&model)?;
-        let net = TrainNet::load(model_path).map_err(model_err)?;
+        let mut net = TrainNet::load(model_path).map_err(model_err)?;
+        net.set_graph_budget(config.graph_budget);
         let mut trainer = Trainer {
             lora: net.new_lora(&config.lora).map_err(model_err)?,
             model,
