@@ -30,4 +30,5 @@ pub mod rank;
 pub mod report;
 pub mod retrieve;
 pub mod text;
+pub mod train;
 pub mod when;

@@ -119,7 +119,7 @@ mod x86 {
 }
 
 #[allow(unsafe_code)]
-fn softmax_row_dispatch(row: &mut [f32], valid: usize, scale: f32) {
+pub(crate) fn softmax_row_dispatch(row: &mut [f32], valid: usize, scale: f32) {
     #[cfg(target_arch = "x86_64")]
     if x86::has_avx2() {
         // SAFETY: the CPU supports AVX2 and FMA (checked above).
@@ -138,7 +138,7 @@ fn swiglu_row_dispatch(gate: &[f32], up: &[f32], out: &mut [f32]) {
     swiglu_row(gate, up, out)
 }
 
-fn cpu_f32<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
+pub(crate) fn cpu_f32<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
     let data = match storage {
         CpuStorage::F32(data) => data,
         _ => candle_core::bail!("{op}: expects f32"),

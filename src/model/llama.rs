@@ -31,6 +31,7 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, IndexOp, Module, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 
+use super::adapter::Adapter;
 use super::gguf::GgufFile;
 use super::kernels::{self, CausalSoftmax, RopeHeads, RopeTables};
 use super::{one_line, ModelError};
@@ -237,12 +238,41 @@ fn candle_err(err: candle_core::Error) -> ModelError {
 }
 
 impl Weights {
+    /// Reads the weights in `format`, merging `adapter` (f32 only) into the
+    /// matrices it adapts.
     pub fn load(
         gguf: &mut GgufFile,
         device: &Device,
         format: WeightFormat,
+        adapter: Option<&Adapter>,
     ) -> Result<Weights, ModelError> {
         let config = read_config(gguf)?;
+        if adapter.is_some() && format != WeightFormat::F32 {
+            return Err(ModelError::Adapter(
+                "a LoRA adapter can only be merged into f32 weights, and this model's weights stay quantized (models over 1B parameters, or CUDA)".into(),
+            ));
+        }
+        let merged = std::cell::RefCell::new(std::collections::BTreeSet::<String>::new());
+        // The f32 matrix of GGUF weight `name`, with the adapter's
+        // correction added when it has one.
+        let dense = |name: &str, t: &QTensor| -> Result<Tensor, ModelError> {
+            let w = t.dequantize(device).map_err(candle_err)?;
+            let Some(adapter) = adapter else {
+                return Ok(w);
+            };
+            let Some(delta) = adapter.delta(name)? else {
+                return Ok(w);
+            };
+            if delta.dims() != w.dims() {
+                return Err(ModelError::Adapter(format!(
+                    "{name}: the adapter's correction is {:?} but the model's weight is {:?}",
+                    delta.dims(),
+                    w.dims()
+                )));
+            }
+            merged.borrow_mut().insert(name.to_string());
+            (w + delta.to_device(device).map_err(candle_err)?).map_err(candle_err)
+        };
         let path = gguf.path.display().to_string();
         let missing = |name: &str| ModelError::Other(format!("{path}: GGUF lacks tensor {name}"));
         let mut read = |name: &str| -> Result<QTensor, ModelError> {
@@ -262,16 +292,18 @@ impl Weights {
             gguf.content.tensor_infos.keys().cloned().collect();
         let has = |name: &str| names.contains(name);
 
-        let linear = |t: QTensor| -> Result<Linear, ModelError> {
+        let linear = |name: &str, t: QTensor| -> Result<Linear, ModelError> {
+            if format == WeightFormat::F32 {
+                return Ok(Linear(QMatMul::Tensor(dense(name, &t)?)));
+            }
             Ok(Linear(matmul_weights(t, format).map_err(candle_err)?))
         };
         // Stacks several weight matrices into one (rows concatenated), f32 only.
-        let fused = |ts: Vec<QTensor>| -> Result<Linear, ModelError> {
+        let fused = |ts: Vec<(String, QTensor)>| -> Result<Linear, ModelError> {
             let parts = ts
                 .iter()
-                .map(|t| t.dequantize(device))
-                .collect::<candle_core::Result<Vec<_>>>()
-                .map_err(candle_err)?;
+                .map(|(name, t)| dense(name, t))
+                .collect::<Result<Vec<_>, ModelError>>()?;
             Ok(Linear(QMatMul::Tensor(
                 Tensor::cat(&parts, 0).map_err(candle_err)?,
             )))
@@ -290,64 +322,74 @@ impl Weights {
             // Tied embeddings: the output projection shares the tensor.
             Linear(embedding.clone())
         } else {
-            linear(read("output.weight")?)?
+            linear("output.weight", read("output.weight")?)?
         };
         let final_norm = norm(read("output_norm.weight")?)?;
 
         let mut layers = Vec::with_capacity(config.n_layer);
         for i in 0..config.n_layer {
             let name = |suffix: &str| format!("blk.{i}.{suffix}");
+            let mut named = |suffix: &str| -> Result<(String, QTensor), ModelError> {
+                let n = name(suffix);
+                let t = read(&n)?;
+                Ok((n, t))
+            };
             let (q, k, v) = (
-                read(&name("attn_q.weight"))?,
-                read(&name("attn_k.weight"))?,
-                read(&name("attn_v.weight"))?,
+                named("attn_q.weight")?,
+                named("attn_k.weight")?,
+                named("attn_v.weight")?,
             );
             let attention = match format {
                 WeightFormat::F32 => Attention::Fused(fused(vec![q, k, v])?),
                 WeightFormat::Quantized => Attention::Separate {
-                    q: linear(q)?,
-                    k: linear(k)?,
-                    v: linear(v)?,
+                    q: linear(&q.0, q.1)?,
+                    k: linear(&k.0, k.1)?,
+                    v: linear(&v.0, v.1)?,
                 },
             };
-            let mlp = |gate: QTensor, up: QTensor, down: QTensor| -> Result<Mlp, ModelError> {
+            let mlp = |gate: (String, QTensor),
+                       up: (String, QTensor),
+                       down: (String, QTensor)|
+             -> Result<Mlp, ModelError> {
                 let gate_up = match format {
                     WeightFormat::F32 => GateUp::Fused(fused(vec![gate, up])?),
                     WeightFormat::Quantized => GateUp::Separate {
-                        gate: linear(gate)?,
-                        up: linear(up)?,
+                        gate: linear(&gate.0, gate.1)?,
+                        up: linear(&up.0, up.1)?,
                     },
                 };
                 Ok(Mlp {
                     gate_up,
-                    down: linear(down)?,
+                    down: linear(&down.0, down.1)?,
                 })
             };
             let ffn = if config.n_expert <= 1 {
                 FeedForward::Dense(mlp(
-                    read(&name("ffn_gate.weight"))?,
-                    read(&name("ffn_up.weight"))?,
-                    read(&name("ffn_down.weight"))?,
+                    named("ffn_gate.weight")?,
+                    named("ffn_up.weight")?,
+                    named("ffn_down.weight")?,
                 )?)
             } else {
                 let mut experts = Vec::with_capacity(config.n_expert);
                 for e in 0..config.n_expert {
                     experts.push(mlp(
-                        read(&name(&format!("ffn_gate.{e}.weight")))?,
-                        read(&name(&format!("ffn_up.{e}.weight")))?,
-                        read(&name(&format!("ffn_down.{e}.weight")))?,
+                        named(&format!("ffn_gate.{e}.weight"))?,
+                        named(&format!("ffn_up.{e}.weight"))?,
+                        named(&format!("ffn_down.{e}.weight"))?,
                     )?);
                 }
+                let (router_name, router) = named("ffn_gate_inp.weight")?;
                 FeedForward::Moe {
-                    router: linear(read(&name("ffn_gate_inp.weight"))?)?,
+                    router: linear(&router_name, router)?,
                     experts,
                     used: config.n_expert_used.max(1),
                 }
             };
+            let (out_name, out) = named("attn_output.weight")?;
             layers.push(Layer {
                 attn_norm: norm(read(&name("attn_norm.weight"))?)?,
                 attention,
-                attn_out: linear(read(&name("attn_output.weight"))?)?,
+                attn_out: linear(&out_name, out)?,
                 ffn_norm: norm(read(&name("ffn_norm.weight"))?)?,
                 ffn,
             });
@@ -364,6 +406,14 @@ impl Weights {
             None
         };
         let rope = rope_tables(gguf, &config, freq_factors.as_deref(), device)?;
+        if let Some(adapter) = adapter {
+            let merged = merged.borrow();
+            if let Some(unused) = adapter.pairs.keys().find(|n| !merged.contains(*n)) {
+                return Err(ModelError::Adapter(format!(
+                    "the adapter corrects {unused}, which this model does not have"
+                )));
+            }
+        }
 
         Ok(Weights {
             config,
@@ -494,7 +544,7 @@ fn matmul_weights(t: QTensor, format: WeightFormat) -> candle_core::Result<QMatM
     }
 }
 
-fn read_config(gguf: &GgufFile) -> Result<Config, ModelError> {
+pub(crate) fn read_config(gguf: &GgufFile) -> Result<Config, ModelError> {
     let n_head = gguf.require_arch_usize("attention.head_count")?;
     let dim = gguf.require_arch_usize("embedding_length")?;
     let n_kv_head = gguf.arch_usize("attention.head_count_kv").unwrap_or(n_head);
@@ -540,7 +590,7 @@ fn read_config(gguf: &GgufFile) -> Result<Config, ModelError> {
     Ok(config)
 }
 
-fn rope_tables(
+pub(crate) fn rope_tables(
     gguf: &GgufFile,
     config: &Config,
     freq_factors: Option<&[f32]>,

@@ -13,10 +13,11 @@
 //! ([`WeightFormat::choose`]), the allocator in [`tune_allocator`], threads
 //! in [`configure_threads`], the tokenizer in `tokenizer.rs`.
 
-mod gguf;
+pub mod adapter;
+pub(crate) mod gguf;
 mod hub;
-mod kernels;
-mod llama;
+pub(crate) mod kernels;
+pub(crate) mod llama;
 mod tokenizer;
 
 use std::path::{Path, PathBuf};
@@ -108,6 +109,10 @@ pub enum ModelError {
     Device(String),
     #[error("Hugging Face model {0} is not in the local cache, and downloading was not allowed")]
     NotCached(String),
+    /// A LoRA adapter that is missing, malformed, or does not fit the model
+    /// or its weight format.
+    #[error("adapter: {0}")]
+    Adapter(String),
     #[error("model: {0}")]
     Other(String),
 }
@@ -313,6 +318,51 @@ impl Model {
         opts: &LoadOptions,
         format: Option<WeightFormat>,
     ) -> Result<Model, ModelError> {
+        Self::load_full(path, opts, format, None)
+    }
+
+    /// Loads a GGUF and merges a LoRA adapter file (see [`adapter`]) into its
+    /// weights: `W += (alpha / rank) · B · A` for every adapted matrix, once,
+    /// at load time, so scoring runs exactly as fast as without it.
+    ///
+    /// Merging needs the f32 weight format (the default for models up to
+    /// [`DEQUANTIZE_MAX_PARAMS`] on the CPU). The adapter is refused with
+    /// [`ModelError::Adapter`] when it was trained on another base model
+    /// (file size and fingerprint), names a weight the model lacks, has
+    /// factors whose shapes do not fit, or the weights stay quantized.
+    /// `adapter = None` is [`Model::load`].
+    pub fn load_with_adapter(
+        path: &Path,
+        opts: &LoadOptions,
+        adapter: Option<&Path>,
+    ) -> Result<Model, ModelError> {
+        match adapter {
+            None => Self::load_full(path, opts, None, None),
+            Some(file) => {
+                let adapter = adapter::Adapter::load(file)?;
+                Self::load_merged(path, opts, None, &adapter)
+            }
+        }
+    }
+
+    /// Loads a GGUF with an adapter already in memory merged into it (see
+    /// [`Model::load_with_adapter`]); `format: None` is the default rule.
+    pub fn load_merged(
+        path: &Path,
+        opts: &LoadOptions,
+        format: Option<WeightFormat>,
+        adapter: &adapter::Adapter,
+    ) -> Result<Model, ModelError> {
+        adapter.check_base(path)?;
+        Self::load_full(path, opts, format, Some(adapter))
+    }
+
+    fn load_full(
+        path: &Path,
+        opts: &LoadOptions,
+        format: Option<WeightFormat>,
+        adapter: Option<&adapter::Adapter>,
+    ) -> Result<Model, ModelError> {
         let mut file = gguf::open(path)?;
         let device = pick_device(opts.device)?;
         // The count is process-wide (see `configure_threads`): a model that
@@ -340,7 +390,7 @@ impl Model {
             .map(|&d| ggml_name(d))
             .collect::<Vec<_>>()
             .join("+");
-        let weights = llama::Weights::load(&mut file, &device, format)?;
+        let weights = llama::Weights::load(&mut file, &device, format, adapter)?;
         if weights.config.vocab_size < tokenizer.vocab_size() {
             return Err(ModelError::Tokenizer(format!(
                 "the tokenizer has {} tokens but the model only {}",
@@ -354,9 +404,14 @@ impl Model {
             architecture: file.architecture(),
             name: file.string("general.name"),
             file_size: file.file_size,
-            weights: match format {
-                WeightFormat::F32 => format!("{dtypes} dequantized to f32"),
-                WeightFormat::Quantized => format!("{dtypes} kept quantized"),
+            weights: match (format, adapter) {
+                (WeightFormat::F32, None) => format!("{dtypes} dequantized to f32"),
+                (WeightFormat::F32, Some(a)) => format!(
+                    "{dtypes} dequantized to f32, LoRA rank {} on {} merged",
+                    a.meta.rank,
+                    a.meta.targets.join("+")
+                ),
+                (WeightFormat::Quantized, _) => format!("{dtypes} kept quantized"),
             },
             tokenizer: tokenizer.description.clone(),
             device: device_name(&device),

@@ -32,15 +32,7 @@ pub struct LlmJudge {
 impl LlmJudge {
     /// Wraps a model; fails when a label is not a single token.
     pub fn new(model: Model, dump: Option<PathBuf>) -> Result<LlmJudge> {
-        let labels = LABELS
-            .iter()
-            .map(|l| {
-                model
-                    .single_token(&l.to_string())
-                    .with_context(|| format!("label {l} is not a single token for this tokenizer"))
-            })
-            .collect::<Result<Vec<u32>>>()
-            .map_err(|e| crate::error::model(format!("{e:#}")))?;
+        let labels = label_tokens(&model)?;
         if let Some(dir) = &dump {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
@@ -65,13 +57,54 @@ impl LlmJudge {
 
     /// The full prompt of a batch, split at the end of the shared part.
     pub fn prompt(&self, facts: &Facts, until: Seconds, batch: &[&Candidate]) -> (String, String) {
-        // A marker splits the chat-formatted text where the batch starts.
-        const SPLIT: &str = "\u{1}BATCH\u{1}";
-        let user = format!("{}{SPLIT}{}", facts_text(facts), batch_text(batch, until));
-        let full = format!("{}{ANSWER_PREFIX}", self.model.chat_prompt(None, &user));
-        let (shared, rest) = full.split_once(SPLIT).expect("marker is in the prompt");
-        (shared.to_owned(), rest.to_owned())
+        batch_prompt(&self.model, facts, until, batch)
     }
+}
+
+/// The full prompt of a batch for `model`, split at the end of the part
+/// that every batch of an investigation shares. [`LlmJudge`] scores it; LoRA
+/// training (`crate::train`) learns on exactly the same text.
+pub fn batch_prompt(
+    model: &Model,
+    facts: &Facts,
+    until: Seconds,
+    batch: &[&Candidate],
+) -> (String, String) {
+    // A marker splits the chat-formatted text where the batch starts.
+    const SPLIT: &str = "\u{1}BATCH\u{1}";
+    let user = format!("{}{SPLIT}{}", facts_text(facts), batch_text(batch, until));
+    let full = format!("{}{ANSWER_PREFIX}", model.chat_prompt(None, &user));
+    let (shared, rest) = full.split_once(SPLIT).expect("marker is in the prompt");
+    (shared.to_owned(), rest.to_owned())
+}
+
+/// The token ids [`LlmJudge`] runs for a batch (with its default prefix
+/// reuse): the shared part encoded with BOS, then the rest as a
+/// continuation.
+pub fn batch_tokens(
+    model: &Model,
+    facts: &Facts,
+    until: Seconds,
+    batch: &[&Candidate],
+) -> Result<Vec<u32>, crate::model::ModelError> {
+    let (shared, rest) = batch_prompt(model, facts, until, batch);
+    let mut tokens = model.encode(&shared)?;
+    tokens.extend(model.encode_continuation(&rest)?);
+    Ok(tokens)
+}
+
+/// The token ids of the labels A–T for `model`, in slot order; fails when a
+/// label is not a single token.
+pub fn label_tokens(model: &Model) -> Result<Vec<u32>> {
+    LABELS
+        .iter()
+        .map(|l| {
+            model
+                .single_token(&l.to_string())
+                .with_context(|| format!("label {l} is not a single token for this tokenizer"))
+        })
+        .collect::<Result<Vec<u32>>>()
+        .map_err(|e| crate::error::model(format!("{e:#}")))
 }
 
 impl Judge for LlmJudge {

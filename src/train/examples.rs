@@ -1,0 +1,161 @@
+//! Training examples: what was known when an investigation opened, the
+//! candidates the retriever offered, and which one was the culprit.
+//!
+//! An example becomes a prompt exactly as the election's judge builds one
+//! for a batch ([`crate::rank::llm::batch_tokens`]): the same chat format,
+//! facts, change lines, labels and answer prefix. The candidates' slots are
+//! permuted by a seeded RNG, differently in every epoch, so that no label is
+//! favoured by the data and the model cannot learn "the answer is A".
+
+use crate::cases::Facts;
+use crate::model::Model;
+use crate::rank::llm::batch_tokens;
+use crate::rank::LABELS;
+use crate::retrieve::Candidate;
+use crate::when::Seconds;
+use anyhow::Result;
+
+/// One training example.
+#[derive(Debug, Clone)]
+pub struct Example {
+    /// The sparse facts known at the start of the investigation.
+    pub facts: Facts,
+    /// When the investigation opened: change ages in the prompt count back
+    /// from it.
+    pub until: Seconds,
+    /// 2 to 20 candidates (one batch of the election).
+    pub candidates: Vec<Candidate>,
+    /// Index of the culprit in `candidates`.
+    pub culprit: usize,
+}
+
+impl Example {
+    /// Fails (an input error) unless the example fits one batch and names a
+    /// culprit among its candidates.
+    pub fn check(&self) -> Result<()> {
+        let n = self.candidates.len();
+        if !(2..=LABELS.len()).contains(&n) {
+            return Err(crate::error::input(format!(
+                "a training example needs 2 to {} candidates, this one has {n}",
+                LABELS.len()
+            )));
+        }
+        if self.culprit >= n {
+            return Err(crate::error::input(format!(
+                "the culprit index {} is outside the example's {n} candidates",
+                self.culprit
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// An example as the model sees it in one presentation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    /// The prompt's token ids, ending with the answer prefix.
+    pub tokens: Vec<u32>,
+    /// `order[slot]` is the index in `candidates` of the change labelled
+    /// `LABELS[slot]`.
+    pub order: Vec<usize>,
+    /// The culprit's slot (its label is `LABELS[culprit_slot]`).
+    pub culprit_slot: usize,
+}
+
+/// Builds the prompt of `example` with its candidates in `order`.
+pub fn encode(model: &Model, example: &Example, order: &[usize]) -> Result<Encoded> {
+    example.check()?;
+    let batch: Vec<&Candidate> = order.iter().map(|&i| &example.candidates[i]).collect();
+    let tokens = batch_tokens(model, &example.facts, example.until, &batch)
+        .map_err(|e| crate::error::model(e.to_string()))?;
+    let culprit_slot = order
+        .iter()
+        .position(|&i| i == example.culprit)
+        .ok_or_else(|| crate::error::input("the order leaves out the culprit".to_string()))?;
+    Ok(Encoded {
+        tokens,
+        order: order.to_vec(),
+        culprit_slot,
+    })
+}
+
+/// The slot order of example `index` in epoch `epoch` of a run seeded with
+/// `seed`: a uniform shuffle, reproducible everywhere.
+pub fn training_order(seed: u64, epoch: usize, index: usize, len: usize) -> Vec<usize> {
+    let mut rng = Rng::new(
+        seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ (index as u64).wrapping_mul(0xD1B5_4A32_D192_ED03),
+    );
+    let mut order: Vec<usize> = (0..len).collect();
+    rng.shuffle(&mut order);
+    order
+}
+
+/// SplitMix64: a small, fast generator whose output is the same on every
+/// platform, for reproducible shuffles and initialisation.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    /// The generator's state, to save in a checkpoint.
+    pub fn state(&self) -> u64 {
+        self.0
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    /// Fisher–Yates.
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            items.swap(i, self.below(i + 1));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn training_orders_are_permutations_reproducible_and_vary_by_epoch() {
+        let a = training_order(7, 0, 3, 20);
+        let mut sorted = a.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..20).collect::<Vec<_>>());
+        assert_eq!(a, training_order(7, 0, 3, 20));
+        assert_ne!(a, training_order(7, 1, 3, 20));
+        assert_ne!(a, training_order(7, 0, 4, 20));
+    }
+
+    #[test]
+    fn every_slot_gets_the_culprit_about_equally_often() {
+        let mut counts = [0usize; 5];
+        for epoch in 0..2000 {
+            let order = training_order(1, epoch, 0, 5);
+            counts[order.iter().position(|&i| i == 0).unwrap()] += 1;
+        }
+        for c in counts {
+            assert!((330..470).contains(&c), "{counts:?}");
+        }
+    }
+}
