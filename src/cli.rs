@@ -62,6 +62,10 @@ pub struct ModelArgs {
     /// Allow downloading an hf: model that is not cached yet.
     #[arg(long)]
     pub allow_download: bool,
+    /// LoRA adapter from `rca train --lora`, merged into the model at load
+    /// (default: models/adapter.safetensors when present; `none` for none).
+    #[arg(long, value_name = "FILE")]
+    pub adapter: Option<String>,
     /// tokenizer.json to use instead of the GGUF's own tokenizer.
     #[arg(long, value_name = "FILE")]
     pub tokenizer: Option<PathBuf>,
@@ -290,6 +294,27 @@ pub struct TrainArgs {
     /// L2 penalty of the fit.
     #[arg(long, default_value_t = 1.0)]
     pub l2: f64,
+    /// Also fine-tune the judge model with LoRA on the replayed cases, in
+    /// the time the budget leaves (writes adapter.safetensors, loss.tsv,
+    /// loss.svg; a checkpoint resumes a stopped run).
+    #[arg(long)]
+    pub lora: bool,
+    /// The base model to fine-tune (default: the embedded one).
+    #[arg(long, value_name = "GGUF")]
+    pub model: Option<PathBuf>,
+    /// Changes per LoRA example: the culprit and the retriever's best other
+    /// candidates (hard negatives).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(2..=20))]
+    pub lora_candidates: u16,
+    /// At most this many LoRA examples (the cases in replay order).
+    #[arg(long, default_value_t = 200)]
+    pub lora_examples: usize,
+    /// Adapt only the top N layers (cheaper steps); default all.
+    #[arg(long)]
+    pub lora_top_layers: Option<usize>,
+    /// Passes over the LoRA examples.
+    #[arg(long, default_value_t = 2)]
+    pub lora_epochs: usize,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }

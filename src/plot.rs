@@ -20,20 +20,48 @@ const PALETTE: [RGBColor; 4] = [
     RGBColor(148, 103, 189),
 ];
 
-/// Draws the series as an SVG document.
+/// Draws the series as an SVG document, both axes over [0, 1].
 pub fn chart(title: &str, x_desc: &str, y_desc: &str, series: &[Series]) -> Result<String> {
     let mut svg = String::new();
-    draw(&mut svg, title, x_desc, y_desc, series).map_err(|e| anyhow!("drawing {title}: {e}"))?;
+    let axes = Axes {
+        x: 0.0..1.0,
+        y: 0.0..1.02,
+        x_desc,
+        y_desc,
+    };
+    draw(&mut svg, title, &axes, series).map_err(|e| anyhow!("drawing {title}: {e}"))?;
     Ok(svg)
 }
 
-fn draw(
-    svg: &mut String,
-    title: &str,
-    x_desc: &str,
-    y_desc: &str,
-    series: &[Series],
-) -> Result<(), String> {
+/// The training loss against the optimiser step.
+pub fn loss_chart(points: &[(f64, f64)]) -> Result<String> {
+    let max_x = points.iter().map(|p| p.0).fold(1.0, f64::max);
+    let max_y = points.iter().map(|p| p.1).fold(0.1, f64::max);
+    let axes = Axes {
+        x: 0.0..max_x,
+        y: 0.0..max_y * 1.05,
+        x_desc: "optimiser step",
+        y_desc: "cross-entropy of the culprit's label",
+    };
+    let series = [Series {
+        label: "training loss".into(),
+        points: points.to_vec(),
+        reference: false,
+    }];
+    let mut svg = String::new();
+    draw(&mut svg, "LoRA training loss", &axes, &series)
+        .map_err(|e| anyhow!("drawing the loss: {e}"))?;
+    Ok(svg)
+}
+
+struct Axes<'a> {
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+    x_desc: &'a str,
+    y_desc: &'a str,
+}
+
+fn draw(svg: &mut String, title: &str, axes: &Axes<'_>, series: &[Series]) -> Result<(), String> {
     let root = SVGBackend::with_string(svg, (760, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(text)?;
     let mut chart = ChartBuilder::on(&root)
@@ -41,12 +69,12 @@ fn draw(
         .margin(20)
         .x_label_area_size(45)
         .y_label_area_size(55)
-        .build_cartesian_2d(0f64..1f64, 0f64..1.02f64)
+        .build_cartesian_2d(axes.x.clone(), axes.y.clone())
         .map_err(text)?;
     chart
         .configure_mesh()
-        .x_desc(x_desc)
-        .y_desc(y_desc)
+        .x_desc(axes.x_desc)
+        .y_desc(axes.y_desc)
         .x_labels(11)
         .y_labels(11)
         .light_line_style(WHITE.mix(0.0))

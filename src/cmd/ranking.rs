@@ -101,6 +101,9 @@ pub fn fusion(args: &ModelArgs) -> Result<Fusion> {
 /// The default fusion file's name in models/.
 pub const FUSION_FILE: &str = "fusion.yaml";
 
+/// The default LoRA adapter's name in models/.
+pub const ADAPTER_FILE: &str = "adapter.safetensors";
+
 /// Finds and loads the model, with a spinner while it loads.
 fn load_judge(args: &ModelArgs) -> Result<LlmJudge> {
     let path = match &args.model {
@@ -123,8 +126,14 @@ fn load_judge(args: &ModelArgs) -> Result<LlmJudge> {
         threads: args.threads,
         tokenizer: args.tokenizer.clone(),
     };
+    let adapter = match args.adapter.as_deref() {
+        Some("none") => None,
+        Some(file) => Some(std::path::PathBuf::from(file)),
+        None => model::find_in_models(ADAPTER_FILE),
+    };
     let spinner = progress::spinner(&format!("loading {}", path.display()));
-    let loaded = Model::load(&path, &options).map_err(|e| model_error(e.to_string()));
+    let loaded = Model::load_with_adapter(&path, &options, adapter.as_deref())
+        .map_err(|e| model_error(e.to_string()));
     spinner.finish_and_clear();
     let mut judge = LlmJudge::new(loaded?, args.dump_prompts.clone())?;
     judge.set_prefix_reuse(!args.no_prefix_reuse);
@@ -168,6 +177,12 @@ fn ranker_flags(args: &ModelArgs) -> Vec<String> {
             )];
             if let Some(model) = &args.model {
                 flags.push(format!("--model {}", super::shell_quote(model)));
+            }
+            let adapter = args.adapter.clone().or_else(|| {
+                model::find_in_models(ADAPTER_FILE).map(|p| p.display().to_string())
+            });
+            if let Some(adapter) = adapter {
+                flags.push(format!("--adapter {}", super::shell_quote(&adapter)));
             }
             if let Some(tokenizer) = &args.tokenizer {
                 flags.push(format!(

@@ -17,6 +17,7 @@ use crate::history;
 use crate::investigation::{self, Ranker, Request};
 use crate::learn::{self, FitOptions, FusionFile, Group};
 use crate::mine;
+use crate::train::{Example, TrainConfig, Trainer};
 use crate::retrieve::{Fusion, Regime};
 use crate::when::{self, rfc3339, Seconds};
 use anyhow::{Context, Result};
@@ -59,6 +60,9 @@ pub struct Manifest {
     pub seconds: f64,
     pub stopped_by_time_budget: bool,
     pub fusion_file: PathBuf,
+    /// With `--lora`: what the fine-tuning did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lora: Option<LoraOutcome>,
 }
 
 #[derive(Debug, Serialize)]
@@ -130,6 +134,7 @@ pub fn run(args: TrainArgs) -> Result<u8> {
 
     let bar = progress::bar(total as u64, "cases");
     let mut groups = Vec::new();
+    let mut examples = Vec::new();
     let mut used = Vec::new();
     let mut by_source: BTreeMap<String, usize> = BTreeMap::new();
     let (mut not_retrieved, mut stopped) = (0usize, false);
@@ -144,9 +149,15 @@ pub fn run(args: TrainArgs) -> Result<u8> {
             // Team hints on every other case: both regimes are learned.
             let with_hint = index % 2 == 1;
             index += 1;
-            match replay(source, case, with_hint, args.candidates as usize)? {
-                Some(group) => {
+            let example_size = if args.lora && examples.len() < args.lora_examples {
+                usize::from(args.lora_candidates)
+            } else {
+                0
+            };
+            match replay(source, case, with_hint, args.candidates as usize, example_size)? {
+                Some((group, example)) => {
                     groups.push(group);
+                    examples.extend(example);
                     used.push((case.id.clone(), case.opened_at.clone()));
                     *by_source.entry(case.source.clone()).or_default() += 1;
                 }
@@ -174,7 +185,7 @@ pub fn run(args: TrainArgs) -> Result<u8> {
     let out_of_fold = learn::out_of_fold_ranks(&groups, &options, 5);
     let fusion = learn::fit_fusion(&groups, &options);
     let fusion_path = out_dir.join(super::ranking::FUSION_FILE);
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         schema: "rca.training/1",
         until: rfc3339(until),
         since: rfc3339(since),
@@ -202,6 +213,7 @@ pub fn run(args: TrainArgs) -> Result<u8> {
         seconds: started.elapsed().as_secs_f64(),
         stopped_by_time_budget: stopped,
         fusion_file: fusion_path.clone(),
+        lora: None,
     };
     let trained = serde_yaml::to_value(serde_json::json!({
         "until": manifest.until,
@@ -212,6 +224,11 @@ pub fn run(args: TrainArgs) -> Result<u8> {
         "out_of_fold_hit_at_5": manifest.fitted_out_of_fold.hit_at_5,
     }))?;
     FusionFile::new(fusion, trained).save(&fusion_path)?;
+    if args.lora {
+        let minutes_left = f64::from(args.max_minutes) - started.elapsed().as_secs_f64() / 60.0;
+        manifest.lora = Some(fine_tune(&args, &out_dir, &examples, minutes_left)?);
+        manifest.seconds = started.elapsed().as_secs_f64();
+    }
     let manifest_path = out_dir.join("train.json");
     std::fs::write(
         &manifest_path,
@@ -285,13 +302,16 @@ fn gather(args: &TrainArgs, since: Seconds, until: Seconds) -> Result<(Vec<Sourc
 }
 
 /// Replays one case's retrieval; the candidates' features and the
-/// culprit's index, or None when retrieval dropped the culprit.
+/// culprit's index, or None when retrieval dropped the culprit. With
+/// `example_size > 1`, also a LoRA example: the culprit and the best
+/// `example_size - 1` other candidates (hard negatives).
 fn replay(
     source: &Source,
     case: &Case,
     with_hint: bool,
     candidates: usize,
-) -> Result<Option<Group>> {
+    example_size: usize,
+) -> Result<Option<(Group, Option<Example>)>> {
     let (since, opened_at) = case.window()?;
     let request = Request {
         facts: case.facts(with_hint),
@@ -321,20 +341,28 @@ fn replay(
         Ok(object) => object.id().to_string(),
         Err(_) => return Ok(None),
     };
-    let features: Vec<_> = outcome
-        .ranking
-        .iter()
-        .map(|s| s.candidate.features)
-        .collect();
-    Ok(outcome
-        .ranking
-        .iter()
-        .position(|s| s.candidate.commit.id == culprit)
-        .map(|culprit| Group {
-            features,
-            culprit,
-            regime: Regime::of(&request.facts),
-        }))
+    let ranking = &outcome.ranking;
+    let Some(index) = ranking.iter().position(|s| s.candidate.commit.id == culprit) else {
+        return Ok(None);
+    };
+    let example = (example_size > 1).then(|| {
+        let negatives = ranking.iter().enumerate().filter(|(i, _)| *i != index);
+        let mut chosen = vec![ranking[index].candidate.clone()];
+        chosen.extend(negatives.take(example_size - 1).map(|(_, s)| s.candidate.clone()));
+        // The trainer shuffles the slots every epoch.
+        Example {
+            facts: request.facts.clone(),
+            until: opened_at,
+            candidates: chosen,
+            culprit: 0,
+        }
+    });
+    let group = Group {
+        features: ranking.iter().map(|s| s.candidate.features).collect(),
+        culprit: index,
+        regime: Regime::of(&request.facts),
+    };
+    Ok(Some((group, example)))
 }
 
 fn render(m: &Manifest, manifest_path: &Path) -> String {
@@ -372,6 +400,21 @@ fn render(m: &Manifest, manifest_path: &Path) -> String {
             r.hit_at_1, r.hit_at_5, r.mrr
         );
     }
+    if let Some(lora) = &m.lora {
+        let loss = |p: Option<&crate::train::LossPoint>| p.map_or("-".into(), |p| format!("{:.3}", p.loss));
+        let _ = writeln!(
+            text,
+            "LoRA: {} examples of {} changes, {} steps ({:?}), loss {} -> {}, {:.3} examples/s; wrote {}",
+            lora.examples,
+            lora.candidates_per_example,
+            lora.report.steps,
+            lora.report.stopped,
+            loss(lora.report.losses.first()),
+            loss(lora.report.losses.last()),
+            lora.examples_per_s,
+            lora.adapter.display()
+        );
+    }
     let _ = writeln!(
         text,
         "wrote {} and {}",
@@ -379,4 +422,78 @@ fn render(m: &Manifest, manifest_path: &Path) -> String {
         manifest_path.display()
     );
     text
+}
+
+/// What the LoRA part of a run did.
+#[derive(Debug, Serialize)]
+pub struct LoraOutcome {
+    pub examples: usize,
+    pub candidates_per_example: usize,
+    pub report: crate::train::TrainReport,
+    /// Forward and backward passes per second, as the trainer measured.
+    pub examples_per_s: f64,
+    pub adapter: PathBuf,
+    pub loss_log: PathBuf,
+    pub loss_plot: PathBuf,
+}
+
+/// Fine-tunes the judge on the examples in the minutes left, with a
+/// checkpoint in the output folder so that a stopped run resumes.
+fn fine_tune(
+    args: &TrainArgs,
+    out_dir: &Path,
+    examples: &[Example],
+    minutes_left: f64,
+) -> Result<LoraOutcome> {
+    if minutes_left <= 0.0 {
+        return Err(input(
+            "--max-minutes was spent before fine-tuning could start",
+        ));
+    }
+    let model = match &args.model {
+        Some(path) => path.clone(),
+        None => crate::model::default_model_path().ok_or_else(|| {
+            crate::error::model(
+                "the default model is not installed: run models/fetch, or pass --model",
+            )
+        })?,
+    };
+    let mut config = TrainConfig {
+        epochs: args.lora_epochs.max(1),
+        max_minutes: Some(minutes_left),
+        checkpoint: Some(out_dir.join("lora-checkpoint.safetensors")),
+        ..TrainConfig::default()
+    };
+    config.lora.top_layers = args.lora_top_layers;
+    let mut trainer = Trainer::new(&model, &config)?;
+    let bar = progress::bar(0, "LoRA steps");
+    let mut rate = 0.0;
+    let report = trainer.run(examples, &mut |p| {
+        bar.set_length(p.total_steps as u64);
+        bar.set_position(p.step as u64);
+        bar.set_message(format!("loss {:.3}", p.loss));
+        rate = p.examples_per_s;
+    })?;
+    bar.finish_and_clear();
+    let adapter = out_dir.join(super::ranking::ADAPTER_FILE);
+    trainer.adapter().save(&adapter)?;
+    let loss_log = out_dir.join("loss.tsv");
+    report.write_loss_log(&loss_log)?;
+    let loss_plot = out_dir.join("loss.svg");
+    let points: Vec<(f64, f64)> = report
+        .losses
+        .iter()
+        .map(|p| (p.step as f64, f64::from(p.loss)))
+        .collect();
+    std::fs::write(&loss_plot, crate::plot::loss_chart(&points)?)
+        .map_err(|e| input(format!("writing {}: {e}", loss_plot.display())))?;
+    Ok(LoraOutcome {
+        examples: examples.len(),
+        candidates_per_example: usize::from(args.lora_candidates),
+        report,
+        examples_per_s: rate,
+        adapter,
+        loss_log,
+        loss_plot,
+    })
 }
