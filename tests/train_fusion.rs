@@ -236,3 +236,65 @@ fn train_refuses_bad_input_with_one_line_errors() {
     ]);
     assert_one_line_error(&output, 3, "no weight for feature");
 }
+
+/// `--lora` fine-tunes the real model on examples from the same replays
+/// (tiny: three examples of four changes, the top two layers, one epoch),
+/// writes the adapter, the loss log and plot, and `investigate --ranker
+/// llm --adapter` loads it.
+#[test]
+fn train_lora_writes_an_adapter_that_investigate_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, end) = build(dir.path());
+    let out = dir.path().join("trained");
+    let manifest = success_json(&rca(&[
+        "train",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--until",
+        &iso(end - 5 * DAY),
+        "--since",
+        &iso(START),
+        "--out",
+        out.to_str().unwrap(),
+        "--lora",
+        "--lora-examples",
+        "3",
+        "--lora-candidates",
+        "4",
+        "--lora-top-layers",
+        "2",
+        "--lora-epochs",
+        "1",
+        "--format",
+        "json",
+    ]));
+    let lora = &manifest["lora"];
+    assert_eq!(lora["examples"], 3, "{manifest}");
+    assert_eq!(lora["report"]["steps"], 3);
+    assert_eq!(lora["report"]["losses"].as_array().unwrap().len(), 3);
+    for file in ["adapter.safetensors", "loss.tsv", "loss.svg"] {
+        assert!(out.join(file).is_file(), "{file}");
+    }
+    let adapter = out.join("adapter.safetensors");
+    let report = success_json(&rca(&[
+        "investigate",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--title",
+        "widget crash",
+        "--since",
+        "10d",
+        "--until",
+        &iso(end),
+        "--ranker",
+        "llm",
+        "--elect",
+        "8",
+        "--adapter",
+        adapter.to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    assert_eq!(report["ranker"], "llm");
+    assert!(report["reproduce"].as_str().unwrap().contains("--adapter"));
+}
