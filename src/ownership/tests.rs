@@ -268,14 +268,16 @@ fn owners_of_is_thread_safe() {
 /// dev cases' `opened_at`) and checks that every team hint of the dev
 /// cases names an owner; prints counts and timings. Run with
 /// `cargo test --lib ownership::tests::real_mirrors -- --ignored --nocapture`;
-/// `RCA_MIRRORS` and `RCA_DEV_CASES` override where they are.
+/// `RCA_MIRRORS` (the folder of bare mirrors) and `RCA_DEV_CASES` (the
+/// folder of dev case files) say where they are.
 #[test]
-#[ignore = "needs the mirrors under /work/.mirror"]
+#[ignore = "needs the benchmark mirrors: set RCA_MIRRORS and RCA_DEV_CASES"]
 fn real_mirrors() {
     use std::time::Instant;
-    let mirrors = std::env::var("RCA_MIRRORS").unwrap_or_else(|_| "/work/.mirror".to_owned());
-    let cases_dir =
-        std::env::var("RCA_DEV_CASES").unwrap_or_else(|_| "/work/shared/bench/dev".to_owned());
+    let (Ok(mirrors), Ok(cases_dir)) = (std::env::var("RCA_MIRRORS"), std::env::var("RCA_DEV_CASES"))
+    else {
+        panic!("set RCA_MIRRORS and RCA_DEV_CASES");
+    };
     let mut failures = Vec::new();
     for entry in std::fs::read_dir(&cases_dir).unwrap() {
         let path = entry.unwrap().path();
