@@ -384,7 +384,6 @@ pub struct MineArgs {
     pub format: Format,
 }
 
-
 /// Defaults of the options that rca.yaml may also set.
 pub mod defaults {
     pub const CANDIDATES: u32 = 200;

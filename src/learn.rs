@@ -31,7 +31,11 @@ pub const MIN_REGIME_CASES: usize = 30;
 pub fn fit_fusion(groups: &[Group], options: &FitOptions) -> Fusion {
     let all = || fit(groups, options);
     let per_regime = |regime: Regime| {
-        let own: Vec<Group> = groups.iter().filter(|g| g.regime == regime).cloned().collect();
+        let own: Vec<Group> = groups
+            .iter()
+            .filter(|g| g.regime == regime)
+            .cloned()
+            .collect();
         let fitted = if own.len() >= MIN_REGIME_CASES {
             fit(&own, options)
         } else {

@@ -178,9 +178,10 @@ fn ranker_flags(args: &ModelArgs) -> Vec<String> {
             if let Some(model) = &args.model {
                 flags.push(format!("--model {}", super::shell_quote(model)));
             }
-            let adapter = args.adapter.clone().or_else(|| {
-                model::find_in_models(ADAPTER_FILE).map(|p| p.display().to_string())
-            });
+            let adapter = args
+                .adapter
+                .clone()
+                .or_else(|| model::find_in_models(ADAPTER_FILE).map(|p| p.display().to_string()));
             if let Some(adapter) = adapter {
                 flags.push(format!("--adapter {}", super::shell_quote(&adapter)));
             }

@@ -17,8 +17,8 @@ use crate::history;
 use crate::investigation::{self, Ranker, Request};
 use crate::learn::{self, FitOptions, FusionFile, Group};
 use crate::mine;
-use crate::train::{Example, TrainConfig, Trainer};
 use crate::retrieve::{Fusion, Regime};
+use crate::train::{Example, TrainConfig, Trainer};
 use crate::when::{self, rfc3339, Seconds};
 use anyhow::{Context, Result};
 use git2::Repository;
@@ -154,7 +154,13 @@ pub fn run(args: TrainArgs) -> Result<u8> {
             } else {
                 0
             };
-            match replay(source, case, with_hint, args.candidates as usize, example_size)? {
+            match replay(
+                source,
+                case,
+                with_hint,
+                args.candidates as usize,
+                example_size,
+            )? {
                 Some((group, example)) => {
                     groups.push(group);
                     examples.extend(example);
@@ -342,13 +348,20 @@ fn replay(
         Err(_) => return Ok(None),
     };
     let ranking = &outcome.ranking;
-    let Some(index) = ranking.iter().position(|s| s.candidate.commit.id == culprit) else {
+    let Some(index) = ranking
+        .iter()
+        .position(|s| s.candidate.commit.id == culprit)
+    else {
         return Ok(None);
     };
     let example = (example_size > 1).then(|| {
         let negatives = ranking.iter().enumerate().filter(|(i, _)| *i != index);
         let mut chosen = vec![ranking[index].candidate.clone()];
-        chosen.extend(negatives.take(example_size - 1).map(|(_, s)| s.candidate.clone()));
+        chosen.extend(
+            negatives
+                .take(example_size - 1)
+                .map(|(_, s)| s.candidate.clone()),
+        );
         // The trainer shuffles the slots every epoch.
         Example {
             facts: request.facts.clone(),
@@ -401,7 +414,9 @@ fn render(m: &Manifest, manifest_path: &Path) -> String {
         );
     }
     if let Some(lora) = &m.lora {
-        let loss = |p: Option<&crate::train::LossPoint>| p.map_or("-".into(), |p| format!("{:.3}", p.loss));
+        let loss = |p: Option<&crate::train::LossPoint>| {
+            p.map_or("-".into(), |p| format!("{:.3}", p.loss))
+        };
         let _ = writeln!(
             text,
             "LoRA: {} examples of {} changes, {} steps ({:?}), loss {} -> {}, {:.3} examples/s; wrote {}",

@@ -274,7 +274,8 @@ fn owners_of_is_thread_safe() {
 #[ignore = "needs the benchmark mirrors: set RCA_MIRRORS and RCA_DEV_CASES"]
 fn real_mirrors() {
     use std::time::Instant;
-    let (Ok(mirrors), Ok(cases_dir)) = (std::env::var("RCA_MIRRORS"), std::env::var("RCA_DEV_CASES"))
+    let (Ok(mirrors), Ok(cases_dir)) =
+        (std::env::var("RCA_MIRRORS"), std::env::var("RCA_DEV_CASES"))
     else {
         panic!("set RCA_MIRRORS and RCA_DEV_CASES");
     };
