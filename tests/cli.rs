@@ -31,8 +31,9 @@ fn codeowners_fixture_culprit_is_in_the_top_five() {
     );
     let sum: f64 = probabilities.iter().sum();
     assert!((report["raw_confidence"].as_f64().unwrap() - sum).abs() < 1e-9);
-    // The shipped calibration applies by default and says so.
-    assert_eq!(report["calibrated"], true);
+    // No calibration ships (docs/confidence.md): the report says so.
+    assert_eq!(report["calibrated"], false);
+    assert_eq!(report["confidence"], report["raw_confidence"]);
     for key in [
         "title",
         "since",
