@@ -8,6 +8,7 @@
 //! - compact durations before the reference (`36h`, `2d`, `1w 2d`), via `humantime`;
 //! - git-style phrases (`2 days ago`, `yesterday`, `last week`), via `parse_datetime`.
 
+use crate::error::input;
 use jiff::{tz::TimeZone, Timestamp};
 
 /// Seconds since the Unix epoch.
@@ -48,6 +49,32 @@ pub fn parse(text: &str, reference: Seconds) -> Result<Seconds, String> {
 }
 
 /// The current time in seconds since the epoch.
+/// The `[since, until)` of a `--since`/`--until` pair: `until` defaults to
+/// now, `since` to `default_length` before it, and a relative `since`
+/// counts back from `until`. Errors are one-line input errors.
+pub fn period(
+    since: Option<&str>,
+    until: Option<&str>,
+    default_length: Seconds,
+) -> anyhow::Result<(Seconds, Seconds)> {
+    let until = match until {
+        Some(text) => parse(text, now()).map_err(|e| input(format!("--until: {e}")))?,
+        None => now(),
+    };
+    let since = match since {
+        Some(text) => parse(text, until).map_err(|e| input(format!("--since: {e}")))?,
+        None => until - default_length,
+    };
+    if since >= until {
+        return Err(input(format!(
+            "--since {} is not before --until {}",
+            rfc3339(since),
+            rfc3339(until)
+        )));
+    }
+    Ok((since, until))
+}
+
 pub fn now() -> Seconds {
     Timestamp::now().as_second()
 }

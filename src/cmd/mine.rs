@@ -65,22 +65,8 @@ fn resolve(args: &MineArgs) -> Result<Settings> {
     };
     let max_lag = duration("--max-lag", &args.max_lag)?;
     let lookback = duration("--lookback", &args.lookback)?;
-    let now = when::now();
-    let until = match &args.until {
-        Some(text) => when::parse(text, now).map_err(|e| input(format!("--until: {e}")))?,
-        None => now,
-    };
-    let since = match &args.since {
-        Some(text) => when::parse(text, until).map_err(|e| input(format!("--since: {e}")))?,
-        None => until - DEFAULT_PERIOD,
-    };
-    if since >= until {
-        return Err(input(format!(
-            "--since {} is not before --until {}",
-            when::rfc3339(since),
-            when::rfc3339(until)
-        )));
-    }
+    let (since, until) =
+        when::period(args.since.as_deref(), args.until.as_deref(), DEFAULT_PERIOD)?;
     // Without --name, `run` names the cases after the repository it opens.
     let name = args.name.clone().unwrap_or_default();
     if args.name.is_some() && name.trim().is_empty() {

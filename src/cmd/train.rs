@@ -102,18 +102,8 @@ struct Source {
 pub fn run(args: TrainArgs) -> Result<u8> {
     let started = Instant::now();
     let budget = std::time::Duration::from_secs(u64::from(args.max_minutes) * 60);
-    let now = when::now();
-    let until = match &args.until {
-        Some(text) => when::parse(text, now).map_err(|e| input(format!("--until: {e}")))?,
-        None => now,
-    };
-    let since = match &args.since {
-        Some(text) => when::parse(text, until).map_err(|e| input(format!("--since: {e}")))?,
-        None => until - DEFAULT_PERIOD,
-    };
-    if since >= until {
-        return Err(usage("--since must be before --until"));
-    }
+    let (since, until) =
+        when::period(args.since.as_deref(), args.until.as_deref(), DEFAULT_PERIOD)?;
     let out_dir = match &args.out {
         Some(dir) => dir.clone(),
         None => crate::model::default_model_path()
