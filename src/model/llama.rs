@@ -84,6 +84,27 @@ pub(crate) struct Config {
     pub n_expert_used: usize,
 }
 
+impl Config {
+    /// Refuses a prompt that, after `cached` tokens, would not fit the
+    /// context, or that holds a token outside the vocabulary.
+    pub(crate) fn check_tokens(&self, cached: usize, tokens: &[u32]) -> Result<(), ModelError> {
+        let total = cached + tokens.len();
+        if total > self.context_length {
+            return Err(ModelError::Other(format!(
+                "the prompt needs {total} tokens, more than the model's context of {}",
+                self.context_length
+            )));
+        }
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= self.vocab_size) {
+            return Err(ModelError::Other(format!(
+                "token id {bad} is outside the vocabulary ({} tokens)",
+                self.vocab_size
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// A projection: f32 or quantized, applied to `(tokens, in)` rows.
 #[derive(Debug, Clone)]
 struct Linear(QMatMul);
@@ -433,22 +454,7 @@ impl Weights {
         if tokens.is_empty() {
             return Err(ModelError::Other("no tokens to run".into()));
         }
-        let total = cache.len + tokens.len();
-        if total > self.config.context_length {
-            return Err(ModelError::Other(format!(
-                "the prompt needs {total} tokens, more than the model's context of {}",
-                self.config.context_length
-            )));
-        }
-        if let Some(&bad) = tokens
-            .iter()
-            .find(|&&t| t as usize >= self.config.vocab_size)
-        {
-            return Err(ModelError::Other(format!(
-                "token id {bad} is outside the vocabulary ({} tokens)",
-                self.config.vocab_size
-            )));
-        }
+        self.config.check_tokens(cache.len, tokens)?;
         if cache.layers.is_empty() {
             cache.layers = vec![None; self.config.n_layer];
         }

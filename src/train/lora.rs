@@ -392,22 +392,7 @@ impl TrainNet {
         if tokens.is_empty() {
             return Err(ModelError::Other("no tokens to run".into()));
         }
-        if tokens.len() > self.config.context_length {
-            return Err(ModelError::Other(format!(
-                "the prompt needs {} tokens, more than the model's context of {}",
-                tokens.len(),
-                self.config.context_length
-            )));
-        }
-        if let Some(&bad) = tokens
-            .iter()
-            .find(|&&t| t as usize >= self.config.vocab_size)
-        {
-            return Err(ModelError::Other(format!(
-                "token id {bad} is outside the vocabulary ({} tokens)",
-                self.config.vocab_size
-            )));
-        }
+        self.config.check_tokens(0, tokens)?;
         Ok(())
     }
 
