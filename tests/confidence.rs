@@ -94,6 +94,19 @@ fn synthetic_backtest(dir: &Path, ranker: &str) {
     .unwrap();
 }
 
+/// `rca calibrate --from bt --out cal` with extra flags.
+fn calibrate(bt: &Path, cal: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "calibrate",
+        "--from",
+        bt.to_str().unwrap(),
+        "--out",
+        cal.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    rca(&args)
+}
+
 #[test]
 fn calibrate_fits_the_known_answer_and_investigate_uses_it() {
     let fixture = build("codeowners-monorepo", true);
@@ -101,17 +114,7 @@ fn calibrate_fits_the_known_answer_and_investigate_uses_it() {
     synthetic_backtest(&bt, "heuristic");
     let cal_path = fixture.dir.path().join("cal.yaml");
     for method in ["isotonic", "platt"] {
-        let output = rca(&[
-            "calibrate",
-            "--from",
-            bt.to_str().unwrap(),
-            "--out",
-            cal_path.to_str().unwrap(),
-            "--method",
-            method,
-            "--format",
-            "json",
-        ]);
+        let output = calibrate(&bt, &cal_path, &["--method", method, "--format", "json"]);
         let report = success_json(&output);
         assert_eq!(report["cases"], 20);
         assert_eq!(
@@ -191,13 +194,7 @@ fn a_calibration_for_another_ranker_is_refused() {
     let bt = fixture.dir.path().join("bt");
     synthetic_backtest(&bt, "llm");
     let cal_path = fixture.dir.path().join("cal.yaml");
-    let output = rca(&[
-        "calibrate",
-        "--from",
-        bt.to_str().unwrap(),
-        "--out",
-        cal_path.to_str().unwrap(),
-    ]);
+    let output = calibrate(&bt, &cal_path, &[]);
     assert_eq!(output.status.code(), Some(0));
     let output = fixture.run(&["--calibration", cal_path.to_str().unwrap()]);
     assert_one_line_error(&output, 3, "fitted for the llm ranker");
@@ -206,13 +203,7 @@ fn a_calibration_for_another_ranker_is_refused() {
 #[test]
 fn calibrate_refuses_a_folder_that_is_not_a_backtest() {
     let dir = tempfile::tempdir().unwrap();
-    let output = rca(&[
-        "calibrate",
-        "--from",
-        dir.path().to_str().unwrap(),
-        "--out",
-        "x.yaml",
-    ]);
+    let output = calibrate(dir.path(), Path::new("x.yaml"), &[]);
     assert_one_line_error(&output, 3, "summary.json");
 }
 

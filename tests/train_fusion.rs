@@ -100,6 +100,25 @@ fn iso(secs: i64) -> String {
     rca::when::rfc3339(secs)
 }
 
+/// `rca investigate` on the built repository, window ending at `until`,
+/// with the title "widget crash" and extra flags.
+fn investigate(repo: &Path, until: i64, extra: &[&str]) -> std::process::Output {
+    let until = iso(until);
+    let mut args = vec![
+        "investigate",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--title",
+        "widget crash",
+        "--since",
+        "10d",
+        "--until",
+        &until,
+    ];
+    args.extend(extra);
+    rca(&args)
+}
+
 #[test]
 fn train_learns_the_planted_signal_and_keeps_out_cases_after_the_cut_off() {
     let dir = tempfile::tempdir().unwrap();
@@ -166,23 +185,18 @@ fn train_learns_the_planted_signal_and_keeps_out_cases_after_the_cut_off() {
     let log_lines = fusion["weights"]["component"]["log_lines"].as_f64();
     assert!(log_lines.unwrap() < -1.0, "{fusion:?}");
 
-    // investigate and backtest use it with --fusion and say so.
+    // investigate uses it with --fusion and says so.
     let fusion_path = out.join("fusion.yaml");
-    let report = success_json(&rca(&[
-        "investigate",
-        "--repo",
-        repo.to_str().unwrap(),
-        "--title",
-        "widget crash",
-        "--since",
-        "10d",
-        "--until",
-        &iso(end),
-        "--fusion",
-        fusion_path.to_str().unwrap(),
-        "--format",
-        "json",
-    ]));
+    let report = success_json(&investigate(
+        &repo,
+        end,
+        &[
+            "--fusion",
+            fusion_path.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    ));
     assert_ne!(report["fusion"], "built-in");
     assert!(report["reproduce"].as_str().unwrap().contains("--fusion"));
     // the shipped calibration belongs to the built-in fusion: not applied
@@ -221,19 +235,7 @@ fn train_refuses_bad_input_with_one_line_errors() {
         "schema: rca.fusion/1\nweights: {component: {text_bm25: 1}, symptom: {}}\ntemperature: 1\n",
     )
     .unwrap();
-    let output = rca(&[
-        "investigate",
-        "--repo",
-        repo.to_str().unwrap(),
-        "--title",
-        "x",
-        "--since",
-        "3d",
-        "--until",
-        &iso(end),
-        "--fusion",
-        bad.to_str().unwrap(),
-    ]);
+    let output = investigate(&repo, end, &["--fusion", bad.to_str().unwrap()]);
     assert_one_line_error(&output, 3, "no weight for feature");
 }
 
@@ -276,25 +278,20 @@ fn train_lora_writes_an_adapter_that_investigate_loads() {
         assert!(out.join(file).is_file(), "{file}");
     }
     let adapter = out.join("adapter.safetensors");
-    let report = success_json(&rca(&[
-        "investigate",
-        "--repo",
-        repo.to_str().unwrap(),
-        "--title",
-        "widget crash",
-        "--since",
-        "10d",
-        "--until",
-        &iso(end),
-        "--ranker",
-        "llm",
-        "--elect",
-        "8",
-        "--adapter",
-        adapter.to_str().unwrap(),
-        "--format",
-        "json",
-    ]));
+    let report = success_json(&investigate(
+        &repo,
+        end,
+        &[
+            "--ranker",
+            "llm",
+            "--elect",
+            "8",
+            "--adapter",
+            adapter.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    ));
     assert_eq!(report["ranker"], "llm");
     assert!(report["reproduce"].as_str().unwrap().contains("--adapter"));
 }
