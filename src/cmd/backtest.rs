@@ -227,12 +227,17 @@ pub fn run(mut args: BacktestArgs) -> Result<u8> {
     };
     config.fill_model_args(&mut args.model);
     let fusion = super::ranking::fusion(&args.model)?;
-    let calibration = super::calibrate::resolve(
-        args.calibration.is_none(),
-        args.calibration.clone(),
-        args.model.ranker().as_str(),
-        &fusion_id(&fusion),
-    )?;
+    // Only a calibration given with --calibration applies: the raw
+    // confidence, which every case line keeps, is what `rca calibrate` fits.
+    let calibration = match &args.calibration {
+        Some(path) => super::calibrate::resolve(
+            false,
+            Some(path.clone()),
+            args.model.ranker().as_str(),
+            &fusion_id(&fusion),
+        )?,
+        None => None,
+    };
     let candidates = args
         .candidates
         .or(config.ranking.candidates)
