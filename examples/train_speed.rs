@@ -86,6 +86,7 @@ fn main() -> anyhow::Result<()> {
     let path = rca::model::default_model_path().expect("run models/fetch");
     let examples: Vec<Example> = (0..steps)
         .map(|s| Example {
+            case: String::new(),
             facts: Facts {
                 title: format!("packet loss on port {s} after upgrade"),
                 impact: Some("traffic drops on the mlx5 ports of the edge routers".into()),

@@ -54,7 +54,7 @@ pub struct Case {
 }
 
 /// What was known when an investigation opened: all a replay may use.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Facts {
     pub title: String,
     pub impact: Option<String>,

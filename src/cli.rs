@@ -315,6 +315,41 @@ pub struct TrainArgs {
     /// Passes over the LoRA examples.
     #[arg(long, default_value_t = 2)]
     pub lora_epochs: usize,
+    /// AdamW step size of the LoRA factors.
+    #[arg(long, default_value_t = 2e-4)]
+    pub lora_rate: f64,
+    /// Examples per LoRA optimiser step (their gradients are averaged).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub lora_accumulate: u32,
+    /// Rank of each LoRA pair.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=512))]
+    pub lora_rank: u32,
+    /// The matrices LoRA adapts, comma-separated, of q k v o gate up down.
+    #[arg(long, value_delimiter = ',', default_value = "q,v")]
+    pub lora_targets: Vec<String>,
+    /// Where the LoRA passes run: cpu, cuda or cuda:N (CUDA needs a build
+    /// with --features cuda).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Train the judge on LoRA examples saved earlier with --save-examples
+    /// (implies --lora). With them, --repo and --cases may be left out: then
+    /// only the judge is trained. Examples of cases opened at or after
+    /// --until are left out.
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    pub examples: Vec<PathBuf>,
+    /// Write the LoRA examples replay builds (JSON lines, see
+    /// docs/training.md), to train on them elsewhere (a GPU machine without
+    /// the repositories) or to hold them out.
+    #[arg(long, value_name = "FILE")]
+    pub save_examples: Option<PathBuf>,
+    /// Held-out LoRA examples: the judge's listwise top-1 on them is
+    /// measured before and after fine-tuning.
+    #[arg(long, value_name = "FILE")]
+    pub eval_examples: Option<PathBuf>,
+    /// Replay every case without its team hint (default: every other case
+    /// has it, so both regimes are learned).
+    #[arg(long)]
+    pub no_team_hint: bool,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }

@@ -21,12 +21,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// One changed file of a commit.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct FileChange {
     /// Path after the change (lossy UTF-8 for non-UTF-8 paths).
     pub path: String,
     /// Path before the change, for renames.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub old_path: Option<String>,
     pub added: u32,
     pub removed: u32,
@@ -36,7 +36,7 @@ pub struct FileChange {
 }
 
 /// A commit in the window, as plain data.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Commit {
     pub id: String,
     pub author: String,
@@ -50,7 +50,7 @@ pub struct Commit {
     pub body: String,
     pub files: Vec<FileChange>,
     /// The main-line merge that brought this commit in, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_by: Option<String>,
 }
 

@@ -66,7 +66,7 @@ impl Default for Weights {
 pub const PRIOR_TEMPERATURE: f64 = 1.5;
 
 /// Why a candidate is where it is.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Evidence {
     /// Query terms found in the message or the paths.
     pub matched_terms: Vec<String>,
@@ -81,7 +81,7 @@ pub struct Evidence {
 }
 
 /// A commit that survived retrieval.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Candidate {
     pub commit: Commit,
     pub features: [f64; NUM_FEATURES],

@@ -39,7 +39,7 @@ fn model() -> &'static Model {
 /// The training network, shared by the tests.
 fn net() -> &'static TrainNet {
     static NET: OnceLock<TrainNet> = OnceLock::new();
-    NET.get_or_init(|| TrainNet::load(&model_path()).expect("the training net loads"))
+    NET.get_or_init(|| TrainNet::load(&model_path(), &Device::Cpu).expect("the training net loads"))
 }
 
 /// The real-model tests run one at a time: on two cores, running them side
@@ -120,6 +120,7 @@ fn examples() -> Vec<Example> {
         .iter()
         .enumerate()
         .map(|(e, (title, changes, culprit))| Example {
+            case: String::new(),
             facts: Facts {
                 title: title.to_string(),
                 ..Facts::default()
@@ -226,7 +227,7 @@ fn merged_adapter_equals_training_forward() {
         moved > 0.05,
         "the adapter should change the output ({moved})"
     );
-    let merged = Model::load_merged(&model_path(), &cpu(), None, &net().to_adapter(&lora)).unwrap();
+    let merged = Model::load_merged(&model_path(), &cpu(), None, &net().to_adapter(&lora).unwrap()).unwrap();
     assert!(
         merged.info().weights.contains("LoRA"),
         "{}",
@@ -253,7 +254,7 @@ fn checkpointed_gradients_equal_finite_differences() {
         ..LoraConfig::default()
     };
     let lora = random_lora(&config, 0.02);
-    let mut small = TrainNet::load(&model_path()).unwrap();
+    let mut small = TrainNet::load(&model_path(), &Device::Cpu).unwrap();
     // One layer per segment: the most recomputation, the most to get wrong.
     small.set_graph_budget(1);
     let (out, grads) = small.step(&tokens, labels, example.culprit, &lora).unwrap();
@@ -277,7 +278,7 @@ fn checkpointed_gradients_equal_finite_differences() {
         }
     }
     // The reference path (plain candle ops only) agrees with the fused one.
-    let mut reference = TrainNet::load(&model_path()).unwrap();
+    let mut reference = TrainNet::load(&model_path(), &Device::Cpu).unwrap();
     reference.set_fused(false);
     let (out_ref, grads_ref) = reference
         .step(&tokens, labels, example.culprit, &lora)
@@ -353,7 +354,7 @@ fn adapter_files_round_trip_bit_exactly_and_bad_ones_are_refused() {
     let _guard = serial();
     let dir = tempfile::tempdir().unwrap();
     let lora = random_lora(&LoraConfig::default(), 0.05);
-    let adapter = net().to_adapter(&lora);
+    let adapter = net().to_adapter(&lora).unwrap();
     let path = dir.path().join("judge.safetensors");
     adapter.save(&path).unwrap();
     let loaded = Adapter::load(&path).unwrap();
@@ -533,7 +534,7 @@ fn a_tiny_training_run_teaches_the_judge_its_culprits() {
     }
     // The merged adapter in the election: every culprit wins.
     let adapter_path = dir.path().join("judge.safetensors");
-    trainer.adapter().save(&adapter_path).unwrap();
+    trainer.adapter().unwrap().save(&adapter_path).unwrap();
     let ranks_after = election_ranks(
         Model::load_with_adapter(&model_path(), &cpu(), Some(&adapter_path)).unwrap(),
         &examples,

@@ -248,6 +248,7 @@ fn train_lora_writes_an_adapter_that_investigate_loads() {
     let dir = tempfile::tempdir().unwrap();
     let (repo, end) = build(dir.path());
     let out = dir.path().join("trained");
+    let saved = dir.path().join("examples.jsonl");
     let manifest = success_json(&rca(&[
         "train",
         "--repo",
@@ -267,6 +268,10 @@ fn train_lora_writes_an_adapter_that_investigate_loads() {
         "2",
         "--lora-epochs",
         "1",
+        "--lora-accumulate",
+        "1",
+        "--save-examples",
+        saved.to_str().unwrap(),
         "--format",
         "json",
     ]));
@@ -294,4 +299,64 @@ fn train_lora_writes_an_adapter_that_investigate_loads() {
     ));
     assert_eq!(report["ranker"], "llm");
     assert!(report["reproduce"].as_str().unwrap().contains("--adapter"));
+
+    // The saved examples train the judge alone, without the repository;
+    // the latest one is at the new cut-off and stays out.
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&saved)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines.iter().all(|l| l["schema"] == "rca.examples/1"));
+    assert!(lines.iter().all(|l| l["candidates"].as_array().unwrap().len() == 4));
+    let untils: Vec<i64> = lines.iter().map(|l| l["until"].as_i64().unwrap()).collect();
+    let cut = *untils.iter().max().unwrap();
+    let later = untils.iter().filter(|&&u| u >= cut).count();
+    let judge_only = dir.path().join("judge-only");
+    let manifest = success_json(&rca(&[
+        "train",
+        "--examples",
+        saved.to_str().unwrap(),
+        "--eval-examples",
+        saved.to_str().unwrap(),
+        "--until",
+        &iso(cut),
+        "--out",
+        judge_only.to_str().unwrap(),
+        "--lora-top-layers",
+        "1",
+        "--lora-epochs",
+        "1",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(manifest["excluded_after_until"], later, "{manifest}");
+    let lora = &manifest["lora"];
+    assert_eq!(lora["examples"], 3 - later);
+    for when in ["heldout_before", "heldout_after"] {
+        let judged = &lora[when];
+        assert_eq!(judged["examples"], 3, "{manifest}");
+        let picks: u64 = judged["picks_by_slot"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_u64().unwrap())
+            .sum();
+        assert_eq!(picks, 3);
+        assert!((judged["chance"].as_f64().unwrap() - 0.25).abs() < 1e-9);
+    }
+    assert!(judge_only.join("adapter.safetensors").is_file());
+
+    // Bad inputs: nothing to train on, a missing examples file, no device.
+    let output = rca(&["train", "--out", judge_only.to_str().unwrap()]);
+    assert_one_line_error(&output, 2, "nothing to train on");
+    let missing = dir.path().join("missing.jsonl");
+    let output = rca(&["train", "--examples", missing.to_str().unwrap()]);
+    assert_one_line_error(&output, 3, "missing.jsonl");
+    std::fs::write(&missing, "{\"schema\": \"other\"}\n").unwrap();
+    let output = rca(&["train", "--examples", missing.to_str().unwrap()]);
+    assert_one_line_error(&output, 3, "missing.jsonl:1");
+    let output = rca(&["train", "--examples", saved.to_str().unwrap(), "--device", "tpu"]);
+    assert_one_line_error(&output, 2, "--device");
 }

@@ -8,6 +8,11 @@
 //! fusion of the retrieval signals is fitted as a conditional logit
 //! (`learn::fit`) over them. Team hints are given on every other case, so
 //! that the hint signals are learned and the rest learned without them.
+//!
+//! With `--lora` (or `--examples`), the judge is fine-tuned too, on examples
+//! built from the same replays or saved by an earlier run
+//! (`--save-examples`): a run with only `--examples` trains the judge alone,
+//! on a machine that need not hold the repositories.
 
 use super::{out, progress};
 use crate::cases::{Case, CasesFile};
@@ -18,7 +23,8 @@ use crate::investigation::{self, Ranker, Request};
 use crate::learn::{self, FitOptions, FusionFile, Group};
 use crate::mine;
 use crate::retrieve::{Fusion, Regime};
-use crate::train::{Example, TrainConfig, Trainer};
+use crate::model::DeviceChoice;
+use crate::train::{self, Example, JudgeReport, TrainConfig, Trainer};
 use crate::when::{self, rfc3339, Seconds};
 use anyhow::{Context, Result};
 use git2::Repository;
@@ -104,6 +110,12 @@ pub fn run(args: TrainArgs) -> Result<u8> {
     let budget = std::time::Duration::from_secs(u64::from(args.max_minutes) * 60);
     let (since, until) =
         when::period(args.since.as_deref(), args.until.as_deref(), DEFAULT_PERIOD)?;
+    let lora = args.lora || !args.examples.is_empty();
+    // Checked before the long replay, so that a typo fails at once.
+    args.device
+        .parse::<DeviceChoice>()
+        .map_err(|e| usage(format!("--device: {e}")))?;
+    let (saved, saved_excluded) = load_examples(&args.examples, until)?;
     let out_dir = match &args.out {
         Some(dir) => dir.clone(),
         None => crate::model::default_model_path()
@@ -112,6 +124,14 @@ pub fn run(args: TrainArgs) -> Result<u8> {
     };
     std::fs::create_dir_all(&out_dir)
         .map_err(|e| input(format!("--out {}: {e}", out_dir.display())))?;
+    if args.repos.is_empty() && args.cases.is_empty() {
+        if saved.is_empty() {
+            return Err(usage(
+                "nothing to train on: give --repo, --cases or --examples (with examples before --until)",
+            ));
+        }
+        return judge_only(&args, &out_dir, &saved, saved_excluded, until, started);
+    }
 
     let (sources, excluded) = gather(&args, since, until)?;
     let total: usize = sources.iter().map(|s| s.file.cases.len()).sum();
@@ -137,9 +157,10 @@ pub fn run(args: TrainArgs) -> Result<u8> {
             }
             bar.set_message(case.id.clone());
             // Team hints on every other case: both regimes are learned.
-            let with_hint = index % 2 == 1;
+            let with_hint = !args.no_team_hint && index % 2 == 1;
             index += 1;
-            let example_size = if args.lora && examples.len() < args.lora_examples {
+            let wants_examples = lora || args.save_examples.is_some();
+            let example_size = if wants_examples && examples.len() < args.lora_examples {
                 usize::from(args.lora_candidates)
             } else {
                 0
@@ -220,7 +241,12 @@ pub fn run(args: TrainArgs) -> Result<u8> {
         "out_of_fold_hit_at_5": manifest.fitted_out_of_fold.hit_at_5,
     }))?;
     FusionFile::new(fusion, trained).save(&fusion_path)?;
-    if args.lora {
+    if let Some(path) = &args.save_examples {
+        train::examples::save(path, &examples)?;
+    }
+    examples.extend(saved);
+    manifest.excluded_after_until += saved_excluded;
+    if lora {
         let minutes_left = f64::from(args.max_minutes) - started.elapsed().as_secs_f64() / 60.0;
         manifest.lora = Some(fine_tune(&args, &out_dir, &examples, minutes_left)?);
         manifest.seconds = started.elapsed().as_secs_f64();
@@ -234,6 +260,79 @@ pub fn run(args: TrainArgs) -> Result<u8> {
     match args.format {
         Format::Json => out(&format!("{}\n", serde_json::to_string_pretty(&manifest)?))?,
         Format::Text => out(&render(&manifest, &manifest_path))?,
+    }
+    Ok(exit_code::SUCCESS)
+}
+
+/// train.json of a run that only fine-tunes the judge, on saved examples.
+#[derive(Debug, Serialize)]
+pub struct JudgeManifest {
+    pub schema: &'static str,
+    pub until: String,
+    pub examples_files: Vec<PathBuf>,
+    /// Saved examples left out because their case opened at or after
+    /// `until`.
+    pub excluded_after_until: usize,
+    pub seconds: f64,
+    pub lora: LoraOutcome,
+}
+
+/// The examples of the `--examples` files whose case opened before
+/// `until`, and how many were left out.
+fn load_examples(paths: &[PathBuf], until: Seconds) -> Result<(Vec<Example>, usize)> {
+    let mut kept = Vec::new();
+    let mut excluded = 0;
+    for path in paths {
+        for example in train::examples::load(path)? {
+            if example.until < until {
+                kept.push(example);
+            } else {
+                excluded += 1;
+            }
+        }
+    }
+    Ok((kept, excluded))
+}
+
+/// Fine-tunes the judge on saved examples alone and writes train.json.
+fn judge_only(
+    args: &TrainArgs,
+    out_dir: &Path,
+    examples: &[Example],
+    excluded: usize,
+    until: Seconds,
+    started: Instant,
+) -> Result<u8> {
+    let minutes_left = f64::from(args.max_minutes) - started.elapsed().as_secs_f64() / 60.0;
+    let lora = fine_tune(args, out_dir, examples, minutes_left)?;
+    let manifest = JudgeManifest {
+        schema: "rca.training/1",
+        until: rfc3339(until),
+        examples_files: args.examples.clone(),
+        excluded_after_until: excluded,
+        seconds: started.elapsed().as_secs_f64(),
+        lora,
+    };
+    let manifest_path = out_dir.join("train.json");
+    std::fs::write(
+        &manifest_path,
+        serde_json::to_string_pretty(&manifest)? + "\n",
+    )
+    .map_err(|e| input(format!("writing {}: {e}", manifest_path.display())))?;
+    match args.format {
+        Format::Json => out(&format!("{}\n", serde_json::to_string_pretty(&manifest)?))?,
+        Format::Text => {
+            let mut text = format!(
+                "trained the judge on {} saved examples before {} ({} left out, {} s)\n",
+                manifest.lora.examples,
+                manifest.until,
+                excluded,
+                manifest.seconds.round()
+            );
+            text.push_str(&render_lora(&manifest.lora));
+            text.push_str(&format!("wrote {}\n", manifest_path.display()));
+            out(&text)?
+        }
     }
     Ok(exit_code::SUCCESS)
 }
@@ -354,6 +453,7 @@ fn replay(
         );
         // The trainer shuffles the slots every epoch.
         Example {
+            case: case.id.clone(),
             facts: request.facts.clone(),
             until: opened_at,
             candidates: chosen,
@@ -404,21 +504,7 @@ fn render(m: &Manifest, manifest_path: &Path) -> String {
         );
     }
     if let Some(lora) = &m.lora {
-        let loss = |p: Option<&crate::train::LossPoint>| {
-            p.map_or("-".into(), |p| format!("{:.3}", p.loss))
-        };
-        let _ = writeln!(
-            text,
-            "LoRA: {} examples of {} changes, {} steps ({:?}), loss {} -> {}, {:.3} examples/s; wrote {}",
-            lora.examples,
-            lora.candidates_per_example,
-            lora.report.steps,
-            lora.report.stopped,
-            loss(lora.report.losses.first()),
-            loss(lora.report.losses.last()),
-            lora.examples_per_s,
-            lora.adapter.display()
-        );
+        text.push_str(&render_lora(lora));
     }
     let _ = writeln!(
         text,
@@ -429,11 +515,48 @@ fn render(m: &Manifest, manifest_path: &Path) -> String {
     text
 }
 
+/// The LoRA lines of the text report.
+fn render_lora(lora: &LoraOutcome) -> String {
+    use std::fmt::Write as _;
+    let loss = |p: Option<&crate::train::LossPoint>| {
+        p.map_or("-".into(), |p| format!("{:.3}", p.loss))
+    };
+    let mut text = format!(
+        "LoRA on {}: {} examples of up to {} changes, {} steps ({:?}), loss {} -> {}, {:.3} examples/s; wrote {}\n",
+        lora.device,
+        lora.examples,
+        lora.candidates_per_example,
+        lora.report.steps,
+        lora.report.stopped,
+        loss(lora.report.losses.first()),
+        loss(lora.report.losses.last()),
+        lora.examples_per_s,
+        lora.adapter.display()
+    );
+    for (when, report) in [("before", &lora.heldout_before), ("after", &lora.heldout_after)] {
+        if let Some(r) = report {
+            let _ = writeln!(
+                text,
+                "  held-out judge {when}: top-1 {:.3} (chance {:.3}) over {} examples, loss {:.3}, max slot bias {:.2}x",
+                r.top1, r.chance, r.examples, r.loss, r.max_slot_bias
+            );
+        }
+    }
+    text
+}
+
 /// What the LoRA part of a run did.
 #[derive(Debug, Serialize)]
 pub struct LoraOutcome {
+    /// Where the passes ran.
+    pub device: String,
     pub examples: usize,
     pub candidates_per_example: usize,
+    /// The judge on the `--eval-examples`, before and after fine-tuning.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heldout_before: Option<JudgeReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heldout_after: Option<JudgeReport>,
     pub report: crate::train::TrainReport,
     /// Forward and backward passes per second, as the trainer measured.
     pub examples_per_s: f64,
@@ -463,14 +586,38 @@ fn fine_tune(
             )
         })?,
     };
+    let device: DeviceChoice = args
+        .device
+        .parse()
+        .map_err(|e| usage(format!("--device: {e}")))?;
     let mut config = TrainConfig {
         epochs: args.lora_epochs.max(1),
         max_minutes: Some(minutes_left),
         checkpoint: Some(out_dir.join("lora-checkpoint.safetensors")),
+        learning_rate: args.lora_rate,
+        accumulate: args.lora_accumulate as usize,
+        device,
         ..TrainConfig::default()
     };
     config.lora.top_layers = args.lora_top_layers;
+    config.lora.rank = args.lora_rank as usize;
+    config.lora.alpha = 2.0 * f64::from(args.lora_rank);
+    config.lora.targets = args.lora_targets.clone();
+    let held_out = match &args.eval_examples {
+        Some(path) => train::examples::load(path)?,
+        None => Vec::new(),
+    };
     let mut trainer = Trainer::new(&model, &config)?;
+    let judge = |trainer: &Trainer, when: &str| -> Result<Option<JudgeReport>> {
+        if held_out.is_empty() {
+            return Ok(None);
+        }
+        let bar = progress::bar(held_out.len() as u64, &format!("judging held-out ({when})"));
+        let report = trainer.judge(&held_out, &mut |n| bar.set_position(n as u64))?;
+        bar.finish_and_clear();
+        Ok(Some(report))
+    };
+    let heldout_before = judge(&trainer, "before")?;
     let bar = progress::bar(0, "LoRA steps");
     let mut rate = 0.0;
     let report = trainer.run(examples, &mut |p| {
@@ -480,8 +627,9 @@ fn fine_tune(
         rate = p.examples_per_s;
     })?;
     bar.finish_and_clear();
+    let heldout_after = judge(&trainer, "after")?;
     let adapter = out_dir.join(super::ranking::ADAPTER_FILE);
-    trainer.adapter().save(&adapter)?;
+    trainer.adapter()?.save(&adapter)?;
     let loss_log = out_dir.join("loss.tsv");
     report.write_loss_log(&loss_log)?;
     let loss_plot = out_dir.join("loss.svg");
@@ -493,6 +641,9 @@ fn fine_tune(
     std::fs::write(&loss_plot, crate::plot::loss_chart(&points)?)
         .map_err(|e| input(format!("writing {}: {e}", loss_plot.display())))?;
     Ok(LoraOutcome {
+        device: args.device.clone(),
+        heldout_before,
+        heldout_after,
         examples: examples.len(),
         candidates_per_example: usize::from(args.lora_candidates),
         report,

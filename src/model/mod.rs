@@ -651,7 +651,8 @@ fn chatml_default_system(template: &str) -> Option<String> {
     })
 }
 
-fn pick_device(choice: DeviceChoice) -> Result<Device, ModelError> {
+/// The candle device for `choice`; a device error when it is not there.
+pub fn pick_device(choice: DeviceChoice) -> Result<Device, ModelError> {
     match choice {
         DeviceChoice::Cpu => Ok(Device::Cpu),
         DeviceChoice::Auto => {

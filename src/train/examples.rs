@@ -14,10 +14,76 @@ use crate::rank::LABELS;
 use crate::retrieve::Candidate;
 use crate::when::Seconds;
 use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+/// The `schema` of every line of an examples file.
+pub const EXAMPLES_SCHEMA: &str = "rca.examples/1";
+
+/// One line of an examples file.
+#[derive(Serialize, Deserialize)]
+struct Line {
+    schema: String,
+    #[serde(flatten)]
+    example: Example,
+}
+
+/// Writes `examples` as JSON lines (schema [`EXAMPLES_SCHEMA`]). What the
+/// prompt does not show is left out: commit bodies and retrieval evidence.
+pub fn save(path: &Path, examples: &[Example]) -> Result<()> {
+    let write = || -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+        for example in examples {
+            let mut example = example.clone();
+            for c in &mut example.candidates {
+                c.commit.body.clear();
+                c.evidence = Default::default();
+            }
+            let line = Line {
+                schema: EXAMPLES_SCHEMA.to_string(),
+                example,
+            };
+            serde_json::to_writer(&mut out, &line)?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()
+    };
+    write().map_err(|e| crate::error::input(format!("writing {}: {e}", path.display())))
+}
+
+/// Reads an examples file written by [`save`]; every example is checked.
+pub fn load(path: &Path) -> Result<Vec<Example>> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| crate::error::input(format!("{}: {e}", path.display())))?;
+    let mut examples = Vec::new();
+    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let at = |e: &dyn std::fmt::Display| {
+            crate::error::input(format!("{}:{}: {e}", path.display(), n + 1))
+        };
+        let line = line.map_err(|e| at(&e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed: Line = serde_json::from_str(&line).map_err(|e| at(&e))?;
+        if parsed.schema != EXAMPLES_SCHEMA {
+            return Err(at(&format!(
+                "schema {:?}, expected {EXAMPLES_SCHEMA:?}",
+                parsed.schema
+            )));
+        }
+        parsed.example.check().map_err(|e| at(&e))?;
+        examples.push(parsed.example);
+    }
+    Ok(examples)
+}
 
 /// One training example.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Example {
+    /// The case it comes from (for audits; not part of the prompt).
+    #[serde(default)]
+    pub case: String,
     /// The sparse facts known at the start of the investigation.
     pub facts: Facts,
     /// When the investigation opened: change ages in the prompt count back

@@ -139,6 +139,8 @@ impl Lora {
 /// weights, the shape, the RoPE tables, and who the base is.
 pub struct TrainNet {
     config: Config,
+    /// Where the weights live and the passes run.
+    device: Device,
     dim: usize,
     embedding: Tensor,
     /// The output projection (the embedding itself when tied).
@@ -167,9 +169,11 @@ pub struct StepOutput {
 }
 
 impl TrainNet {
-    /// Reads a Llama-family GGUF and dequantizes every weight to f32 on the
-    /// CPU. Mixture-of-experts models are refused.
-    pub fn load(path: &Path) -> Result<TrainNet, ModelError> {
+    /// Reads a Llama-family GGUF and dequantizes every weight to f32 on
+    /// `device`. Mixture-of-experts models are refused. On the CPU the
+    /// passes use the fused ops of [`super::ops`]; elsewhere (CUDA) plain
+    /// candle ops, with a graph budget of [`DEVICE_GRAPH_BUDGET`].
+    pub fn load(path: &Path, device: &Device) -> Result<TrainNet, ModelError> {
         let identity = adapter::base_identity(path)?;
         let mut file = gguf::open(path)?;
         let config = llama::read_config(&file)?;
@@ -178,7 +182,7 @@ impl TrainNet {
                 "LoRA training supports dense Llama models, not mixtures of experts".into(),
             ));
         }
-        let device = Device::Cpu;
+        let cpu = Device::Cpu;
         let has_output = file.content.tensor_infos.contains_key("output.weight");
         let has_rope_freqs = file.content.tensor_infos.contains_key("rope_freqs.weight");
         let display = path.display().to_string();
@@ -189,9 +193,10 @@ impl TrainNet {
                 )));
             }
             file.content
-                .tensor(&mut file.reader, name, &device)
-                .and_then(|q| q.dequantize(&device))
+                .tensor(&mut file.reader, name, &cpu)
+                .and_then(|q| q.dequantize(&cpu))
                 .and_then(|t| t.to_dtype(DType::F32))
+                .and_then(|t| t.to_device(device))
                 .map_err(|e| {
                     ModelError::Other(format!(
                         "{display}: reading {name}: {}",
@@ -226,9 +231,10 @@ impl TrainNet {
         } else {
             None
         };
-        let rope = llama::rope_tables(&file, &config, freq_factors.as_deref(), &device)?;
+        let rope = llama::rope_tables(&file, &config, freq_factors.as_deref(), device)?;
         let dim = config.n_head * config.head_dim;
         Ok(TrainNet {
+            device: device.clone(),
             dim,
             embedding,
             output,
@@ -237,18 +243,28 @@ impl TrainNet {
             cos: rope.cos_t.clone(),
             sin: rope.sin_t.clone(),
             rope,
-            fused: true,
-            graph_budget: DEFAULT_GRAPH_BUDGET,
+            fused: device.is_cpu(),
+            graph_budget: if device.is_cpu() {
+                DEFAULT_GRAPH_BUDGET
+            } else {
+                DEVICE_GRAPH_BUDGET
+            },
             config,
             identity,
         })
     }
 
-    /// Chooses between the fused CPU ops of [`super::ops`] (the default:
-    /// several times faster) and the reference path built from plain candle
-    /// ops only. Both compute the same values and gradients (tests check it).
+    /// Chooses between the fused CPU ops of [`super::ops`] (the default on
+    /// the CPU: several times faster) and the reference path built from
+    /// plain candle ops only (what other devices run). Both compute the same
+    /// values and gradients (tests check it). The fused ops need the CPU.
     pub fn set_fused(&mut self, on: bool) {
-        self.fused = on;
+        self.fused = on && self.device.is_cpu();
+    }
+
+    /// Where the weights live.
+    pub fn device(&self) -> &Device {
+        &self.device
     }
 
     /// Number of transformer layers.
@@ -287,9 +303,9 @@ impl TrainNet {
                 let a: Vec<f32> = (0..config.rank * inp)
                     .map(|_| ((rng.next_f64() * 2.0 - 1.0) * bound) as f32)
                     .collect();
-                let a = Tensor::from_vec(a, (config.rank, inp), &Device::Cpu).map_err(cerr)?;
+                let a = Tensor::from_vec(a, (config.rank, inp), &self.device).map_err(cerr)?;
                 let b =
-                    Tensor::zeros((out, config.rank), DType::F32, &Device::Cpu).map_err(cerr)?;
+                    Tensor::zeros((out, config.rank), DType::F32, &self.device).map_err(cerr)?;
                 pairs.insert(
                     name,
                     (
@@ -305,10 +321,16 @@ impl TrainNet {
         })
     }
 
-    /// The adapter file contents of `lora` for this base model.
-    pub fn to_adapter(&self, lora: &Lora) -> Adapter {
+    /// The adapter file contents of `lora` for this base model (its
+    /// factors copied to the CPU).
+    pub fn to_adapter(&self, lora: &Lora) -> Result<Adapter, ModelError> {
         let (name, size, fingerprint) = self.identity.clone();
-        Adapter {
+        let cpu = |v: &Var| v.as_tensor().detach().to_device(&Device::Cpu).map_err(cerr);
+        let mut pairs = BTreeMap::new();
+        for (n, (a, b)) in &lora.pairs {
+            pairs.insert(n.clone(), (cpu(a)?, cpu(b)?));
+        }
+        Ok(Adapter {
             meta: AdapterMeta {
                 base_model: name,
                 base_size: size,
@@ -317,12 +339,8 @@ impl TrainNet {
                 alpha: lora.config.alpha,
                 targets: lora.config.targets.clone(),
             },
-            pairs: lora
-                .pairs
-                .iter()
-                .map(|(n, (a, b))| (n.clone(), (a.as_tensor().detach(), b.as_tensor().detach())))
-                .collect(),
-        }
+            pairs,
+        })
     }
 
     /// Trainable factors initialised from an adapter (to continue training
@@ -371,13 +389,12 @@ impl TrainNet {
                         b.dims()
                     )));
                 }
-                pairs.insert(
-                    name,
-                    (
-                        Var::from_tensor(a).map_err(cerr)?,
-                        Var::from_tensor(b).map_err(cerr)?,
-                    ),
-                );
+                let on_device = |t: &Tensor| {
+                    t.to_device(&self.device)
+                        .and_then(|t| Var::from_tensor(&t))
+                        .map_err(cerr)
+                };
+                pairs.insert(name, (on_device(a)?, on_device(b)?));
             }
         }
         if pairs.len() != adapter.pairs.len() {
@@ -480,7 +497,7 @@ impl TrainNet {
 
         // 2. Backward one segment at a time, top first, recomputing each
         //    with the graph. The top segment ends in the loss.
-        let ids = Tensor::new(labels, &Device::Cpu)?;
+        let ids = Tensor::new(labels, &self.device)?;
         let rows = self.output.index_select(&ids, 0)?;
         let mut g: Option<Tensor> = None;
         let mut out_grads = BTreeMap::new();
@@ -587,7 +604,7 @@ impl TrainNet {
     }
 
     fn embed(&self, tokens: &[u32]) -> CResult<Tensor> {
-        let ids = Tensor::new(tokens, &Device::Cpu)?;
+        let ids = Tensor::new(tokens, &self.device)?;
         self.embedding.index_select(&ids, 0)
     }
 
@@ -642,7 +659,7 @@ impl TrainNet {
         } else {
             let att = (q.matmul(&k.t()?)? * scale)?
                 .reshape((cfg.n_kv_head, n_rep, seq, seq))?
-                .broadcast_add(&causal_mask(seq)?)?;
+                .broadcast_add(&causal_mask(seq, &self.device)?)?;
             let max = att.max_keepdim(D::Minus1)?.detach();
             let exp = att.broadcast_sub(&max)?.exp()?;
             exp.broadcast_div(&exp.sum_keepdim(D::Minus1)?)?.reshape((
@@ -681,8 +698,13 @@ impl TrainNet {
     }
 }
 
-/// Default [`TrainNet::set_graph_budget`]: 1.5 GB.
+/// Default [`TrainNet::set_graph_budget`] on the CPU: 1.5 GB.
 pub const DEFAULT_GRAPH_BUDGET: usize = 1536 << 20;
+
+/// Default graph budget on a GPU: 32 GiB, room for all 30 layers of the
+/// default model's graph at 2,000 tokens, so that nothing is recomputed.
+/// Smaller cards need a smaller budget (`TrainConfig::graph_budget`).
+pub const DEVICE_GRAPH_BUDGET: usize = 32 << 30;
 
 fn log_softmax_vec(values: &[f32]) -> Vec<f32> {
     let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
@@ -707,9 +729,9 @@ fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> CResult<Tensor> {
 
 /// `(1, 1, seq, seq)`: 0 where a query may see a key, -1e9 above the
 /// diagonal (exactly 0 after the softmax, and no infinities in gradients).
-fn causal_mask(seq: usize) -> CResult<Tensor> {
+fn causal_mask(seq: usize, device: &Device) -> CResult<Tensor> {
     let mask: Vec<f32> = (0..seq)
         .flat_map(|i| (0..seq).map(move |j| if j <= i { 0.0 } else { -1e9 }))
         .collect();
-    Tensor::from_vec(mask, (1, 1, seq, seq), &Device::Cpu)
+    Tensor::from_vec(mask, (1, 1, seq, seq), device)
 }

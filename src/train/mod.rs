@@ -66,8 +66,11 @@ pub struct TrainConfig {
     /// Seed of example order and slot permutations.
     pub seed: u64,
     /// Bytes of computation graph the backward pass may hold at once (see
-    /// [`TrainNet::set_graph_budget`]). Default 1.5 GB.
-    pub graph_budget: usize,
+    /// [`TrainNet::set_graph_budget`]). Default: 1.5 GB on the CPU,
+    /// [`lora::DEVICE_GRAPH_BUDGET`] on a GPU.
+    pub graph_budget: Option<usize>,
+    /// Where the training passes run. Default: the CPU.
+    pub device: DeviceChoice,
     /// Shuffle each example's candidates into fresh slots every epoch
     /// (default). Off, they keep their given order: only for experiments,
     /// since the model can then learn slot habits instead of content.
@@ -89,7 +92,8 @@ impl Default for TrainConfig {
             checkpoint_every: 20,
             seed: 0x5EED,
             permute: true,
-            graph_budget: lora::DEFAULT_GRAPH_BUDGET,
+            graph_budget: None,
+            device: DeviceChoice::Cpu,
         }
     }
 }
@@ -154,6 +158,29 @@ impl TrainReport {
     }
 }
 
+/// How the judge does on held-out examples, each shown once with its
+/// candidates in a seeded order: the listwise measure of the fine-tuning.
+#[derive(Debug, Clone, Serialize)]
+pub struct JudgeReport {
+    pub examples: usize,
+    /// Share of examples whose culprit's label scored highest.
+    pub top1: f64,
+    /// What picking at random would reach: the mean of 1/candidates.
+    pub chance: f64,
+    /// Mean cross-entropy of the culprit's label over the labels.
+    pub loss: f64,
+    /// How often the judge picked each slot (A, B, …).
+    pub picks_by_slot: Vec<usize>,
+    /// The largest ratio, over slots, of picks to the slot's fair share:
+    /// 1 is no slot bias; the zero-shot judge that always answers A has
+    /// about the number of candidates.
+    pub max_slot_bias: f64,
+}
+
+/// Seed of the slot orders of [`Trainer::judge`] (fixed, so that reports
+/// before and after training see the same presentations).
+const JUDGE_SEED: u64 = 0x0E7A_1;
+
 /// The resumable position of a run, kept in checkpoints as JSON.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct TrainState {
@@ -216,8 +243,11 @@ impl Trainer {
         )
         .map_err(model_err)?;
         let labels = crate::rank::llm::label_tokens(&model)?;
-        let mut net = TrainNet::load(model_path).map_err(model_err)?;
-        net.set_graph_budget(config.graph_budget);
+        let device = crate::model::pick_device(config.device).map_err(model_err)?;
+        let mut net = TrainNet::load(model_path, &device).map_err(model_err)?;
+        if let Some(bytes) = config.graph_budget {
+            net.set_graph_budget(bytes);
+        }
         let mut trainer = Trainer {
             lora: net.new_lora(&config.lora).map_err(model_err)?,
             model,
@@ -265,8 +295,8 @@ impl Trainer {
     }
 
     /// The current adapter, ready to save or merge.
-    pub fn adapter(&self) -> Adapter {
-        self.net.to_adapter(&self.lora)
+    pub fn adapter(&self) -> Result<Adapter> {
+        self.net.to_adapter(&self.lora).map_err(model_err)
     }
 
     /// Label log-probabilities (renormalised over the batch's labels, in slot
@@ -277,6 +307,55 @@ impl Trainer {
         self.net
             .label_logprobs(&enc.tokens, &self.labels[..order.len()], Some(&self.lora))
             .map_err(model_err)
+    }
+
+    /// Scores `examples` under the current adapter (each once, in a fixed
+    /// seeded slot order), calling `progress` after each.
+    pub fn judge(
+        &self,
+        examples: &[Example],
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<JudgeReport> {
+        if examples.is_empty() {
+            return Err(crate::error::input("no examples to judge".to_string()));
+        }
+        let width = examples.iter().map(|e| e.candidates.len()).max().unwrap_or(0);
+        let mut picks = vec![0usize; width];
+        let mut fair = vec![0f64; width];
+        let (mut hits, mut chance, mut loss) = (0usize, 0f64, 0f64);
+        for (i, example) in examples.iter().enumerate() {
+            let n = example.candidates.len();
+            let order = training_order(JUDGE_SEED, 0, i, n);
+            let logprobs = self.evaluate(example, &order)?;
+            let pick = logprobs
+                .iter()
+                .enumerate()
+                .fold(0, |best, (s, &lp)| if lp > logprobs[best] { s } else { best });
+            let slot = order.iter().position(|&c| c == example.culprit).unwrap_or(0);
+            hits += usize::from(pick == slot);
+            loss -= f64::from(logprobs[slot]);
+            chance += 1.0 / n as f64;
+            picks[pick] += 1;
+            for share in fair.iter_mut().take(n) {
+                *share += 1.0 / n as f64;
+            }
+            progress(i + 1);
+        }
+        let count = examples.len() as f64;
+        let max_slot_bias = picks
+            .iter()
+            .zip(&fair)
+            .filter(|(_, &f)| f > 0.0)
+            .map(|(&p, &f)| p as f64 / f)
+            .fold(0.0, f64::max);
+        Ok(JudgeReport {
+            examples: examples.len(),
+            top1: hits as f64 / count,
+            chance: chance / count,
+            loss: loss / count,
+            picks_by_slot: picks,
+            max_slot_bias,
+        })
     }
 
     /// Forward and backward on one example in `order`, without updating.
@@ -473,11 +552,12 @@ impl Trainer {
     pub fn save_checkpoint(&self, path: &Path) -> Result<()> {
         let mut extra = BTreeMap::new();
         for (key, moments) in &self.moments {
-            extra.insert(format!("{key}.m"), moments.m.clone());
-            extra.insert(format!("{key}.v"), moments.v.clone());
+            let cpu = |t: &Tensor| t.to_device(&candle_core::Device::Cpu).map_err(candle_err);
+            extra.insert(format!("{key}.m"), cpu(&moments.m)?);
+            extra.insert(format!("{key}.v"), cpu(&moments.v)?);
         }
         let state = serde_json::to_string(&self.state)?;
-        self.adapter()
+        self.adapter()?
             .save_with(path, &extra, &[("rca.train_state", state)])
             .map_err(model_err)
     }
@@ -533,11 +613,12 @@ impl Trainer {
                     extra.get(&format!("{key}.m")),
                     extra.get(&format!("{key}.v")),
                 ) {
+                    let device = self.net.device();
                     self.moments.insert(
                         key,
                         Moments {
-                            m: m.clone(),
-                            v: v.clone(),
+                            m: m.to_device(device).map_err(candle_err)?,
+                            v: v.to_device(device).map_err(candle_err)?,
                         },
                     );
                 }
