@@ -10,8 +10,11 @@
 //! ```text
 //! cargo bench --bench prompt_speed -- [--threads N] [--runs N] [--model PATH]
 //!     [--llama-bench PATH | --no-llama] [--quantized] [--no-reuse]
-//!     [--default-malloc]
+//!     [--default-malloc] [--device cpu|cuda[:N]]
 //! ```
+//!
+//! With `--device cuda` (a build with `--features cuda`), llama.cpp is not
+//! run unless `--llama-bench` names one.
 //!
 //! llama-bench comes from `scripts/llama-ref build` (its bin directory is
 //! found with `scripts/llama-ref bindir`). Flash attention is off on the
@@ -40,6 +43,7 @@ struct Args {
     quantized: bool,
     reuse: bool,
     tune_allocator: bool,
+    device: DeviceChoice,
 }
 
 fn parse_args() -> Args {
@@ -52,7 +56,9 @@ fn parse_args() -> Args {
         quantized: false,
         reuse: true,
         tune_allocator: true,
+        device: DeviceChoice::Cpu,
     };
+    let mut llama_named = false;
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -61,7 +67,16 @@ fn parse_args() -> Args {
             }
             "--runs" => args.runs = it.next().and_then(|v| v.parse().ok()).expect("--runs N"),
             "--model" => args.model = it.next().map(PathBuf::from).expect("--model PATH"),
-            "--llama-bench" => args.llama_bench = it.next().map(PathBuf::from),
+            "--llama-bench" => {
+                args.llama_bench = it.next().map(PathBuf::from);
+                llama_named = true;
+            }
+            "--device" => {
+                args.device = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--device cpu|cuda|cuda:N")
+            }
             "--no-llama" => args.llama_bench = None,
             "--quantized" => args.quantized = true,
             "--no-reuse" => args.reuse = false,
@@ -70,6 +85,9 @@ fn parse_args() -> Args {
             // `cargo bench` passes --bench; ignore it and anything unknown.
             _ => {}
         }
+    }
+    if args.device != DeviceChoice::Cpu && !llama_named {
+        args.llama_bench = None;
     }
     args
 }
@@ -259,15 +277,16 @@ fn main() {
         tune_allocator();
     }
     let opts = LoadOptions {
-        device: DeviceChoice::Cpu,
+        device: args.device,
         threads: Some(args.threads),
         tokenizer: None,
     };
     let (model, load_time) = timed(|| Model::load(&args.model, &opts).expect("model loads"));
     let info = model.info();
     println!(
-        "model: {} ({}; {} threads; malloc {}; loaded in {:.2} s)",
+        "model: {} ({}; {}; {} threads; malloc {}; loaded in {:.2} s)",
         info.path,
+        info.device,
         info.weights,
         info.threads,
         if args.tune_allocator {
