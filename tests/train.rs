@@ -227,7 +227,13 @@ fn merged_adapter_equals_training_forward() {
         moved > 0.05,
         "the adapter should change the output ({moved})"
     );
-    let merged = Model::load_merged(&model_path(), &cpu(), None, &net().to_adapter(&lora).unwrap()).unwrap();
+    let merged = Model::load_merged(
+        &model_path(),
+        &cpu(),
+        None,
+        &net().to_adapter(&lora).unwrap(),
+    )
+    .unwrap();
     assert!(
         merged.info().weights.contains("LoRA"),
         "{}",
@@ -483,6 +489,7 @@ fn a_tiny_training_run_teaches_the_judge_its_culprits() {
             ..LoraConfig::default()
         },
         learning_rate: 5e-3,
+        accumulate: 1,
         epochs: 4,
         checkpoint: Some(dir.path().join("ckpt.safetensors")),
         checkpoint_every: 5,

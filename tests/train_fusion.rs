@@ -309,7 +309,9 @@ fn train_lora_writes_an_adapter_that_investigate_loads() {
         .collect();
     assert_eq!(lines.len(), 3);
     assert!(lines.iter().all(|l| l["schema"] == "rca.examples/1"));
-    assert!(lines.iter().all(|l| l["candidates"].as_array().unwrap().len() == 4));
+    assert!(lines
+        .iter()
+        .all(|l| l["candidates"].as_array().unwrap().len() == 4));
     let untils: Vec<i64> = lines.iter().map(|l| l["until"].as_i64().unwrap()).collect();
     let cut = *untils.iter().max().unwrap();
     let later = untils.iter().filter(|&&u| u >= cut).count();
@@ -357,6 +359,12 @@ fn train_lora_writes_an_adapter_that_investigate_loads() {
     std::fs::write(&missing, "{\"schema\": \"other\"}\n").unwrap();
     let output = rca(&["train", "--examples", missing.to_str().unwrap()]);
     assert_one_line_error(&output, 3, "missing.jsonl:1");
-    let output = rca(&["train", "--examples", saved.to_str().unwrap(), "--device", "tpu"]);
+    let output = rca(&[
+        "train",
+        "--examples",
+        saved.to_str().unwrap(),
+        "--device",
+        "tpu",
+    ]);
     assert_one_line_error(&output, 2, "--device");
 }

@@ -22,8 +22,8 @@ use crate::history;
 use crate::investigation::{self, Ranker, Request};
 use crate::learn::{self, FitOptions, FusionFile, Group};
 use crate::mine;
-use crate::retrieve::{Fusion, Regime};
 use crate::model::DeviceChoice;
+use crate::retrieve::{Fusion, Regime};
 use crate::train::{self, Example, JudgeReport, TrainConfig, Trainer};
 use crate::when::{self, rfc3339, Seconds};
 use anyhow::{Context, Result};
@@ -518,9 +518,8 @@ fn render(m: &Manifest, manifest_path: &Path) -> String {
 /// The LoRA lines of the text report.
 fn render_lora(lora: &LoraOutcome) -> String {
     use std::fmt::Write as _;
-    let loss = |p: Option<&crate::train::LossPoint>| {
-        p.map_or("-".into(), |p| format!("{:.3}", p.loss))
-    };
+    let loss =
+        |p: Option<&crate::train::LossPoint>| p.map_or("-".into(), |p| format!("{:.3}", p.loss));
     let mut text = format!(
         "LoRA on {}: {} examples of up to {} changes, {} steps ({:?}), loss {} -> {}, {:.3} examples/s; wrote {}\n",
         lora.device,
@@ -533,7 +532,10 @@ fn render_lora(lora: &LoraOutcome) -> String {
         lora.examples_per_s,
         lora.adapter.display()
     );
-    for (when, report) in [("before", &lora.heldout_before), ("after", &lora.heldout_after)] {
+    for (when, report) in [
+        ("before", &lora.heldout_before),
+        ("after", &lora.heldout_after),
+    ] {
         if let Some(r) = report {
             let _ = writeln!(
                 text,

@@ -23,7 +23,11 @@ pub struct LlmJudge {
     labels: Vec<u32>,
     /// The last prefix run, keyed by its text.
     prefix: Option<(String, Prefix)>,
-    /// Use the shared-prefix cache (off only to measure what it saves).
+    /// Use the shared-prefix cache: on the CPU only (by default), where it
+    /// is bit-exact. On CUDA, candle's quantized kernels give the suffix
+    /// run different log-probabilities than the full prompt (up to 0.36
+    /// measured on an H200, enough to reorder a top-5), and the reuse saved
+    /// nothing measurable there (docs/benchmarks.md).
     reuse_prefix: bool,
     dump: Option<PathBuf>,
     judged: usize,
@@ -37,10 +41,10 @@ impl LlmJudge {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         Ok(LlmJudge {
+            reuse_prefix: model.info().device == "cpu",
             model,
             labels,
             prefix: None,
-            reuse_prefix: true,
             dump,
             judged: 0,
         })
@@ -50,9 +54,10 @@ impl LlmJudge {
         &self.model
     }
 
-    /// Turns the shared-prefix cache off (for measuring it).
+    /// Turns the shared-prefix cache off (for measuring it). It stays off
+    /// on devices other than the CPU.
     pub fn set_prefix_reuse(&mut self, on: bool) {
-        self.reuse_prefix = on;
+        self.reuse_prefix = on && self.model.info().device == "cpu";
     }
 
     /// The full prompt of a batch, split at the end of the shared part.

@@ -201,6 +201,93 @@ impl Rng {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::{Commit, FileChange};
+
+    fn example(n: usize) -> Example {
+        let candidates = (0..n)
+            .map(|i| Candidate {
+                commit: Commit {
+                    id: format!("{i:040x}"),
+                    author: "Ana Lima".into(),
+                    email: "ana@x".into(),
+                    authored_at: 10,
+                    committed_at: 20,
+                    landed_at: 30 + i as i64,
+                    subject: format!("net/ice: change {i}"),
+                    body: "a long body the prompt never shows".into(),
+                    files: vec![FileChange {
+                        path: format!("drivers/net/ice/f{i}.c"),
+                        old_path: None,
+                        added: 3,
+                        removed: 1,
+                        binary: false,
+                    }],
+                    merged_by: None,
+                },
+                features: [0.5; crate::retrieve::NUM_FEATURES],
+                score: 1.0,
+                prior: 0.1,
+                evidence: crate::retrieve::Evidence {
+                    matched_terms: vec!["ice".into()],
+                    ..Default::default()
+                },
+            })
+            .collect();
+        Example {
+            case: "dpdk-1".into(),
+            facts: Facts {
+                title: "net/ice: fix crash".into(),
+                impact: Some("crash on start".into()),
+                ..Facts::default()
+            },
+            until: 1_000,
+            candidates,
+            culprit: 1,
+        }
+    }
+
+    #[test]
+    fn examples_files_round_trip_what_the_prompt_needs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("examples.jsonl");
+        let examples = vec![example(3), example(2)];
+        save(&path, &examples).unwrap();
+        let loaded = load(&path).unwrap();
+        assert_eq!(loaded.len(), 2);
+        for (a, b) in examples.iter().zip(&loaded) {
+            assert_eq!(
+                (a.case.as_str(), a.until, a.culprit),
+                (b.case.as_str(), b.until, b.culprit)
+            );
+            assert_eq!(a.facts.title, b.facts.title);
+            assert_eq!(a.facts.impact, b.facts.impact);
+            for (x, y) in a.candidates.iter().zip(&b.candidates) {
+                // Everything the change line shows survives.
+                assert_eq!(
+                    crate::rank::prompt::change_line('A', x, a.until),
+                    crate::rank::prompt::change_line('A', y, b.until)
+                );
+                assert_eq!(x.features, y.features);
+                // What it does not show is left out.
+                assert!(y.commit.body.is_empty() && y.evidence.matched_terms.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn examples_files_refuse_bad_lines_with_their_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("examples.jsonl");
+        save(&path, &[example(2)]).unwrap();
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(&text.replace("\"culprit\":1", "\"culprit\":7"));
+        std::fs::write(&path, text).unwrap();
+        let err = load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("examples.jsonl:2") && err.contains("culprit"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn training_orders_are_permutations_reproducible_and_vary_by_epoch() {

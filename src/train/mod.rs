@@ -43,7 +43,7 @@ use crate::model::{DeviceChoice, LoadOptions, Model, ModelError, WeightFormat};
 pub struct TrainConfig {
     /// Rank, alpha, targets and initialisation seed of the adapter.
     pub lora: LoraConfig,
-    /// AdamW step size. Default 5e-4.
+    /// AdamW step size. Default 2e-4.
     pub learning_rate: f64,
     /// AdamW decoupled weight decay. Default 0.
     pub weight_decay: f64,
@@ -51,7 +51,7 @@ pub struct TrainConfig {
     pub betas: (f64, f64),
     /// Passes over the examples. Default 2.
     pub epochs: usize,
-    /// Examples per optimiser step (their gradients are averaged). Default 1.
+    /// Examples per optimiser step (their gradients are averaged). Default 8.
     pub accumulate: usize,
     /// Clip the gradient's global L2 norm to this. Default 1.0.
     pub clip_norm: Option<f64>,
@@ -81,11 +81,11 @@ impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
             lora: LoraConfig::default(),
-            learning_rate: 5e-4,
+            learning_rate: 2e-4,
             weight_decay: 0.0,
             betas: (0.9, 0.999),
             epochs: 2,
-            accumulate: 1,
+            accumulate: 8,
             clip_norm: Some(1.0),
             max_minutes: None,
             checkpoint: None,
@@ -319,7 +319,11 @@ impl Trainer {
         if examples.is_empty() {
             return Err(crate::error::input("no examples to judge".to_string()));
         }
-        let width = examples.iter().map(|e| e.candidates.len()).max().unwrap_or(0);
+        let width = examples
+            .iter()
+            .map(|e| e.candidates.len())
+            .max()
+            .unwrap_or(0);
         let mut picks = vec![0usize; width];
         let mut fair = vec![0f64; width];
         let (mut hits, mut chance, mut loss) = (0usize, 0f64, 0f64);
@@ -327,11 +331,15 @@ impl Trainer {
             let n = example.candidates.len();
             let order = training_order(JUDGE_SEED, 0, i, n);
             let logprobs = self.evaluate(example, &order)?;
-            let pick = logprobs
+            let pick =
+                logprobs.iter().enumerate().fold(
+                    0,
+                    |best, (s, &lp)| if lp > logprobs[best] { s } else { best },
+                );
+            let slot = order
                 .iter()
-                .enumerate()
-                .fold(0, |best, (s, &lp)| if lp > logprobs[best] { s } else { best });
-            let slot = order.iter().position(|&c| c == example.culprit).unwrap_or(0);
+                .position(|&c| c == example.culprit)
+                .unwrap_or(0);
             hits += usize::from(pick == slot);
             loss -= f64::from(logprobs[slot]);
             chance += 1.0 / n as f64;
