@@ -111,9 +111,10 @@ pub fn run(args: TrainArgs) -> Result<u8> {
     let (since, until) =
         when::period(args.since.as_deref(), args.until.as_deref(), DEFAULT_PERIOD)?;
     let lora = args.lora || !args.examples.is_empty();
-    // Checked before the long replay, so that a typo fails at once.
-    args.device
-        .parse::<DeviceChoice>()
+    // Parsed before the long replay, so that a typo fails at once.
+    let device: DeviceChoice = args
+        .device
+        .parse()
         .map_err(|e| usage(format!("--device: {e}")))?;
     let (saved, saved_excluded) = load_examples(&args.examples, until)?;
     let out_dir = match &args.out {
@@ -130,7 +131,7 @@ pub fn run(args: TrainArgs) -> Result<u8> {
                 "nothing to train on: give --repo, --cases or --examples (with examples before --until)",
             ));
         }
-        return judge_only(&args, &out_dir, &saved, saved_excluded, until, started);
+        return judge_only(&args, device, &out_dir, &saved, saved_excluded, until, started);
     }
 
     let (sources, excluded) = gather(&args, since, until)?;
@@ -248,20 +249,23 @@ pub fn run(args: TrainArgs) -> Result<u8> {
     manifest.excluded_after_until += saved_excluded;
     if lora {
         let minutes_left = f64::from(args.max_minutes) - started.elapsed().as_secs_f64() / 60.0;
-        manifest.lora = Some(fine_tune(&args, &out_dir, &examples, minutes_left)?);
+        manifest.lora = Some(fine_tune(&args, device, &out_dir, &examples, minutes_left)?);
         manifest.seconds = started.elapsed().as_secs_f64();
     }
-    let manifest_path = out_dir.join("train.json");
-    std::fs::write(
-        &manifest_path,
-        serde_json::to_string_pretty(&manifest)? + "\n",
-    )
-    .map_err(|e| input(format!("writing {}: {e}", manifest_path.display())))?;
+    let manifest_path = write_manifest(&out_dir, &manifest)?;
     match args.format {
         Format::Json => out(&format!("{}\n", serde_json::to_string_pretty(&manifest)?))?,
         Format::Text => out(&render(&manifest, &manifest_path))?,
     }
     Ok(exit_code::SUCCESS)
+}
+
+/// Writes train.json into `out_dir`; returns its path.
+fn write_manifest(out_dir: &Path, manifest: &impl Serialize) -> Result<PathBuf> {
+    let path = out_dir.join("train.json");
+    std::fs::write(&path, serde_json::to_string_pretty(manifest)? + "\n")
+        .map_err(|e| input(format!("writing {}: {e}", path.display())))?;
+    Ok(path)
 }
 
 /// train.json of a run that only fine-tunes the judge, on saved examples.
@@ -297,6 +301,7 @@ fn load_examples(paths: &[PathBuf], until: Seconds) -> Result<(Vec<Example>, usi
 /// Fine-tunes the judge on saved examples alone and writes train.json.
 fn judge_only(
     args: &TrainArgs,
+    device: DeviceChoice,
     out_dir: &Path,
     examples: &[Example],
     excluded: usize,
@@ -304,7 +309,7 @@ fn judge_only(
     started: Instant,
 ) -> Result<u8> {
     let minutes_left = f64::from(args.max_minutes) - started.elapsed().as_secs_f64() / 60.0;
-    let lora = fine_tune(args, out_dir, examples, minutes_left)?;
+    let lora = fine_tune(args, device, out_dir, examples, minutes_left)?;
     let manifest = JudgeManifest {
         schema: "rca.training/1",
         until: rfc3339(until),
@@ -313,12 +318,7 @@ fn judge_only(
         seconds: started.elapsed().as_secs_f64(),
         lora,
     };
-    let manifest_path = out_dir.join("train.json");
-    std::fs::write(
-        &manifest_path,
-        serde_json::to_string_pretty(&manifest)? + "\n",
-    )
-    .map_err(|e| input(format!("writing {}: {e}", manifest_path.display())))?;
+    let manifest_path = write_manifest(out_dir, &manifest)?;
     match args.format {
         Format::Json => out(&format!("{}\n", serde_json::to_string_pretty(&manifest)?))?,
         Format::Text => {
@@ -571,6 +571,7 @@ pub struct LoraOutcome {
 /// checkpoint in the output folder so that a stopped run resumes.
 fn fine_tune(
     args: &TrainArgs,
+    device: DeviceChoice,
     out_dir: &Path,
     examples: &[Example],
     minutes_left: f64,
@@ -588,10 +589,6 @@ fn fine_tune(
             )
         })?,
     };
-    let device: DeviceChoice = args
-        .device
-        .parse()
-        .map_err(|e| usage(format!("--device: {e}")))?;
     let mut config = TrainConfig {
         epochs: args.lora_epochs.max(1),
         max_minutes: Some(minutes_left),
@@ -643,7 +640,7 @@ fn fine_tune(
     std::fs::write(&loss_plot, crate::plot::loss_chart(&points)?)
         .map_err(|e| input(format!("writing {}: {e}", loss_plot.display())))?;
     Ok(LoraOutcome {
-        device: args.device.clone(),
+        device: device.to_string(),
         heldout_before,
         heldout_after,
         examples: examples.len(),
