@@ -131,7 +131,15 @@ pub fn run(args: TrainArgs) -> Result<u8> {
                 "nothing to train on: give --repo, --cases or --examples (with examples before --until)",
             ));
         }
-        return judge_only(&args, device, &out_dir, &saved, saved_excluded, until, started);
+        return judge_only(
+            &args,
+            device,
+            &out_dir,
+            &saved,
+            saved_excluded,
+            until,
+            started,
+        );
     }
 
     let (sources, excluded) = gather(&args, since, until)?;

@@ -117,12 +117,18 @@ pub enum ModelError {
     Other(String),
 }
 
-/// Squeezes a multi-line message (candle errors can carry backtraces) into
-/// one line.
+/// Squeezes a multi-line message into one line, leaving out the backtrace
+/// that candle errors can carry (frames `N: symbol` and `at file:line`).
 pub(crate) fn one_line(text: &str) -> String {
+    let frame = |line: &str| {
+        line.starts_with("at ")
+            || line
+                .split_once(": ")
+                .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
     text.lines()
         .map(str::trim)
-        .filter(|line| !line.is_empty())
+        .filter(|line| !line.is_empty() && !frame(line))
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -703,5 +709,17 @@ fn ggml_name(dtype: candle_core::quantized::GgmlDType) -> &'static str {
         Q5K => "Q5_K",
         Q6K => "Q6_K",
         Q8K => "Q8_K",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn one_line_keeps_the_message_and_drops_backtrace_frames() {
+        let text = "DriverError(CUDA_ERROR_OUT_OF_MEMORY, \"out of memory\")\n   0: <unknown>\n   1: candle_core::cuda::alloc\n             at src/cuda.rs:12:5\n  19: __libc_start_main\nshape mismatch: lhs 2: rhs 3\n";
+        assert_eq!(
+            super::one_line(text),
+            "DriverError(CUDA_ERROR_OUT_OF_MEMORY, \"out of memory\"); shape mismatch: lhs 2: rhs 3"
+        );
     }
 }
