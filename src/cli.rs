@@ -331,6 +331,10 @@ pub struct TrainArgs {
     /// with --features cuda).
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// GiB of computation graph a LoRA backward pass may hold at once
+    /// (default: 1.5 on the CPU, 32 on a GPU; less means more recomputing).
+    #[arg(long, value_name = "GIB")]
+    pub lora_graph_gb: Option<f64>,
     /// Train the judge on LoRA examples saved earlier with --save-examples
     /// (implies --lora). With them, --repo and --cases may be left out: then
     /// only the judge is trained. Examples of cases opened at or after

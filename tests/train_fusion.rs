@@ -330,6 +330,9 @@ fn train_lora_writes_an_adapter_that_investigate_loads() {
         "1",
         "--lora-epochs",
         "1",
+        // A graph budget below one layer's: every layer is recomputed.
+        "--lora-graph-gb",
+        "0.001",
         "--format",
         "json",
     ]));

@@ -602,6 +602,9 @@ fn fine_tune(
         max_minutes: Some(minutes_left),
         checkpoint: Some(out_dir.join("lora-checkpoint.safetensors")),
         learning_rate: args.lora_rate,
+        graph_budget: args
+            .lora_graph_gb
+            .map(|gib| (gib.max(0.0) * f64::from(1u32 << 30)) as usize),
         accumulate: args.lora_accumulate as usize,
         device,
         ..TrainConfig::default()
