@@ -415,7 +415,7 @@ pub(crate) fn add_into(dst: Tensor, src: &Tensor) -> Result<Tensor> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -448,7 +448,8 @@ mod tests {
         }
     }
 
-    fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    /// The largest absolute element-wise difference of two tensors.
+    pub(crate) fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
         (a - b)
             .unwrap()
             .abs()

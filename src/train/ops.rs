@@ -202,6 +202,7 @@ pub fn rope(x: &Tensor, cos: &Arc<[f32]>, sin: &Arc<[f32]>, half: usize) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::kernels::tests::max_abs_diff;
     use candle_core::{Device, Var, D};
 
     fn random(shape: &[usize], seed: u64) -> Tensor {
@@ -211,19 +212,6 @@ mod tests {
             .map(|_| (rng.next_f64() * 2.0 - 1.0) as f32)
             .collect();
         Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar()
-            .unwrap()
     }
 
     /// Value and input gradient (against a fixed random output weighting)
@@ -247,8 +235,8 @@ mod tests {
         let w = random(&[5, 12], 2);
         let (y1, g1) = value_and_grad(&x, |x| frozen_linear(x, &w).unwrap());
         let (y2, g2) = value_and_grad(&x, |x| x.matmul(&w.t().unwrap()).unwrap());
-        assert!(max_diff(&y1, &y2) < 1e-5);
-        assert!(max_diff(&g1, &g2) < 1e-5);
+        assert!(max_abs_diff(&y1, &y2) < 1e-5);
+        assert!(max_abs_diff(&g1, &g2) < 1e-5);
     }
 
     #[test]
@@ -275,8 +263,8 @@ mod tests {
                 .reshape((groups, rep * seq, seq))
                 .unwrap()
         });
-        assert!(max_diff(&y1, &y2) < 1e-5, "{}", max_diff(&y1, &y2));
-        assert!(max_diff(&g1, &g2) < 1e-5, "{}", max_diff(&g1, &g2));
+        assert!(max_abs_diff(&y1, &y2) < 1e-5, "{}", max_abs_diff(&y1, &y2));
+        assert!(max_abs_diff(&g1, &g2) < 1e-5, "{}", max_abs_diff(&g1, &g2));
     }
 
     #[test]
@@ -303,7 +291,7 @@ mod tests {
                 .reshape((heads, seq, hd))
                 .unwrap()
         });
-        assert!(max_diff(&y1, &y2) < 1e-5);
-        assert!(max_diff(&g1, &g2) < 1e-5);
+        assert!(max_abs_diff(&y1, &y2) < 1e-5);
+        assert!(max_abs_diff(&g1, &g2) < 1e-5);
     }
 }
