@@ -1,11 +1,14 @@
 //! History: the commits that landed in the investigation window.
 //!
-//! The walk is read-only. It starts from the last main-line commit whose
-//! committer time is before `until` (the investigation's start), follows the
-//! main line (first parents) back to `since`, and adds every commit that a
-//! main-line merge brought in (`git log M^1..M` for each merge `M`). Those
-//! merged-in commits "landed" when their merge did: their `landed_at` is the
-//! merge's committer time, whatever their own dates say. Merge commits
+//! The walk is read-only. Commits count by when they landed on the main line
+//! (first parents): a main-line commit lands no earlier than the main-line
+//! commits before it, so its landing time is the latest committer time of it
+//! and all of them (dates run backwards after sub-tree pulls). The walk starts
+//! from the last main-line commit that landed before `until` (the
+//! investigation's start), follows the main line back to the last one that
+//! landed at or after `since`, and adds every commit that a main-line merge
+//! brought in (`git log M^1..M` for each merge `M`). Those merged-in commits
+//! landed with their merge, whatever their own dates say. Merge commits
 //! themselves are not candidates; the commits they brought in are.
 //!
 //! Changed paths and line counts come from a tree diff against the first
@@ -43,8 +46,9 @@ pub struct Commit {
     pub email: String,
     pub authored_at: Seconds,
     pub committed_at: Seconds,
-    /// When the commit reached the main line: its own committer time, or the
-    /// committer time of the merge that brought it in.
+    /// When the commit reached the main line: the landing time of its own
+    /// main-line commit, or of the merge that brought it in (see the module
+    /// docs).
     pub landed_at: Seconds,
     pub subject: String,
     pub body: String,
@@ -69,7 +73,7 @@ impl Commit {
 /// The commits of one investigation window.
 #[derive(Debug, Clone)]
 pub struct Window {
-    /// The last main-line commit before `until`: the state of the
+    /// The last main-line commit that landed before `until`: the state of the
     /// repository when the investigation opened.
     pub start: String,
     pub since: Seconds,
@@ -117,29 +121,84 @@ pub fn open(path: &Path) -> Result<Repository, HistoryError> {
     .map_err(|_| HistoryError::NotARepository(path.display().to_string()))
 }
 
+/// Committer dates run backwards on some main lines: a sub-tree pull lands
+/// commits that keep their old dates. A main-line commit therefore lands no
+/// earlier than the main-line commits before it, and its landing time is the
+/// latest committer time of it and all of them. The walks below read this
+/// much older history than they need, at least, so that an older main-line
+/// commit with a later date is seen (DPDK's dates jump back by up to 81
+/// days)...
+const MIN_SKEW: Seconds = 120 * 86_400;
+/// ...or twice the largest backward jump seen so far in the walk, up to this.
+const MAX_SKEW: Seconds = 366 * 86_400;
+
+/// One main-line (first-parent) commit.
+struct Line {
+    id: Oid,
+    /// Committer time.
+    time: Seconds,
+    /// Landing time: the latest committer time of this line and every line
+    /// before it (as far as the walk went).
+    landed_at: Seconds,
+    merge: bool,
+}
+
+/// The main line from `tip` back, newest first, with landing times: it stops
+/// at the first commit older than `floor` by more than the backward jumps its
+/// dates have made so far (see [`MIN_SKEW`]). Also returns whether
+/// it hit the edge of a shallow clone before that.
+fn main_line(tip: git2::Commit<'_>, floor: Seconds) -> (Vec<Line>, bool) {
+    let mut lines: Vec<Line> = Vec::new();
+    let mut oldest = Seconds::MAX;
+    let mut skew = 0;
+    let mut current = tip;
+    let truncated = loop {
+        let time = current.committer().when().seconds();
+        skew = skew.max(time - oldest);
+        oldest = oldest.min(time);
+        lines.push(Line {
+            id: current.id(),
+            time,
+            landed_at: time,
+            merge: current.parent_count() > 1,
+        });
+        if time < floor.saturating_sub((2 * skew).clamp(MIN_SKEW, MAX_SKEW)) {
+            break false;
+        }
+        match current.parent(0) {
+            Ok(parent) => current = parent,
+            // A root commit has no parent; a shallow clone's edge has one
+            // that is missing.
+            Err(_) => break current.parent_count() > 0,
+        }
+    };
+    let mut landed = Seconds::MIN;
+    for line in lines.iter_mut().rev() {
+        landed = landed.max(line.time);
+        line.landed_at = landed;
+    }
+    (lines, truncated)
+}
+
 /// Resolves `reference` (default: HEAD) to a commit, then walks back along
-/// first parents to the last commit whose committer time is before `until`.
+/// first parents to the last commit that landed before `until` (see
+/// [`main_line`]): the state of the repository at that time. A later commit
+/// whose own date is older (a sub-tree pull) does not count: it landed after
+/// the main-line commits before it.
 pub fn start_commit(repo: &Repository, reference: Option<&str>, until: Seconds) -> Result<Oid> {
     let name = reference.unwrap_or("HEAD");
     let tip = repo
         .revparse_single(name)
         .and_then(|o| o.peel_to_commit())
         .map_err(|_| HistoryError::UnknownRef(name.to_owned()))?;
-    let mut current = tip;
-    loop {
-        if current.committer().when().seconds() < until {
-            return Ok(current.id());
+    let (lines, _) = main_line(tip, until);
+    match lines.iter().find(|l| l.landed_at < until) {
+        Some(line) => Ok(line.id),
+        None => Err(HistoryError::NothingBefore {
+            reference: name.to_owned(),
+            until: crate::when::rfc3339(until),
         }
-        match current.parent(0) {
-            Ok(parent) => current = parent,
-            Err(_) => {
-                return Err(HistoryError::NothingBefore {
-                    reference: name.to_owned(),
-                    until: crate::when::rfc3339(until),
-                }
-                .into())
-            }
-        }
+        .into()),
     }
 }
 
@@ -150,24 +209,25 @@ struct Pending {
     merged_by: Option<Oid>,
 }
 
-/// Lists the window `[since, until)` ending at `start`, with changed paths
-/// and line counts.
+/// Lists the commits that landed in `[since, until)` on the main line ending
+/// at `start`, with changed paths and line counts.
 pub fn window(repo: &Repository, start: Oid, since: Seconds, until: Seconds) -> Result<Window> {
+    let (lines, mut truncated) = main_line(repo.find_commit(start)?, since);
+    // Landing times only fall along the walk, so the window is one stretch.
     let mut pending = Vec::new();
     let mut mainline = 0;
-    let mut truncated = false;
-    let mut current = Some(repo.find_commit(start)?);
-    while let Some(commit) = current {
-        let time = commit.committer().when().seconds();
-        if time < since {
-            break;
-        }
-        if commit.parent_count() > 1 {
+    for line in lines
+        .iter()
+        .skip_while(|l| l.landed_at >= until)
+        .take_while(|l| l.landed_at >= since)
+    {
+        if line.merge {
             // The commits this merge brought in: reachable from the merge but
             // not from its first parent.
+            let merge = repo.find_commit(line.id)?;
             let mut walk = repo.revwalk()?;
-            walk.push(commit.id())?;
-            if walk.hide(commit.parent_id(0)?).is_err() {
+            walk.push(line.id)?;
+            if walk.hide(merge.parent_id(0)?).is_err() {
                 truncated = true;
             }
             walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)?;
@@ -176,31 +236,22 @@ pub fn window(repo: &Repository, start: Oid, since: Seconds, until: Seconds) -> 
                     truncated = true;
                     break;
                 };
-                if id != commit.id() {
+                if id != line.id {
                     pending.push(Pending {
                         id,
-                        landed_at: time,
-                        merged_by: Some(commit.id()),
+                        landed_at: line.landed_at,
+                        merged_by: Some(line.id),
                     });
                 }
             }
         } else {
             pending.push(Pending {
-                id: commit.id(),
-                landed_at: time,
+                id: line.id,
+                landed_at: line.landed_at,
                 merged_by: None,
             });
             mainline += 1;
         }
-        current = match commit.parent(0) {
-            Ok(parent) => Some(parent),
-            Err(_) => {
-                // A root commit has no parent; a shallow clone's edge has one
-                // that is missing.
-                truncated |= commit.parent_count() > 0;
-                None
-            }
-        };
     }
 
     let git_dir: PathBuf = repo.path().to_path_buf();

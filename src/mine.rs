@@ -111,10 +111,6 @@ pub struct Report {
     /// Candidates dropped, by reason.
     pub dropped: BTreeMap<&'static str, usize>,
     pub cases: usize,
-    /// Kept cases whose culprit a first-parent walk bounded by committer
-    /// dates (`history::window`) does not reach, because dates run backwards
-    /// around the window. Their culprit is in the window by landing time.
-    pub walk_misses: usize,
     pub seconds: f64,
     /// Every dropped candidate with its reason, in mining order.
     pub drops: Vec<Drop>,
@@ -161,9 +157,6 @@ struct MainLine {
     /// backwards now and then (sub-tree pulls); a commit cannot be on the
     /// main line before its main-line ancestors are.
     landed_at: Vec<Seconds>,
-    /// `min(time[0..=i])`: the first `i` with `prefix_min[i] < t` is where
-    /// `history::start_commit` starts a replay that opens at `t`.
-    prefix_min: Vec<Seconds>,
     /// Pull-request number → lines (and merged-in commits) whose subject
     /// ends with `(#N)`, newest first.
     pulls: HashMap<u64, Vec<Oid>>,
@@ -232,17 +225,10 @@ impl MainLine {
             latest = latest.max(lines[i].time);
             landed_at[i] = latest;
         }
-        let mut prefix_min = Vec::with_capacity(lines.len());
-        let mut min = Seconds::MAX;
-        for line in &lines {
-            min = min.min(line.time);
-            prefix_min.push(min);
-        }
         Ok(MainLine {
             lines,
             landed_by,
             landed_at,
-            prefix_min,
             pulls,
             commits,
             bound,
@@ -260,18 +246,6 @@ impl MainLine {
     /// `since`.
     fn landed_since(&self, since: Seconds) -> usize {
         self.landed_at.partition_point(|&m| m >= since)
-    }
-
-    /// Whether a first-parent walk as `history::window` does it (from the
-    /// first commit before `until` whose committer time is before it, back to
-    /// the first one older than `since`) reaches line `at`. It does not
-    /// when committer dates run backwards around the window.
-    fn walk_reaches(&self, at: usize, since: Seconds, until: Seconds) -> bool {
-        let start = self.prefix_min.partition_point(|&m| m >= until);
-        if at < start {
-            return false;
-        }
-        !(start..=at).any(|j| self.lines[j].time < since)
     }
 
     /// Commits in the lines `[start, end)`: main-line commits plus what
@@ -356,7 +330,6 @@ pub fn mine(repo: &Repository, settings: &Settings) -> Result<(CasesFile, Report
             continue;
         }
         *report.kept.entry(source.name()).or_default() += 1;
-        report.walk_misses += usize::from(draft.walk_misses);
         let start = main.lines[draft.start].id;
         if ownership_cache.as_ref().map(|(id, _)| *id) != Some(start) {
             let tree = repo.find_commit(start)?.tree()?;
@@ -391,8 +364,6 @@ struct Draft {
     culprit: Oid,
     /// Main-line index where the replay starts.
     start: usize,
-    /// Whether a date-bounded first-parent walk misses the culprit.
-    walk_misses: bool,
 }
 
 /// The checks one candidate goes through, in order; the first that fails
@@ -482,7 +453,6 @@ fn check(
         },
         culprit,
         start,
-        walk_misses: !main.walk_reaches(culprit_at, since, opened_at),
     })
 }
 

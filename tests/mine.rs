@@ -764,8 +764,75 @@ fn landing_time_not_committer_date() {
     assert_eq!(case["since"], rfc3339(T0 + 7 * DAY - 1));
     // In [day 7, day 12): base and the pulled commit, by landing time.
     assert_eq!(case["window_commits"], 2);
-    // A walk bounded by committer dates stops at the pulled commit's date.
-    assert_eq!(json["report"]["walk_misses"], 1);
     let json = success_json(&run("1d"));
     assert_eq!(json["report"]["dropped"]["culprit-too-old"], 1);
+}
+
+/// The replay goes by landing time too: a sub-tree pull that lands after the
+/// investigation opened, with dates from before it, stays out of the state
+/// investigated, and so does the fix it sits on; a commit dated before
+/// `since` that landed after it is a candidate, with its landing time.
+#[test]
+fn replay_goes_by_landing_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = Builder::new(&dir.path().join("pulled"), false);
+    let init = b.commit(
+        &[],
+        0.0,
+        "Initial import\n",
+        &[("CODEOWNERS", "* @org/all\n")],
+    );
+    b.main = Some(init);
+    let base = b.on_main("base", 10.0, "core: add base\n", "core/base.c");
+    // Committed on day 2 in a sub-tree, pulled onto the main line after day 10.
+    let pulled = b.on_main("pulled", 2.0, "core: rework queues\n", "core/queue.c");
+    let docs = b.on_main("docs", 11.0, "docs: describe queues\n", "docs/queue.md");
+    let fix = b.on_main(
+        "fix",
+        12.0,
+        "core: fix queue stall\n\nQueues stall under load.\n",
+        "core/queue.c",
+    );
+    // Another sub-tree pull, after the fix, dated day 5.
+    let late = b.on_main(
+        "late",
+        5.0,
+        "core: tidy queue stall paths\n",
+        "core/queue.c",
+    );
+    let tip = b.on_main("tip", 13.0, "net: add rings\n", "net/rings.c");
+    b.finish(tip);
+    let repo = dir.path().join("pulled").display().to_string();
+    let until = rfc3339(T0 + 11 * DAY + DAY / 2);
+    let json = success_json(&rca(&[
+        "investigate",
+        "--repo",
+        &repo,
+        "--title",
+        "queue stall under load",
+        "--since",
+        &rfc3339(T0 + 7 * DAY),
+        "--until",
+        &until,
+        "--format",
+        "json",
+    ]));
+    // By committer dates the state would be `late`, after the fix.
+    assert_eq!(json["start"], docs.to_string());
+    assert_eq!(json["window"]["commits"], 3);
+    let ids = suspect_ids(&json);
+    let mut expected = vec![base.to_string(), pulled.to_string(), docs.to_string()];
+    let mut got = ids.clone();
+    expected.sort();
+    got.sort();
+    assert_eq!(got, expected);
+    assert!(!ids.contains(&fix.to_string()) && !ids.contains(&late.to_string()));
+    let pulled_report = json["suspects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == pulled.to_string())
+        .unwrap();
+    assert_eq!(pulled_report["landed_at"], rfc3339(T0 + 10 * DAY));
+    assert_eq!(pulled_report["age_seconds"], DAY + DAY / 2);
 }

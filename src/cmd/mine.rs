@@ -148,13 +148,6 @@ pub fn render(report: &Report, out_path: Option<&Path>) -> String {
     for (reason, count) in dropped {
         let _ = writeln!(s, "    {reason:<26}{count:>6}");
     }
-    if report.walk_misses > 0 {
-        let _ = writeln!(
-            s,
-            "  note: {} kept cases have their culprit in the window by landing time, but a walk bounded by committer dates misses it (dates run backwards)",
-            report.walk_misses
-        );
-    }
     if let Some(path) = out_path {
         let _ = writeln!(s, "wrote {} cases to {}", report.cases, path.display());
     }
