@@ -86,13 +86,7 @@ pub struct Summary {
 
 pub fn metrics(results: &[&CaseResult]) -> Metrics {
     let n = results.len().max(1) as f64;
-    let hit = |k: usize| {
-        results
-            .iter()
-            .filter(|r| r.culprit_rank.is_some_and(|x| x <= k))
-            .count() as f64
-            / n
-    };
+    let ranks: Vec<Option<usize>> = results.iter().map(|r| r.culprit_rank).collect();
     let mut windows: Vec<usize> = results.iter().map(|r| r.window).collect();
     windows.sort_unstable();
     let median_window = match windows.len() {
@@ -101,19 +95,18 @@ pub fn metrics(results: &[&CaseResult]) -> Metrics {
         len => (windows[len / 2 - 1] + windows[len / 2]) as f64 / 2.0,
     };
     let mean = |f: fn(&CaseResult) -> f64| results.iter().map(|r| f(r)).sum::<f64>() / n;
-    let answered: Vec<&&CaseResult> = results.iter().filter(|r| !r.abstained).collect();
+    let answered: Vec<Option<usize>> = results
+        .iter()
+        .filter(|r| !r.abstained)
+        .map(|r| r.culprit_rank)
+        .collect();
     Metrics {
         cases: results.len(),
-        hit_at_1: hit(1),
-        hit_at_5: hit(5),
-        hit_at_10: hit(10),
-        mrr: results
-            .iter()
-            .map(|r| r.culprit_rank.map_or(0.0, |x| 1.0 / x as f64))
-            .sum::<f64>()
-            / n,
-        recall_at_candidates: results.iter().filter(|r| r.culprit_rank.is_some()).count() as f64
-            / n,
+        hit_at_1: hit_rate(&ranks, 1),
+        hit_at_5: hit_rate(&ranks, 5),
+        hit_at_10: hit_rate(&ranks, 10),
+        mrr: mrr(&ranks),
+        recall_at_candidates: ranks.iter().filter(|r| r.is_some()).count() as f64 / n,
         median_window,
         seconds_per_case: mean(|r| r.history_s + r.retrieve_s + r.rank_s),
         stage_seconds: BTreeMap::from([
@@ -122,14 +115,22 @@ pub fn metrics(results: &[&CaseResult]) -> Metrics {
             ("rank", mean(|r| r.rank_s)),
         ]),
         answered: answered.len(),
-        hit_at_5_answered: (!answered.is_empty()).then(|| {
-            answered
-                .iter()
-                .filter(|r| r.culprit_rank.is_some_and(|x| x <= 5))
-                .count() as f64
-                / answered.len() as f64
-        }),
+        hit_at_5_answered: (!answered.is_empty()).then(|| hit_rate(&answered, 5)),
     }
+}
+
+/// Share of `ranks` (1-based; `None`: not ranked) at or above `k`.
+pub fn hit_rate(ranks: &[Option<usize>], k: usize) -> f64 {
+    ranks.iter().filter(|r| r.is_some_and(|x| x <= k)).count() as f64 / ranks.len().max(1) as f64
+}
+
+/// Mean reciprocal rank (`None` counts 0).
+pub fn mrr(ranks: &[Option<usize>]) -> f64 {
+    ranks
+        .iter()
+        .map(|r| r.map_or(0.0, |x| 1.0 / x as f64))
+        .sum::<f64>()
+        / ranks.len().max(1) as f64
 }
 
 /// Each case's raw confidence and whether its culprit was in the top five.

@@ -87,12 +87,11 @@ pub struct RankMetrics {
 
 impl RankMetrics {
     fn of(ranks: &[usize]) -> RankMetrics {
-        let n = ranks.len().max(1) as f64;
-        let hit = |k: usize| ranks.iter().filter(|&&r| r <= k).count() as f64 / n;
+        let ranks: Vec<Option<usize>> = ranks.iter().copied().map(Some).collect();
         RankMetrics {
-            hit_at_1: hit(1),
-            hit_at_5: hit(5),
-            mrr: ranks.iter().map(|&r| 1.0 / r as f64).sum::<f64>() / n,
+            hit_at_1: super::backtest::hit_rate(&ranks, 1),
+            hit_at_5: super::backtest::hit_rate(&ranks, 5),
+            mrr: super::backtest::mrr(&ranks),
         }
     }
 }
