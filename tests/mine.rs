@@ -145,6 +145,19 @@ impl Builder {
         builder.write().unwrap()
     }
 
+    /// A non-bare repository whose first commit makes @org/all own everything.
+    fn owned_by_all(path: &Path) -> Self {
+        let mut b = Builder::new(path, false);
+        let init = b.commit(
+            &[],
+            0.0,
+            "Initial import\n",
+            &[("CODEOWNERS", "* @org/all\n")],
+        );
+        b.main = Some(init);
+        b
+    }
+
     fn finish(self, tip: Oid) {
         self.repo
             .reference("refs/heads/main", tip, true, "fixture")
@@ -717,14 +730,7 @@ fn bad_input_is_one_line_with_its_exit_code() {
 #[test]
 fn landing_time_not_committer_date() {
     let dir = tempfile::tempdir().unwrap();
-    let mut b = Builder::new(&dir.path().join("pulled"), false);
-    let init = b.commit(
-        &[],
-        0.0,
-        "Initial import\n",
-        &[("CODEOWNERS", "* @org/all\n")],
-    );
-    b.main = Some(init);
+    let mut b = Builder::owned_by_all(&dir.path().join("pulled"));
     b.on_main("base", 10.0, "core: add base\n", "core/base.c");
     // Committed on day 2 in a sub-tree, pulled onto the main line after day 10.
     let pulled = b.on_main("pulled", 2.0, "core: rework queues\n", "core/queue.c");
@@ -775,14 +781,7 @@ fn landing_time_not_committer_date() {
 #[test]
 fn replay_goes_by_landing_time() {
     let dir = tempfile::tempdir().unwrap();
-    let mut b = Builder::new(&dir.path().join("pulled"), false);
-    let init = b.commit(
-        &[],
-        0.0,
-        "Initial import\n",
-        &[("CODEOWNERS", "* @org/all\n")],
-    );
-    b.main = Some(init);
+    let mut b = Builder::owned_by_all(&dir.path().join("pulled"));
     let base = b.on_main("base", 10.0, "core: add base\n", "core/base.c");
     // Committed on day 2 in a sub-tree, pulled onto the main line after day 10.
     let pulled = b.on_main("pulled", 2.0, "core: rework queues\n", "core/queue.c");
