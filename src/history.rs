@@ -82,7 +82,8 @@ pub struct Window {
     pub commits: Vec<Commit>,
     /// How many of `commits` are on the main line itself.
     pub mainline: usize,
-    /// Whether the walk hit the edge of a shallow clone.
+    /// Whether the walk hit the edge of a shallow clone, in the window or in
+    /// the older history that landing times look at.
     pub truncated: bool,
 }
 
