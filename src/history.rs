@@ -155,7 +155,7 @@ fn main_line(tip: git2::Commit<'_>, floor: Seconds) -> (Vec<Line>, bool) {
     let mut current = tip;
     let truncated = loop {
         let time = current.committer().when().seconds();
-        skew = skew.max(time - oldest);
+        skew = skew.max(time.saturating_sub(oldest));
         oldest = oldest.min(time);
         lines.push(Line {
             id: current.id(),
