@@ -163,7 +163,7 @@ fn main_line(tip: git2::Commit<'_>, floor: Seconds) -> (Vec<Line>, bool) {
             landed_at: time,
             merge: current.parent_count() > 1,
         });
-        if time < floor.saturating_sub((2 * skew).clamp(MIN_SKEW, MAX_SKEW)) {
+        if time < floor.saturating_sub(skew.saturating_mul(2).clamp(MIN_SKEW, MAX_SKEW)) {
             break false;
         }
         match current.parent(0) {
