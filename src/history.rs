@@ -173,12 +173,26 @@ fn main_line(tip: git2::Commit<'_>, floor: Seconds) -> (Vec<Line>, bool) {
             Err(_) => break current.parent_count() > 0,
         }
     };
-    let mut landed = Seconds::MIN;
-    for line in lines.iter_mut().rev() {
-        landed = landed.max(line.time);
-        line.landed_at = landed;
+    let landed = landing_times(lines.iter().map(|l| l.time));
+    for (line, landed_at) in lines.iter_mut().zip(landed) {
+        line.landed_at = landed_at;
     }
     (lines, truncated)
+}
+
+/// The landing times of main-line commits given newest first by committer
+/// time: each is the latest time of it and every commit after it in the list
+/// (before it on the main line).
+pub fn landing_times(times: impl DoubleEndedIterator<Item = Seconds>) -> Vec<Seconds> {
+    let mut landed: Vec<Seconds> = times
+        .rev()
+        .scan(Seconds::MIN, |latest, time| {
+            *latest = (*latest).max(time);
+            Some(*latest)
+        })
+        .collect();
+    landed.reverse();
+    landed
 }
 
 /// Resolves `reference` (default: HEAD) to a commit, then walks back along
@@ -565,5 +579,20 @@ fn line_counts(repo: &Repository, old: Option<Oid>, new: Option<Oid>) -> Result<
         (None, Some(n)) => Ok((count_lines(n.content()), 0, false)),
         (Some(o), None) => Ok((0, count_lines(o.content()), false)),
         (None, None) => Ok((0, 0, false)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::landing_times;
+
+    #[test]
+    fn a_commit_lands_no_earlier_than_the_ones_before_it() {
+        // Newest first: the commits dated 2 and 5 came in after the one dated 10.
+        assert_eq!(
+            landing_times([5, 2, 10, 3, 1].into_iter()),
+            vec![10, 10, 10, 3, 1]
+        );
+        assert!(landing_times(std::iter::empty()).is_empty());
     }
 }

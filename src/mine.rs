@@ -219,12 +219,7 @@ impl MainLine {
             });
             current = commit.parent(0).ok();
         }
-        let mut landed_at = vec![0; lines.len()];
-        let mut latest = Seconds::MIN;
-        for i in (0..lines.len()).rev() {
-            latest = latest.max(lines[i].time);
-            landed_at[i] = latest;
-        }
+        let landed_at = history::landing_times(lines.iter().map(|l| l.time));
         Ok(MainLine {
             lines,
             landed_by,
