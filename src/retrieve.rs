@@ -37,9 +37,11 @@ pub const FEATURES: [&str; NUM_FEATURES] = [
     "team",          // touches files owned by a --team hint
     "area",          // touches an ownership area the title names
     "path_hint",     // touches a --path glob
+    "author_window", // ln(1 + the author's other commits in the window)
+    "log_lag_days",  // ln(1 + days between authoring and landing)
 ];
 
-pub const NUM_FEATURES: usize = 19;
+pub const NUM_FEATURES: usize = 21;
 
 /// Index of `log_rank`, filled in once the whole window is scored.
 const LOG_RANK: usize = 5;
@@ -54,7 +56,7 @@ impl Default for Weights {
     fn default() -> Self {
         Weights([
             0.35, 0.35, 0.25, 1.5, -0.9, -0.4, 0.0, 0.0, 0.0, 0.0, 0.15, 0.0, -2.0, -0.8, 0.5,
-            -0.8, 1.0, 0.8, 1.5,
+            -0.8, 1.0, 0.8, 1.5, 0.0, 0.0,
         ])
     }
 }
@@ -389,6 +391,15 @@ pub fn retrieve(
         .filter_map(|hint| Some((hint, path_globs(std::slice::from_ref(hint)).ok()?)))
         .collect();
 
+    let mut by_author: HashMap<&str, usize> = HashMap::new();
+    for commit in &commits {
+        *by_author.entry(commit.email.as_str()).or_default() += 1;
+    }
+    let author_window: Vec<f64> = commits
+        .iter()
+        .map(|c| ((by_author[c.email.as_str()] - 1) as f64).ln_1p())
+        .collect();
+
     let mut candidates: Vec<Candidate> = commits
         .into_iter()
         .enumerate()
@@ -439,6 +450,7 @@ pub fn retrieve(
             let subject = commit.subject.to_ascii_lowercase();
             let lines = (commit.lines_added() + commit.lines_removed()) as f64;
             let age_days = (until - commit.landed_at).max(0) as f64 / 86400.0;
+            let lag_days = commit.landed_at.saturating_sub(commit.authored_at).max(0) as f64 / 86400.0;
             let features = [
                 text_score,
                 subject_score,
@@ -462,6 +474,8 @@ pub fn retrieve(
                 f64::from(u8::from(!evidence.team_hints.is_empty())),
                 f64::from(u8::from(!evidence.areas.is_empty())),
                 f64::from(u8::from(!evidence.path_hints.is_empty())),
+                author_window[index],
+                lag_days.ln_1p(),
             ];
             Candidate {
                 commit,
@@ -510,4 +524,51 @@ pub fn sort_best_first(candidates: &mut [Candidate]) {
             .then(b.commit.landed_at.cmp(&a.commit.landed_at))
             .then(a.commit.id.cmp(&b.commit.id))
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commit(id: &str, email: &str, authored_at: Seconds, landed_at: Seconds) -> Commit {
+        Commit {
+            id: id.to_owned(),
+            author: email.to_owned(),
+            email: email.to_owned(),
+            authored_at,
+            committed_at: landed_at,
+            landed_at,
+            subject: format!("change {id}"),
+            body: String::new(),
+            files: Vec::new(),
+            merged_by: None,
+        }
+    }
+
+    fn feature(candidates: &[Candidate], id: &str, name: &str) -> f64 {
+        let k = FEATURES.iter().position(|f| *f == name).unwrap();
+        candidates.iter().find(|c| c.commit.id == id).unwrap().features[k]
+    }
+
+    #[test]
+    fn author_activity_and_review_lag_are_counted_per_commit() {
+        const DAY: Seconds = 86_400;
+        let commits = vec![
+            commit("a", "busy@x", 10 * DAY, 10 * DAY),
+            commit("b", "busy@x", 2 * DAY, 9 * DAY),
+            commit("c", "busy@x", 8 * DAY, 8 * DAY),
+            // Authored after it landed (a rebase can do that): no lag.
+            commit("d", "once@x", 8 * DAY, 7 * DAY),
+        ];
+        let facts = Facts {
+            title: "something broke".into(),
+            ..Facts::default()
+        };
+        let candidates = retrieve(commits, 11 * DAY, &facts, &Ownership::empty(), &Options::default());
+        assert_eq!(feature(&candidates, "a", "author_window"), 2f64.ln_1p());
+        assert_eq!(feature(&candidates, "d", "author_window"), 0.0);
+        assert_eq!(feature(&candidates, "a", "log_lag_days"), 0.0);
+        assert_eq!(feature(&candidates, "b", "log_lag_days"), 7f64.ln_1p());
+        assert_eq!(feature(&candidates, "d", "log_lag_days"), 0.0);
+    }
 }
