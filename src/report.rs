@@ -167,6 +167,9 @@ impl SuspectReport {
         if !e.path_hints.is_empty() {
             parts.push(format!("path: {}", e.path_hints.join(",")));
         }
+        if !e.followed_up_by.is_empty() {
+            parts.push(format!("followed up by {}", e.followed_up_by.join(",")));
+        }
         parts.push(format!("+{} -{}", self.lines_added, self.lines_removed));
         parts.join("; ")
     }

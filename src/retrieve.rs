@@ -9,6 +9,9 @@
 
 use crate::cases::Facts;
 use crate::history::Commit;
+use crate::mine::text::{
+    fixes_targets, is_reland, is_revert, quoted_subject, revert_targets, trailing_pull, Target,
+};
 use crate::ownership::Ownership;
 use crate::text;
 use crate::when::Seconds;
@@ -31,17 +34,18 @@ pub const FEATURES: [&str; NUM_FEATURES] = [
     "log_lines",     // ln(1 + lines added + removed)
     "log_files",     // ln(1 + files changed)
     "bot",           // automated rolls, bumps and translation updates
-    "revert",        // the commit is itself a revert
-    "reland",        // the commit re-lands an earlier revert
+    "revert",        // the commit is itself a revert (as the miner tells them)
+    "reland",        // the commit re-lands a reverted change
     "docs_or_tests", // touches only documentation or tests
     "team",          // touches files owned by a --team hint
     "area",          // touches an ownership area the title names
     "path_hint",     // touches a --path glob
     "author_window", // ln(1 + the author's other commits in the window)
     "log_lag_days",  // ln(1 + days between authoring and landing)
+    "followed_up",   // a later commit of the window reverted it or names it in Fixes:
 ];
 
-pub const NUM_FEATURES: usize = 21;
+pub const NUM_FEATURES: usize = 22;
 
 /// Index of `log_rank`, filled in once the whole window is scored.
 const LOG_RANK: usize = 5;
@@ -56,7 +60,7 @@ impl Default for Weights {
     fn default() -> Self {
         Weights([
             0.35, 0.35, 0.25, 1.5, -0.9, -0.4, 0.0, 0.0, 0.0, 0.0, 0.15, 0.0, -2.0, -0.8, 0.5,
-            -0.8, 1.0, 0.8, 1.5, 0.0, 0.0,
+            -0.8, 1.0, 0.8, 1.5, 0.0, 0.0, 0.0,
         ])
     }
 }
@@ -80,6 +84,11 @@ pub struct Evidence {
     pub areas: Vec<String>,
     /// `--path` globs the commit touches.
     pub path_hints: Vec<String>,
+    /// Later commits of the window that reverted this one or name it in a
+    /// `Fixes:` trailer (short ids): it was dealt with before the
+    /// investigation started.
+    #[serde(default)]
+    pub followed_up_by: Vec<String>,
 }
 
 /// A commit that survived retrieval.
@@ -319,6 +328,53 @@ fn named_areas(ownership: &Ownership, query: &Query) -> Vec<usize> {
         .collect()
 }
 
+/// For each commit, the short ids of the other commits of the window that
+/// revert it (by id, pull request or quoted subject) or name it in a
+/// `Fixes:` trailer. Only commits before the investigation's start are in
+/// the window, so this is what was known then.
+fn follow_ups(commits: &[Commit]) -> Vec<Vec<String>> {
+    let mut by_pull: HashMap<u64, Vec<usize>> = HashMap::new();
+    let mut by_subject: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, c) in commits.iter().enumerate() {
+        if let Some(n) = trailing_pull(&c.subject) {
+            by_pull.entry(n).or_default().push(i);
+        }
+        by_subject.entry(c.subject.as_str()).or_default().push(i);
+    }
+    let by_id_prefix = |prefix: &str| -> Vec<usize> {
+        commits
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.id.starts_with(prefix))
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let mut out = vec![Vec::new(); commits.len()];
+    for (j, c) in commits.iter().enumerate() {
+        let mut targets: Vec<usize> = fixes_targets(&c.body)
+            .iter()
+            .flat_map(|id| by_id_prefix(id))
+            .collect();
+        if is_revert(&c.subject, &c.body) {
+            for target in revert_targets(&c.subject, &c.body) {
+                match target {
+                    Target::Commit(id) => targets.extend(by_id_prefix(&id)),
+                    Target::Pull(n) => targets.extend(by_pull.get(&n).into_iter().flatten()),
+                }
+            }
+            if let Some(quoted) = quoted_subject(&c.subject) {
+                targets.extend(by_subject.get(quoted).into_iter().flatten());
+            }
+        }
+        targets.sort_unstable();
+        targets.dedup();
+        for i in targets.into_iter().filter(|&i| i != j) {
+            out[i].push(c.short_id().to_owned());
+        }
+    }
+    out
+}
+
 /// Builds a glob set from `--path` hints. A hint without glob characters
 /// matches the path itself and everything below it.
 pub fn path_globs(hints: &[String]) -> Result<GlobSet, globset::Error> {
@@ -400,6 +456,8 @@ pub fn retrieve(
         .map(|c| ((by_author[c.email.as_str()] - 1) as f64).ln_1p())
         .collect();
 
+    let followed_up_by = follow_ups(&commits);
+
     let mut candidates: Vec<Candidate> = commits
         .into_iter()
         .enumerate()
@@ -410,6 +468,7 @@ pub fn retrieve(
             let subject_score = subject_index.score(index, &query, &mut matched);
             let path_score = path_index.score(index, &query, &mut matched);
             evidence.matched_terms = matched.into_iter().collect();
+            evidence.followed_up_by = followed_up_by[index].clone();
 
             let component = match (&query.component, component_of(&commit.subject)) {
                 (Some(a), Some(b)) => {
@@ -447,10 +506,10 @@ pub fn retrieve(
                 }
             }
 
-            let subject = commit.subject.to_ascii_lowercase();
             let lines = (commit.lines_added() + commit.lines_removed()) as f64;
             let age_days = (until - commit.landed_at).max(0) as f64 / 86400.0;
-            let lag_days = commit.landed_at.saturating_sub(commit.authored_at).max(0) as f64 / 86400.0;
+            let lag_days =
+                commit.landed_at.saturating_sub(commit.authored_at).max(0) as f64 / 86400.0;
             let features = [
                 text_score,
                 subject_score,
@@ -465,8 +524,8 @@ pub fn retrieve(
                 lines.ln_1p(),
                 (commit.files.len() as f64).ln_1p(),
                 f64::from(u8::from(is_bot(&commit))),
-                f64::from(u8::from(subject.starts_with("revert"))),
-                f64::from(u8::from(subject.starts_with("reland"))),
+                f64::from(u8::from(is_revert(&commit.subject, &commit.body))),
+                f64::from(u8::from(is_reland(&commit.subject))),
                 f64::from(u8::from(
                     !commit.files.is_empty()
                         && commit.files.iter().all(|f| is_docs_or_test(&f.path)),
@@ -476,6 +535,7 @@ pub fn retrieve(
                 f64::from(u8::from(!evidence.path_hints.is_empty())),
                 author_window[index],
                 lag_days.ln_1p(),
+                f64::from(u8::from(!evidence.followed_up_by.is_empty())),
             ];
             Candidate {
                 commit,
@@ -547,7 +607,11 @@ mod tests {
 
     fn feature(candidates: &[Candidate], id: &str, name: &str) -> f64 {
         let k = FEATURES.iter().position(|f| *f == name).unwrap();
-        candidates.iter().find(|c| c.commit.id == id).unwrap().features[k]
+        candidates
+            .iter()
+            .find(|c| c.commit.id == id)
+            .unwrap()
+            .features[k]
     }
 
     #[test]
@@ -564,11 +628,84 @@ mod tests {
             title: "something broke".into(),
             ..Facts::default()
         };
-        let candidates = retrieve(commits, 11 * DAY, &facts, &Ownership::empty(), &Options::default());
+        let candidates = retrieve(
+            commits,
+            11 * DAY,
+            &facts,
+            &Ownership::empty(),
+            &Options::default(),
+        );
         assert_eq!(feature(&candidates, "a", "author_window"), 2f64.ln_1p());
         assert_eq!(feature(&candidates, "d", "author_window"), 0.0);
         assert_eq!(feature(&candidates, "a", "log_lag_days"), 0.0);
         assert_eq!(feature(&candidates, "b", "log_lag_days"), 7f64.ln_1p());
         assert_eq!(feature(&candidates, "d", "log_lag_days"), 0.0);
+    }
+
+    #[test]
+    fn a_revert_of_a_revert_is_a_reland() {
+        let mut relands = vec![commit("a", "x@x", 0, 0), commit("b", "x@x", 0, 0)];
+        relands[0].subject = "Revert \"Revert \"[GPU] Tile it\"\"".into();
+        relands[0].body = "This reverts commit 0123456789abcdef.".into();
+        relands[1].subject = "Reapply \"[GPU] Tile it\" (#18320)".into();
+        let mut reverts = vec![commit("c", "x@x", 0, 0), commit("d", "x@x", 0, 0)];
+        reverts[0].subject = "Revert \"[GPU] Tile it\"".into();
+        reverts[1].subject = "Back out the tiling".into();
+        reverts[1].body = "This reverts commit 0123456789abcdef.".into();
+        let facts = Facts::default();
+        let candidates = retrieve(
+            relands.into_iter().chain(reverts).collect(),
+            1,
+            &facts,
+            &Ownership::empty(),
+            &Options::default(),
+        );
+        for (id, revert, reland) in [
+            ("a", 0.0, 1.0),
+            ("b", 0.0, 1.0),
+            ("c", 1.0, 0.0),
+            ("d", 1.0, 0.0),
+        ] {
+            assert_eq!(feature(&candidates, id, "revert"), revert, "{id}");
+            assert_eq!(feature(&candidates, id, "reland"), reland, "{id}");
+        }
+    }
+
+    #[test]
+    fn reverted_and_fixed_commits_are_followed_up() {
+        let mut commits: Vec<Commit> = ["a", "b", "c", "d", "e", "f"]
+            .iter()
+            .map(|id| commit(&format!("{id}0123456789abcdef"), "x@x", 0, 0))
+            .collect();
+        commits[0].subject = "net: fix the ring".into();
+        commits[0].body = "Fixes: b012345678 (\"net: add a ring\")".into();
+        commits[1].subject = "net: add a ring".into();
+        commits[2].subject = "Revert \"Add the cache (#41)\" (#45)".into();
+        commits[3].subject = "Add the cache (#41)".into();
+        commits[4].subject = "Revert \"Tune it\"".into();
+        commits[5].subject = "Tune it".into();
+        let candidates = retrieve(
+            commits,
+            1,
+            &Facts::default(),
+            &Ownership::empty(),
+            &Options::default(),
+        );
+        let follow_ups = |id: &str| {
+            let c = candidates
+                .iter()
+                .find(|c| c.commit.id.starts_with(id))
+                .unwrap();
+            (
+                c.evidence.followed_up_by.clone(),
+                feature(&candidates, &c.commit.id, "followed_up"),
+            )
+        };
+        assert_eq!(follow_ups("b"), (vec!["a0123456789a".to_owned()], 1.0));
+        assert_eq!(follow_ups("d"), (vec!["c0123456789a".to_owned()], 1.0));
+        assert_eq!(follow_ups("f"), (vec!["e0123456789a".to_owned()], 1.0));
+        for id in ["a", "c", "e"] {
+            assert_eq!(follow_ups(id), (vec![], 0.0), "{id}");
+        }
     }
 }

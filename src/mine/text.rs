@@ -103,19 +103,10 @@ fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> 
 /// (`Reapply "..."`, `Reland ...`, `Revert "Revert "...""`) restores a
 /// change rather than backing out a broken one, and is not.
 pub fn is_revert(subject: &str, body: &str) -> bool {
-    let lower = subject.to_ascii_lowercase();
-    if [
-        "reapply",
-        "reland",
-        "re-land",
-        "revert \"revert ",
-        "revert \"reapply ",
-    ]
-    .iter()
-    .any(|p| lower.starts_with(p))
-    {
+    if is_reland(subject) {
         return false;
     }
+    let lower = subject.to_ascii_lowercase();
     if lower.starts_with("revert ") || lower.starts_with("revert\"") || lower.starts_with("revert:")
     {
         return true;
@@ -125,6 +116,24 @@ pub fn is_revert(subject: &str, body: &str) -> bool {
         || body
             .lines()
             .any(|l| l.trim_start().starts_with("reverts ") && !l.trim_start().starts_with(">"))
+}
+
+/// Whether a subject re-lands a reverted change: `Reland "..."`,
+/// `Re-land ...`, `Reapply "..."`, `[Reland] ...` or `Revert "Revert "...""`.
+pub fn is_reland(subject: &str) -> bool {
+    let lower = subject.trim_start().to_ascii_lowercase();
+    [
+        "reapply",
+        "re-apply",
+        "reland",
+        "re-land",
+        "[reland]",
+        "[re-land]",
+        "revert \"revert ",
+        "revert \"reapply ",
+    ]
+    .iter()
+    .any(|p| lower.starts_with(p))
 }
 
 /// Whether a subject has the form git and GitHub give reverts:
@@ -237,7 +246,7 @@ fn full_subject(subject: &str, body: &str) -> String {
 
 /// The reverted subject inside `Revert "..."`: from the first to the last
 /// double quote.
-fn quoted_subject(subject: &str) -> Option<&str> {
+pub fn quoted_subject(subject: &str) -> Option<&str> {
     let lower = subject.to_ascii_lowercase();
     if !lower.starts_with("revert") {
         return None;
