@@ -328,10 +328,11 @@ fn named_areas(ownership: &Ownership, query: &Query) -> Vec<usize> {
         .collect()
 }
 
-/// For each commit, the short ids of the other commits of the window that
+/// For each commit, the short ids of the later commits of the window that
 /// revert it (by id, pull request or quoted subject) or name it in a
 /// `Fixes:` trailer. Only commits before the investigation's start are in
-/// the window, so this is what was known then.
+/// the window, so this is what was known then. A change landed again under
+/// its old subject after its revert is not taken for the reverted one.
 fn follow_ups(commits: &[Commit]) -> Vec<Vec<String>> {
     let mut by_pull: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut by_subject: HashMap<&str, Vec<usize>> = HashMap::new();
@@ -368,7 +369,10 @@ fn follow_ups(commits: &[Commit]) -> Vec<Vec<String>> {
         }
         targets.sort_unstable();
         targets.dedup();
-        for i in targets.into_iter().filter(|&i| i != j) {
+        for i in targets
+            .into_iter()
+            .filter(|&i| i != j && commits[i].landed_at <= c.landed_at)
+        {
             out[i].push(c.short_id().to_owned());
         }
     }
@@ -673,20 +677,34 @@ mod tests {
 
     #[test]
     fn reverted_and_fixed_commits_are_followed_up() {
-        let mut commits: Vec<Commit> = ["a", "b", "c", "d", "e", "f"]
-            .iter()
-            .map(|id| commit(&format!("{id}0123456789abcdef"), "x@x", 0, 0))
-            .collect();
-        commits[0].subject = "net: fix the ring".into();
-        commits[0].body = "Fixes: b012345678 (\"net: add a ring\")".into();
-        commits[1].subject = "net: add a ring".into();
-        commits[2].subject = "Revert \"Add the cache (#41)\" (#45)".into();
-        commits[3].subject = "Add the cache (#41)".into();
-        commits[4].subject = "Revert \"Tune it\"".into();
-        commits[5].subject = "Tune it".into();
+        // Newest first, as the window lists them: "g" lands "Tune it" again
+        // after its revert "e".
+        let commits: Vec<Commit> = [
+            ("g", "Tune it", ""),
+            (
+                "a",
+                "net: fix the ring",
+                "Fixes: b012345678 (\"net: add a ring\")",
+            ),
+            ("b", "net: add a ring", ""),
+            ("c", "Revert \"Add the cache (#41)\" (#45)", ""),
+            ("d", "Add the cache (#41)", ""),
+            ("e", "Revert \"Tune it\"", ""),
+            ("f", "Tune it", ""),
+        ]
+        .iter()
+        .enumerate()
+        .map(|(age, (id, subject, body))| {
+            let at = 100 - age as Seconds;
+            let mut c = commit(&format!("{id}0123456789abcdef"), "x@x", at, at);
+            c.subject = (*subject).into();
+            c.body = (*body).into();
+            c
+        })
+        .collect();
         let candidates = retrieve(
             commits,
-            1,
+            101,
             &Facts::default(),
             &Ownership::empty(),
             &Options::default(),
@@ -704,7 +722,7 @@ mod tests {
         assert_eq!(follow_ups("b"), (vec!["a0123456789a".to_owned()], 1.0));
         assert_eq!(follow_ups("d"), (vec!["c0123456789a".to_owned()], 1.0));
         assert_eq!(follow_ups("f"), (vec!["e0123456789a".to_owned()], 1.0));
-        for id in ["a", "c", "e"] {
+        for id in ["a", "c", "e", "g"] {
             assert_eq!(follow_ups(id), (vec![], 0.0), "{id}");
         }
     }
