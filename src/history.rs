@@ -9,7 +9,8 @@
 //! landed at or after `since`, and adds every commit that a main-line merge
 //! brought in (`git log M^1..M` for each merge `M`). Those merged-in commits
 //! landed with their merge, whatever their own dates say. Merge commits
-//! themselves are not candidates; the commits they brought in are.
+//! themselves, main-line or merged in, are not candidates; the commits they
+//! brought in are.
 //!
 //! Changed paths and line counts come from a tree diff against the first
 //! parent (see [`changed_files`]), computed in parallel with one repository
@@ -251,7 +252,11 @@ pub fn window(repo: &Repository, start: Oid, since: Seconds, until: Seconds) -> 
                     truncated = true;
                     break;
                 };
-                if id != line.id {
+                // A merge inside the merged-in history (a sub-maintainer's
+                // pull) is not a change of its own: its commits are here.
+                let nested_merge =
+                    id != line.id && repo.find_commit(id).is_ok_and(|c| c.parent_count() > 1);
+                if id != line.id && !nested_merge {
                     pending.push(Pending {
                         id,
                         landed_at: line.landed_at,

@@ -835,3 +835,48 @@ fn replay_goes_by_landing_time() {
     assert_eq!(pulled_report["landed_at"], rfc3339(T0 + 10 * DAY));
     assert_eq!(pulled_report["age_seconds"], DAY + DAY / 2);
 }
+
+/// A main-line merge that brings in a sub-maintainer's merge: the inner
+/// merge is not a candidate, the commits under it are.
+#[test]
+fn merges_inside_a_merge_are_not_candidates() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = Builder::owned_by_all(&dir.path().join("nested"));
+    let base = b.on_main("base", 1.0, "core: add base\n", "core/base.c");
+    let left = b.commit(
+        &[base],
+        2.0,
+        "net: add rings\n",
+        &[("net/rings.c", "rings\n")],
+    );
+    let right = b.commit(&[base], 3.0, "usb: add hub\n", &[("usb/hub.c", "hub\n")]);
+    let inner = b.commit(
+        &[left, right],
+        4.0,
+        "Merge tag 'usb-next' into net\n",
+        &[("net/rings.c", "rings\n")],
+    );
+    let outer = b.commit(&[base, inner], 5.0, "Merge tag 'net-next'\n", &[]);
+    b.main = Some(outer);
+    let tip = b.on_main("tip", 6.0, "docs: describe rings\n", "docs/rings.md");
+    b.finish(tip);
+    let json = success_json(&rca(&[
+        "investigate",
+        "--repo",
+        &dir.path().join("nested").display().to_string(),
+        "--title",
+        "rings broke",
+        "--since",
+        &rfc3339(T0 + DAY + DAY / 2),
+        "--until",
+        &rfc3339(T0 + 7 * DAY),
+        "--format",
+        "json",
+    ]));
+    let mut got = suspect_ids(&json);
+    got.sort();
+    let mut expected = vec![left.to_string(), right.to_string(), tip.to_string()];
+    expected.sort();
+    assert_eq!(got, expected);
+    assert_eq!(json["window"]["commits"], 3);
+}
