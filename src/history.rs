@@ -254,15 +254,14 @@ pub fn window(repo: &Repository, start: Oid, since: Seconds, until: Seconds) -> 
                 };
                 // A merge inside the merged-in history (a sub-maintainer's
                 // pull) is not a change of its own: its commits are here.
-                let nested_merge =
-                    id != line.id && repo.find_commit(id).is_ok_and(|c| c.parent_count() > 1);
-                if id != line.id && !nested_merge {
-                    pending.push(Pending {
-                        id,
-                        landed_at: line.landed_at,
-                        merged_by: Some(line.id),
-                    });
+                if id == line.id || repo.find_commit(id).is_ok_and(|c| c.parent_count() > 1) {
+                    continue;
                 }
+                pending.push(Pending {
+                    id,
+                    landed_at: line.landed_at,
+                    merged_by: Some(line.id),
+                });
             }
         } else {
             pending.push(Pending {

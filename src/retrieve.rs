@@ -333,7 +333,7 @@ fn named_areas(ownership: &Ownership, query: &Query) -> Vec<usize> {
 /// `Fixes:` trailer. Only commits before the investigation's start are in
 /// the window, so this is what was known then. A change landed again under
 /// its old subject after its revert is not taken for the reverted one.
-fn follow_ups(commits: &[Commit]) -> Vec<Vec<String>> {
+fn follow_ups(commits: &[Commit], reverts: &[bool]) -> Vec<Vec<String>> {
     let mut by_pull: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut by_subject: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, c) in commits.iter().enumerate() {
@@ -356,7 +356,7 @@ fn follow_ups(commits: &[Commit]) -> Vec<Vec<String>> {
             .iter()
             .flat_map(|id| by_id_prefix(id))
             .collect();
-        if is_revert(&c.subject, &c.body) {
+        if reverts[j] {
             for target in revert_targets(&c.subject, &c.body) {
                 match target {
                     Target::Commit(id) => targets.extend(by_id_prefix(&id)),
@@ -460,7 +460,11 @@ pub fn retrieve(
         .map(|c| ((by_author[c.email.as_str()] - 1) as f64).ln_1p())
         .collect();
 
-    let followed_up_by = follow_ups(&commits);
+    let reverts: Vec<bool> = commits
+        .iter()
+        .map(|c| is_revert(&c.subject, &c.body))
+        .collect();
+    let followed_up_by = follow_ups(&commits, &reverts);
 
     let mut candidates: Vec<Candidate> = commits
         .into_iter()
@@ -528,7 +532,7 @@ pub fn retrieve(
                 lines.ln_1p(),
                 (commit.files.len() as f64).ln_1p(),
                 f64::from(u8::from(is_bot(&commit))),
-                f64::from(u8::from(is_revert(&commit.subject, &commit.body))),
+                f64::from(u8::from(reverts[index])),
                 f64::from(u8::from(is_reland(&commit.subject))),
                 f64::from(u8::from(
                     !commit.files.is_empty()
