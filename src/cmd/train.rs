@@ -252,6 +252,9 @@ pub fn run(args: TrainArgs) -> Result<u8> {
     if let Some(path) = &args.save_examples {
         train::examples::save(path, &examples)?;
     }
+    if let Some(path) = &args.save_groups {
+        save_groups(path, &groups, &manifest.cases)?;
+    }
     examples.extend(saved);
     manifest.excluded_after_until += saved_excluded;
     if lora {
@@ -265,6 +268,25 @@ pub fn run(args: TrainArgs) -> Result<u8> {
         Format::Text => out(&render(&manifest, &manifest_path))?,
     }
     Ok(exit_code::SUCCESS)
+}
+
+/// Writes the training groups as JSON lines, one per case, in
+/// [`FEATURES`](crate::retrieve::FEATURES) order.
+fn save_groups(path: &Path, groups: &[Group], cases: &[(String, String)]) -> Result<()> {
+    let mut text = String::new();
+    for (group, (case, opened_at)) in groups.iter().zip(cases) {
+        let line = serde_json::json!({
+            "schema": "rca.groups/1",
+            "case": case,
+            "opened_at": opened_at,
+            "regime": group.regime,
+            "culprit": group.culprit,
+            "features": group.features,
+        });
+        text.push_str(&line.to_string());
+        text.push('\n');
+    }
+    std::fs::write(path, text).map_err(|e| input(format!("writing {}: {e}", path.display())))
 }
 
 /// Writes train.json into `out_dir`; returns its path.
