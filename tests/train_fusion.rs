@@ -142,6 +142,7 @@ fn train_learns_the_planted_signal_and_keeps_out_cases_after_the_cut_off() {
     )
     .unwrap();
     let out = dir.path().join("trained");
+    let groups = dir.path().join("groups.jsonl");
     let before = common::tree_hash(&repo);
     let manifest = success_json(&rca(&[
         "train",
@@ -155,6 +156,8 @@ fn train_learns_the_planted_signal_and_keeps_out_cases_after_the_cut_off() {
         &iso(START),
         "--out",
         out.to_str().unwrap(),
+        "--save-groups",
+        groups.to_str().unwrap(),
         "--format",
         "json",
     ]));
@@ -163,6 +166,32 @@ fn train_learns_the_planted_signal_and_keeps_out_cases_after_the_cut_off() {
         before,
         "training only reads the repository"
     );
+    // The saved groups name each case's candidates; the culprit's index
+    // points at a planted one-line culprit.
+    let git = Repository::open(&repo).unwrap();
+    let lines = std::fs::read_to_string(&groups).unwrap();
+    let saved: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(saved.len(), manifest["cases"].as_array().unwrap().len());
+    for (group, case) in saved.iter().zip(manifest["cases"].as_array().unwrap()) {
+        assert_eq!(group["case"], case[0]);
+        let ids = group["ids"].as_array().unwrap();
+        let features = group["features"].as_array().unwrap();
+        assert_eq!(ids.len(), features.len());
+        assert!(features
+            .iter()
+            .all(|f| f.as_array().unwrap().len() == rca::retrieve::FEATURES.len()));
+        let culprit = &ids[group["culprit"].as_u64().unwrap() as usize];
+        let commit = git
+            .find_commit(git2::Oid::from_str(culprit.as_str().unwrap()).unwrap())
+            .unwrap();
+        assert!(
+            commit.summary().unwrap().contains("rework module"),
+            "{group}"
+        );
+    }
     assert_eq!(manifest["excluded_after_until"], 1);
     let cases = manifest["cases"].as_array().unwrap();
     assert!(cases.len() >= 15, "{manifest}");

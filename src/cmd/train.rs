@@ -154,6 +154,7 @@ pub fn run(args: TrainArgs) -> Result<u8> {
     let mut groups = Vec::new();
     let mut examples = Vec::new();
     let mut used = Vec::new();
+    let mut candidate_ids = Vec::new();
     let mut by_source: BTreeMap<String, usize> = BTreeMap::new();
     let (mut not_retrieved, mut stopped) = (0usize, false);
     let mut index = 0usize;
@@ -180,8 +181,15 @@ pub fn run(args: TrainArgs) -> Result<u8> {
                 args.candidates as usize,
                 example_size,
             )? {
-                Some((group, example)) => {
+                Some(Replayed {
+                    group,
+                    ids,
+                    example,
+                }) => {
                     groups.push(group);
+                    if args.save_groups.is_some() {
+                        candidate_ids.push(ids);
+                    }
                     examples.extend(example);
                     used.push((case.id.clone(), case.opened_at.clone()));
                     *by_source.entry(case.source.clone()).or_default() += 1;
@@ -253,7 +261,7 @@ pub fn run(args: TrainArgs) -> Result<u8> {
         train::examples::save(path, &examples)?;
     }
     if let Some(path) = &args.save_groups {
-        save_groups(path, &groups, &manifest.cases)?;
+        save_groups(path, &groups, &candidate_ids, &manifest.cases)?;
     }
     examples.extend(saved);
     manifest.excluded_after_until += saved_excluded;
@@ -270,17 +278,23 @@ pub fn run(args: TrainArgs) -> Result<u8> {
     Ok(exit_code::SUCCESS)
 }
 
-/// Writes the training groups as JSON lines, one per case, in
-/// [`FEATURES`](crate::retrieve::FEATURES) order.
-fn save_groups(path: &Path, groups: &[Group], cases: &[(String, String)]) -> Result<()> {
+/// Writes the training groups as JSON lines, one per case: the candidates'
+/// ids and features, in [`FEATURES`](crate::retrieve::FEATURES) order.
+fn save_groups(
+    path: &Path,
+    groups: &[Group],
+    ids: &[Vec<String>],
+    cases: &[(String, String)],
+) -> Result<()> {
     let mut text = String::new();
-    for (group, (case, opened_at)) in groups.iter().zip(cases) {
+    for ((group, ids), (case, opened_at)) in groups.iter().zip(ids).zip(cases) {
         let line = serde_json::json!({
             "schema": "rca.groups/1",
             "case": case,
             "opened_at": opened_at,
             "regime": group.regime,
             "culprit": group.culprit,
+            "ids": ids,
             "features": group.features,
         });
         text.push_str(&line.to_string());
@@ -425,6 +439,14 @@ fn gather(args: &TrainArgs, since: Seconds, until: Seconds) -> Result<(Vec<Sourc
     Ok((sources, excluded))
 }
 
+/// What one case's replay yields: its training group, the candidates'
+/// commit ids (in the group's order) and, when asked for, a LoRA example.
+struct Replayed {
+    group: Group,
+    ids: Vec<String>,
+    example: Option<Example>,
+}
+
 /// Replays one case's retrieval; the candidates' features and the
 /// culprit's index, or None when retrieval dropped the culprit. With
 /// `example_size > 1`, also a LoRA example: the culprit and the best
@@ -435,7 +457,7 @@ fn replay(
     with_hint: bool,
     candidates: usize,
     example_size: usize,
-) -> Result<Option<(Group, Option<Example>)>> {
+) -> Result<Option<Replayed>> {
     let (since, opened_at) = case.window()?;
     let request = Request {
         facts: case.facts(with_hint),
@@ -494,7 +516,15 @@ fn replay(
         culprit: index,
         regime: Regime::of(&request.facts),
     };
-    Ok(Some((group, example)))
+    let ids = ranking
+        .iter()
+        .map(|s| s.candidate.commit.id.clone())
+        .collect();
+    Ok(Some(Replayed {
+        group,
+        ids,
+        example,
+    }))
 }
 
 fn render(m: &Manifest, manifest_path: &Path) -> String {
