@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""Try other fusion learners and signals on groups saved by `rca train --save-groups`.
+
+    scripts/fusion-study.py --train pre2024.jsonl --held-out dev-nohint.jsonl \
+        [--opened-from 2024-01-01] [--mirrors DIR] [--learners logit,gbdt,hybrid,z,pct]
+
+Every learner is scored out of fold (5 folds, case i in fold i mod 5, as
+`rca train` does) on the training groups, and once, fitted on all of them, on
+the held-out groups opened from --opened-from on. Held-out rates divide by
+--held-out-cases (65: the dev cases, counting the one retrieval drops as a
+miss). The `logit` learner is the one rca ships (src/learn.rs: one conditional
+logit per title regime, standardised features, L2 1, Adam); it reproduces
+train.json's out-of-fold figures.
+
+With --mirrors, five history signals are added to each candidate from the
+mirror's main line in the year before the case opened (file and author fix
+history, build files), and each is scored added alone and all together.
+Needs numpy. The figures are in docs/benchmarks.md, "Other learners".
+"""
+import argparse
+import bisect
+import datetime
+import json
+import math
+import re
+import subprocess
+from collections import defaultdict
+
+import numpy as np
+
+REPOS = {"dpdk": "DPDK+dpdk", "uboot": "u-boot+u-boot", "angle": "google+angle",
+         "iree": "iree-org+iree", "executorch": "pytorch+executorch"}
+
+
+def load(path, opened_from=None):
+    groups = []
+    for line in open(path):
+        r = json.loads(line)
+        if opened_from and r["opened_at"] < opened_from:
+            continue
+        groups.append(dict(case=r["case"], opened_at=r["opened_at"], ids=r["ids"],
+                           X=np.array(r["features"], dtype=float), y=r["culprit"],
+                           regime=r["regime"]))
+    return groups
+
+
+def rank(score, g):
+    s = score(g)
+    return 1 + int((s > s[g["y"]]).sum())
+
+
+def metrics(ranks, total):
+    r = np.array(ranks)
+    return {k: (r <= n).sum() / total for k, n in (("hit@1", 1), ("hit@5", 5), ("hit@10", 10))} | {
+        "MRR": (1 / r).sum() / total}
+
+
+# ---- learners: each maps groups to a scorer g -> scores ----
+
+def logit(groups, l2=1.0, iterations=300, rate=0.05):
+    X = np.vstack([g["X"] for g in groups])
+    mu, sd = X.mean(0), X.std(0)
+    sd[sd == 0] = 1
+    Z = [(g["X"] - mu) / sd for g in groups]
+    w, m, v = (np.zeros(X.shape[1]) for _ in range(3))
+    for t in range(1, iterations + 1):
+        grad = np.zeros_like(w)
+        for z, g in zip(Z, groups):
+            s = z @ w
+            p = np.exp(s - s.max())
+            grad += z.T @ (p / p.sum()) - z[g["y"]]
+        grad = grad / len(groups) + l2 * w / len(groups)
+        m = 0.9 * m + 0.1 * grad
+        v = 0.999 * v + 0.001 * grad ** 2
+        w -= rate * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+    return lambda g: ((g["X"] - mu) / sd) @ w
+
+
+def per_regime(fit):
+    def fitted(groups):
+        by = {r: fit([g for g in groups if g["regime"] == r]) for r in ("component", "symptom")}
+        return lambda g: by[g["regime"]](g)
+    return fitted
+
+
+def gbdt(groups, rounds=150, depth=3, eta=0.1, lam=1.0, bins=32, min_h=1.0, base=None):
+    """Boosted trees on the listwise softmax loss (Newton leaves, histogram splits)."""
+    X = np.vstack([g["X"] for g in groups])
+    n, d = X.shape
+    edges = [np.unique(np.quantile(X[:, j], np.linspace(0, 1, bins + 1)[1:-1])) for j in range(d)]
+    binned = lambda X: np.stack([np.searchsorted(edges[j], X[:, j], side="right") for j in range(d)], 1)
+    B = binned(X)
+    offsets = np.cumsum([0] + [len(g["X"]) for g in groups])
+    gid = np.repeat(np.arange(len(groups)), np.diff(offsets))
+    y = np.zeros(n)
+    y[offsets[:-1] + [g["y"] for g in groups]] = 1
+    f = np.concatenate([base(g) for g in groups]) if base else np.zeros(n)
+    trees = []
+
+    def descend(B, node, level):
+        right = np.zeros(len(B), dtype=int)
+        for k, (j, b) in enumerate(level):
+            if j is not None:
+                here = node == k
+                right[here] = B[here, j] > b
+        return 2 * node + right
+
+    def route(B, tree):
+        node = np.zeros(len(B), dtype=int)
+        for level in tree:
+            node = descend(B, node, level)
+        return node
+
+    for _ in range(rounds):
+        e = np.exp(f - np.maximum.reduceat(f, offsets[:-1])[gid])
+        p = e / np.add.reduceat(e, offsets[:-1])[gid]
+        G, H = p - y, np.maximum(p * (1 - p), 1e-6)
+        node, tree = np.zeros(n, dtype=int), []
+        for _level in range(depth):
+            level = []
+            for k in range(2 ** len(tree)):
+                idx = np.nonzero(node == k)[0]
+                best = (0.0, None, None)
+                if len(idx) > 1:
+                    gt, ht = G[idx].sum(), H[idx].sum()
+                    for j in range(d):
+                        gl = np.cumsum(np.bincount(B[idx, j], G[idx], bins + 1))[:-1]
+                        hl = np.cumsum(np.bincount(B[idx, j], H[idx], bins + 1))[:-1]
+                        gain = np.where((hl >= min_h) & (ht - hl >= min_h),
+                                        gl ** 2 / (hl + lam) + (gt - gl) ** 2 / (ht - hl + lam)
+                                        - gt ** 2 / (ht + lam), -1)
+                        b = int(gain.argmax())
+                        if gain[b] > best[0]:
+                            best = (gain[b], j, b)
+                level.append(best[1:])
+            tree.append(level)
+            node = descend(B, node, level)
+        leaf = -eta * np.bincount(node, G, 2 ** depth) / (np.bincount(node, H, 2 ** depth) + lam)
+        f += leaf[node]
+        trees.append((tree, leaf))
+    return lambda g: (base(g) if base else 0) + sum(leaf[route(binned(g["X"]), t)] for t, leaf in trees)
+
+
+def hybrid(groups):
+    """The shipped logit, with small trees boosted on its residual."""
+    return gbdt(groups, rounds=50, depth=2, eta=0.05, base=per_regime(logit)(groups))
+
+
+def within_case(kind):
+    """The logit on the features plus their within-case z-scores or percentiles."""
+    def extra(X):
+        if kind == "z":
+            return (X - X.mean(0)) / (X.std(0) + 1e-9)
+        return X.argsort(0).argsort(0) / max(len(X) - 1, 1)
+    def fit(groups):
+        widen = lambda g: dict(g, X=np.hstack([g["X"], extra(g["X"])]))
+        score = per_regime(logit)([widen(g) for g in groups])
+        return lambda g: score(widen(g))
+    return fit
+
+
+LEARNERS = {"logit": per_regime(logit), "gbdt": lambda gs: gbdt(gs), "hybrid": hybrid,
+            "z": within_case("z"), "pct": within_case("pct")}
+
+# ---- history signals, from the mirrors ----
+
+FIX = re.compile(r"^Fixes:\s*([0-9a-f]{7,40})", re.M | re.I)
+REVERT = re.compile(r"This reverts commit ([0-9a-f]{7,40})")
+BUILD = re.compile(r"(^|/)(BUCK|TARGETS|BUILD|BUILD\.gn|BUILD\.bazel|CMakeLists\.txt|Makefile|"
+                   r"meson\.build|Kconfig|DEPS|setup\.py|pyproject\.toml)$|\.(bzl|cmake|gni|gn|bazel|mk)$")
+HISTORY = ["file_fixes", "file_buggy", "author_fixed", "author_fix_rate", "build_files"]
+YEAR = 365 * 86400
+
+
+class History:
+    def __init__(self, git_dir):
+        out = subprocess.run(["git", "--git-dir", git_dir, "log", "refs/heads/main", "--no-merges",
+                              "--since=2019-01-01", "--name-only",
+                              "--format=%x00%H%x01%ct%x01%ae%x01%B%x02"],
+                             capture_output=True, text=True, errors="replace", check=True).stdout
+        self.commits = []
+        for chunk in out.split("\0")[1:]:
+            head, _, files = chunk.partition("\2")
+            h, ct, author, body = head.split("\1", 3)
+            self.commits.append(dict(id=h, t=int(ct), author=author, body=body,
+                                     files=[f for f in files.split("\n") if f]))
+        self.commits.sort(key=lambda c: c["t"])
+        self.times = [c["t"] for c in self.commits]
+        self.by_id = {c["id"]: c for c in self.commits}
+        short = {c["id"][:7]: c["id"] for c in self.commits}
+        for c in self.commits:
+            c["targets"] = [short[m[:7]] for m in FIX.findall(c["body"]) + REVERT.findall(c["body"])
+                            if m[:7] in short]
+            c["fix"] = bool(c["targets"]) or c["body"].startswith("Revert")
+
+    def signals(self, ids, opened):
+        """The five signals of each candidate, from commits of the year before `opened`."""
+        past = self.commits[bisect.bisect_left(self.times, opened - YEAR):
+                            bisect.bisect_left(self.times, opened - 60)]
+        fixed = {t for c in past for t in c["targets"]}
+        file_fixes, file_buggy = defaultdict(int), defaultdict(int)
+        author_fixed, author_all = defaultdict(int), defaultdict(int)
+        for c in past:
+            for f in c["files"]:
+                file_fixes[f] += c["fix"]
+                file_buggy[f] += c["id"] in fixed
+            author_fixed[c["author"]] += c["id"] in fixed
+            author_all[c["author"]] += 1
+        rows = []
+        for i in ids:
+            c = self.by_id.get(i)
+            if c is None:
+                rows.append([0.0] * len(HISTORY))
+                continue
+            files = c["files"] or [""]
+            ff = max(max(file_fixes[f] - c["fix"], 0) for f in files)
+            fb = max(max(file_buggy[f] - (c["id"] in fixed), 0) for f in files)
+            af, an = author_fixed[c["author"]], author_all[c["author"]]
+            rows.append([math.log1p(ff), math.log1p(fb), math.log1p(af), (af + 0.1) / (an + 2),
+                         float(any(BUILD.search(f) for f in files))])
+        return np.array(rows)
+
+
+def add_history(groups, mirrors, cache):
+    for g in groups:
+        name = g["case"].split("-")[0]
+        if name not in cache:
+            cache[name] = History(f"{mirrors}/{REPOS[name]}/repo")
+        opened = int(datetime.datetime.fromisoformat(g["opened_at"].replace("Z", "+00:00")).timestamp())
+        g["X"] = np.hstack([g["X"], cache[name].signals(g["ids"], opened)])
+
+
+def evaluate(label, fit, train, held_out, total):
+    ranks = [0] * len(train)
+    for fold in range(5):
+        score = fit([g for i, g in enumerate(train) if i % 5 != fold])
+        for i, g in enumerate(train):
+            if i % 5 == fold:
+                ranks[i] = rank(score, g)
+    oof = metrics(ranks, len(train))
+    score = fit(train)
+    held = metrics([rank(score, g) for g in held_out], total)
+    print(f"{label:<22} out of fold " + " ".join(f"{k} {v:.3f}" for k, v in oof.items())
+          + " | held-out " + " ".join(f"{k} {v:.3f}" for k, v in held.items()), flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--train", required=True)
+    ap.add_argument("--held-out", required=True)
+    ap.add_argument("--opened-from", default="2024-01-01")
+    ap.add_argument("--held-out-cases", type=int, default=65)
+    ap.add_argument("--learners", default="logit,gbdt,hybrid,z,pct")
+    ap.add_argument("--mirrors")
+    a = ap.parse_args()
+    train, held_out = load(a.train), load(a.held_out, a.opened_from)
+    print(f"{len(train)} training groups, {len(held_out)} held-out groups")
+    for name in a.learners.split(","):
+        evaluate(name, LEARNERS[name], train, held_out, a.held_out_cases)
+    if a.mirrors:
+        cache = {}
+        add_history(train, a.mirrors, cache)
+        add_history(held_out, a.mirrors, cache)
+        base = list(range(train[0]["X"].shape[1] - len(HISTORY)))
+        pick = lambda gs, cols: [dict(g, X=g["X"][:, cols]) for g in gs]
+        for k, name in enumerate(HISTORY):
+            cols = base + [len(base) + k]
+            evaluate(f"logit + {name}", LEARNERS["logit"], pick(train, cols), pick(held_out, cols),
+                     a.held_out_cases)
+        evaluate("logit + all five", LEARNERS["logit"], train, held_out, a.held_out_cases)
+
+
+if __name__ == "__main__":
+    main()
