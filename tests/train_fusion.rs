@@ -250,6 +250,19 @@ fn train_refuses_bad_input_with_one_line_errors() {
         out.to_str().unwrap(),
     ]);
     assert_one_line_error(&output, 3, "no training cases");
+    // a file that could only be written after the replay fails at once
+    let missing = dir.path().join("no-such-folder").join("groups.jsonl");
+    let output = rca(&[
+        "train",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--save-groups",
+        missing.to_str().unwrap(),
+    ]);
+    assert_one_line_error(&output, 3, "--save-groups");
+    assert!(!out.join("train.json").exists(), "failed before training");
     let output = rca(&[
         "train",
         "--repo",

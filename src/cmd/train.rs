@@ -124,6 +124,21 @@ pub fn run(args: TrainArgs) -> Result<u8> {
     };
     std::fs::create_dir_all(&out_dir)
         .map_err(|e| input(format!("--out {}: {e}", out_dir.display())))?;
+    // Written after the long replay: a missing folder fails now instead.
+    for (flag, path) in [
+        ("--save-examples", &args.save_examples),
+        ("--save-groups", &args.save_groups),
+    ] {
+        if let Some(path) = path {
+            let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
+            if folder.is_some_and(|f| !f.is_dir()) {
+                return Err(input(format!(
+                    "{flag} {}: its folder does not exist",
+                    path.display()
+                )));
+            }
+        }
+    }
     if args.repos.is_empty() && args.cases.is_empty() {
         if saved.is_empty() {
             return Err(usage(
