@@ -346,9 +346,9 @@ pub struct TrainArgs {
     /// the repositories) or to hold them out.
     #[arg(long, value_name = "FILE")]
     pub save_examples: Option<PathBuf>,
-    /// Write the fusion's training groups (each case's candidates, their
-    /// features and the culprit's index) as JSON lines, to study other
-    /// learners on them (see docs/training.md).
+    /// Write the fusion's training groups (each case's candidates, with
+    /// their commit ids and features, and the culprit's index) as JSON
+    /// lines, to study other learners on them (see docs/training.md).
     #[arg(long, value_name = "FILE")]
     pub save_groups: Option<PathBuf>,
     /// Held-out LoRA examples: the judge's listwise top-1 on them is

@@ -462,8 +462,8 @@ struct Replayed {
     example: Option<Example>,
 }
 
-/// Replays one case's retrieval; the candidates' features and the
-/// culprit's index, or None when retrieval dropped the culprit. With
+/// Replays one case's retrieval: its group and candidate ids, or None
+/// when retrieval dropped the culprit. With
 /// `example_size > 1`, also a LoRA example: the culprit and the best
 /// `example_size - 1` other candidates (hard negatives).
 fn replay(
