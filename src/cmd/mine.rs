@@ -16,7 +16,7 @@ const DEFAULT_PERIOD: Seconds = 365 * 86_400;
 pub fn run(args: MineArgs) -> Result<u8> {
     let mut settings = resolve(&args)?;
     if let Some(path) = &args.out {
-        check_writable(path)?;
+        super::check_writable("--out", path)?;
     }
     let repo = history::open(&args.repo).map_err(|e| input(e.to_string()))?;
     if args.name.is_none() {
@@ -87,26 +87,6 @@ fn resolve(args: &MineArgs) -> Result<Settings> {
 /// The path made absolute (for naming `.` after its folder).
 fn absolute(path: &Path) -> std::path::PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
-}
-
-/// Fails early, before the walk, when `--out` cannot be written: a
-/// missing folder or a directory in the way.
-fn check_writable(path: &Path) -> Result<()> {
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if !parent.is_dir() {
-        return Err(input(format!(
-            "--out {}: folder {} does not exist",
-            path.display(),
-            parent.display()
-        )));
-    }
-    if path.is_dir() {
-        return Err(input(format!("--out {}: is a directory", path.display())));
-    }
-    Ok(())
 }
 
 /// The report as text, for stderr.

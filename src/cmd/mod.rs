@@ -30,6 +30,29 @@ pub fn run(cli: Cli) -> Result<u8> {
     }
 }
 
+/// Fails early, before long work, when an output file cannot be written:
+/// a missing folder or a directory in the way. `flag` names the option.
+pub(crate) fn check_writable(flag: &str, path: &std::path::Path) -> Result<()> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(crate::error::input(format!(
+            "{flag} {}: folder {} does not exist",
+            path.display(),
+            parent.display()
+        )));
+    }
+    if path.is_dir() {
+        return Err(crate::error::input(format!(
+            "{flag} {}: is a directory",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
 /// The one place that writes results to stdout. A closed pipe (`| head`)
 /// ends the output quietly.
 pub fn out(text: &str) -> Result<()> {

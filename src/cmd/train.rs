@@ -124,19 +124,13 @@ pub fn run(args: TrainArgs) -> Result<u8> {
     };
     std::fs::create_dir_all(&out_dir)
         .map_err(|e| input(format!("--out {}: {e}", out_dir.display())))?;
-    // Written after the long replay: a missing folder fails now instead.
+    // Written after the long replay: a bad path fails now instead.
     for (flag, path) in [
         ("--save-examples", &args.save_examples),
         ("--save-groups", &args.save_groups),
     ] {
         if let Some(path) = path {
-            let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
-            if folder.is_some_and(|f| !f.is_dir()) {
-                return Err(input(format!(
-                    "{flag} {}: its folder does not exist",
-                    path.display()
-                )));
-            }
+            super::check_writable(flag, path)?;
         }
     }
     if args.repos.is_empty() && args.cases.is_empty() {
@@ -202,9 +196,7 @@ pub fn run(args: TrainArgs) -> Result<u8> {
                     example,
                 }) => {
                     groups.push(group);
-                    if args.save_groups.is_some() {
-                        candidate_ids.push(ids);
-                    }
+                    candidate_ids.push(ids);
                     examples.extend(example);
                     used.push((case.id.clone(), case.opened_at.clone()));
                     *by_source.entry(case.source.clone()).or_default() += 1;
