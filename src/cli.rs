@@ -303,7 +303,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "GGUF")]
     pub model: Option<PathBuf>,
     /// Changes per LoRA example: the culprit and the retriever's best other
-    /// candidates (hard negatives).
+    /// candidates (hard negatives). Saved --examples are cut to this size
+    /// too; --eval-examples are judged as saved.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(2..=20))]
     pub lora_candidates: u16,
     /// At most this many LoRA examples (the cases in replay order).

@@ -263,6 +263,20 @@ fn train_refuses_bad_input_with_one_line_errors() {
     ]);
     assert_one_line_error(&output, 3, "--save-groups");
     assert!(!out.join("train.json").exists(), "failed before training");
+    // a folder that refuses new files, even to root
+    if cfg!(target_os = "linux") {
+        let output = rca(&[
+            "train",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--save-examples",
+            "/proc/rca-examples.jsonl",
+        ]);
+        assert_one_line_error(&output, 3, "cannot write");
+        assert!(!out.join("train.json").exists(), "failed before training");
+    }
     let output = rca(&[
         "train",
         "--repo",

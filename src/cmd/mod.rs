@@ -31,7 +31,10 @@ pub fn run(cli: Cli) -> Result<u8> {
 }
 
 /// Fails early, before long work, when an output file cannot be written:
-/// a missing folder or a directory in the way. `flag` names the option.
+/// a missing folder, a directory in the way, or a folder or file that
+/// refuses writing. `flag` names the option. An existing file is opened
+/// for appending and left as it is; otherwise a probe file is created in
+/// the folder and removed again.
 pub(crate) fn check_writable(flag: &str, path: &std::path::Path) -> Result<()> {
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -49,6 +52,23 @@ pub(crate) fn check_writable(flag: &str, path: &std::path::Path) -> Result<()> {
             "{flag} {}: is a directory",
             path.display()
         )));
+    }
+    let refused = |e: std::io::Error| {
+        crate::error::input(format!("{flag} {}: cannot write: {e}", path.display()))
+    };
+    if path.exists() {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(refused)?;
+    } else {
+        let probe = parent.join(format!(".rca-write-probe-{}", std::process::id()));
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&probe)
+            .map_err(refused)?;
+        let _ = std::fs::remove_file(&probe);
     }
     Ok(())
 }

@@ -115,7 +115,8 @@ pub fn run(args: TrainArgs) -> Result<u8> {
         .device
         .parse()
         .map_err(|e| usage(format!("--device: {e}")))?;
-    let (saved, saved_excluded) = load_examples(&args.examples, until)?;
+    let (saved, saved_excluded) =
+        load_examples(&args.examples, until, usize::from(args.lora_candidates))?;
     let out_dir = match &args.out {
         Some(dir) => dir.clone(),
         None => crate::model::default_model_path()
@@ -332,14 +333,14 @@ pub struct JudgeManifest {
 }
 
 /// The examples of the `--examples` files whose case opened before
-/// `until`, and how many were left out.
-fn load_examples(paths: &[PathBuf], until: Seconds) -> Result<(Vec<Example>, usize)> {
+/// `until`, cut to `size` candidates, and how many were left out.
+fn load_examples(paths: &[PathBuf], until: Seconds, size: usize) -> Result<(Vec<Example>, usize)> {
     let mut kept = Vec::new();
     let mut excluded = 0;
     for path in paths {
         for example in train::examples::load(path)? {
             if example.until < until {
-                kept.push(example);
+                kept.push(example.trimmed(size));
             } else {
                 excluded += 1;
             }
@@ -713,7 +714,11 @@ fn fine_tune(
         heldout_before,
         heldout_after,
         examples: examples.len(),
-        candidates_per_example: usize::from(args.lora_candidates),
+        candidates_per_example: examples
+            .iter()
+            .map(|e| e.candidates.len())
+            .max()
+            .unwrap_or(0),
         report,
         examples_per_s: rate,
         adapter,

@@ -114,6 +114,22 @@ impl Example {
         }
         Ok(())
     }
+
+    /// The example cut to at most `size` candidates (at least 2): the
+    /// culprit, then the first other candidates in their saved order (the
+    /// retriever's, so the hardest negatives stay). The culprit comes first;
+    /// the trainer shuffles the slots anyway.
+    pub fn trimmed(&self, size: usize) -> Example {
+        let others = (0..self.candidates.len()).filter(|&i| i != self.culprit);
+        let keep: Vec<usize> = std::iter::once(self.culprit)
+            .chain(others.take(size.max(2) - 1))
+            .collect();
+        Example {
+            candidates: keep.iter().map(|&i| self.candidates[i].clone()).collect(),
+            culprit: 0,
+            ..self.clone()
+        }
+    }
 }
 
 /// An example as the model sees it in one presentation.
@@ -287,6 +303,21 @@ mod tests {
             err.contains("examples.jsonl:2") && err.contains("culprit"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn trimming_keeps_the_culprit_and_the_hardest_negatives_in_order() {
+        let full = example(6); // culprit at index 1
+        let cut = full.trimmed(3);
+        let ids: Vec<&str> = cut.candidates.iter().map(|c| &c.commit.id[38..]).collect();
+        assert_eq!(ids, ["01", "00", "02"]);
+        assert_eq!(cut.culprit, 0);
+        assert_eq!((cut.case.as_str(), cut.until), ("dpdk-1", 1_000));
+        // Larger than the example: all of it, culprit first.
+        assert_eq!(full.trimmed(20).candidates.len(), 6);
+        // Never below the two a batch needs.
+        assert_eq!(full.trimmed(0).candidates.len(), 2);
+        cut.check().unwrap();
     }
 
     #[test]
