@@ -125,9 +125,11 @@ impl Example {
             .chain(others.take(size.max(2) - 1))
             .collect();
         Example {
+            case: self.case.clone(),
+            facts: self.facts.clone(),
+            until: self.until,
             candidates: keep.iter().map(|&i| self.candidates[i].clone()).collect(),
             culprit: 0,
-            ..self.clone()
         }
     }
 }
