@@ -11,7 +11,7 @@ use crate::cases::Facts;
 use crate::model::Model;
 use crate::rank::llm::batch_tokens;
 use crate::rank::LABELS;
-use crate::retrieve::Candidate;
+use crate::retrieve::{Candidate, NUM_FEATURES};
 use crate::when::Seconds;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
@@ -65,7 +65,18 @@ pub fn load(path: &Path) -> Result<Vec<Example>> {
         if line.trim().is_empty() {
             continue;
         }
-        let parsed: Line = serde_json::from_str(&line).map_err(|e| at(&e))?;
+        let parsed: Line = serde_json::from_str(&line).map_err(|e| {
+            let expected = format!("expected an array of length {NUM_FEATURES}");
+            if e.to_string().contains(&expected) {
+                // A file from a version with another set of signals.
+                at(&format!(
+                    "{e}: the candidates' signals are not the {NUM_FEATURES} of this \
+                     version; save the examples again with this rca (--save-examples)"
+                ))
+            } else {
+                at(&e)
+            }
+        })?;
         if parsed.schema != EXAMPLES_SCHEMA {
             return Err(at(&format!(
                 "schema {:?}, expected {EXAMPLES_SCHEMA:?}",
@@ -303,6 +314,17 @@ mod tests {
         let err = load(&path).unwrap_err().to_string();
         assert!(
             err.contains("examples.jsonl:2") && err.contains("culprit"),
+            "{err}"
+        );
+        // A file saved by a version with fewer signals says what to do.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let first = text.lines().next().unwrap();
+        let fewer = first.replacen("[0.5,0.5,", "[", 1);
+        assert_ne!(fewer, first);
+        std::fs::write(&path, fewer).unwrap();
+        let err = load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("examples.jsonl:1") && err.contains("save the examples again"),
             "{err}"
         );
     }
