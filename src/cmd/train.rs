@@ -502,22 +502,20 @@ fn replay(
     else {
         return Ok(None);
     };
+    // The trainer shuffles the slots every epoch.
     let example = (example_size > 1).then(|| {
-        let negatives = ranking.iter().enumerate().filter(|(i, _)| *i != index);
-        let mut chosen = vec![ranking[index].candidate.clone()];
-        chosen.extend(
-            negatives
-                .take(example_size - 1)
-                .map(|(_, s)| s.candidate.clone()),
-        );
-        // The trainer shuffles the slots every epoch.
         Example {
             case: case.id.clone(),
             facts: request.facts.clone(),
             until: opened_at,
-            candidates: chosen,
-            culprit: 0,
+            candidates: ranking
+                .iter()
+                .take(example_size.max(index + 1))
+                .map(|s| s.candidate.clone())
+                .collect(),
+            culprit: index,
         }
+        .trimmed(example_size)
     });
     let group = Group {
         features: ranking.iter().map(|s| s.candidate.features).collect(),
