@@ -179,7 +179,7 @@ pub struct JudgeReport {
 
 /// Seed of the slot orders of [`Trainer::judge`] (fixed, so that reports
 /// before and after training see the same presentations).
-const JUDGE_SEED: u64 = 0xE7A1;
+pub const JUDGE_SEED: u64 = 0xE7A1;
 
 /// The resumable position of a run, kept in checkpoints as JSON.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -1,0 +1,172 @@
+//! Writes saved training examples as the judge's token ids, for the reference
+//! trainer `scripts/train-ref.py` (a PyTorch LoRA trainer for a GPU machine,
+//! whose adapters rca loads with `--adapter`).
+//!
+//! ```text
+//! cargo run --release --example export_prompts -- --out DIR \
+//!     --train a.jsonl [b.jsonl ...] [--until UNIX] [--epochs 12] [--seed N] \
+//!     --eval heldout.jsonl [--check 4] [--adapter FILE]
+//! ```
+//!
+//! Each training example is rendered `--epochs` times, in the slot order
+//! `rca train` gives it in that epoch (`training_order`); each evaluation
+//! example once, in the order `Trainer::judge` uses. DIR receives
+//!
+//! - `train.tok`, `eval.tok`: the prompts' token ids, little-endian u16,
+//!   one prompt after another;
+//! - `train.json`, `eval.json`: per prompt `[offset, length, culprit_slot,
+//!   candidates]`, plus the label token ids A–T;
+//! - `base.json`: the base model's identity, for the adapter's metadata;
+//! - `check.json`: rca's own label log-probabilities for the first `--check`
+//!   evaluation prompts, without an adapter and (with `--adapter`) with one,
+//!   so that the reference trainer's forward pass can be compared with rca's.
+#![allow(clippy::print_stdout)]
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use candle_core::Device;
+use rca::model::adapter::{base_identity, Adapter};
+use rca::model::{DeviceChoice, LoadOptions, Model, WeightFormat};
+use rca::train::{encode, examples, training_order, Example, TrainNet, JUDGE_SEED};
+
+/// Renders `(example, order)` pairs into `name.tok` and `name.json` in `dir`.
+fn write_set(
+    model: &Model,
+    labels: &[u32],
+    dir: &Path,
+    name: &str,
+    prompts: impl Iterator<Item = (usize, Vec<usize>)>,
+    examples: &[Example],
+) -> Result<Vec<Vec<u32>>> {
+    let mut bytes = Vec::new();
+    let mut items = Vec::new();
+    let mut kept = Vec::new();
+    for (index, order) in prompts {
+        let enc = encode(model, &examples[index], &order)?;
+        if enc.tokens.iter().any(|&t| t > u32::from(u16::MAX)) {
+            bail!("a token id does not fit in 16 bits");
+        }
+        let offset = bytes.len() / 2;
+        for &t in &enc.tokens {
+            bytes.extend_from_slice(&(t as u16).to_le_bytes());
+        }
+        items.push([offset, enc.tokens.len(), enc.culprit_slot, order.len()]);
+        kept.push(enc.tokens);
+    }
+    std::fs::write(dir.join(format!("{name}.tok")), &bytes)?;
+    let json = serde_json::json!({ "labels": labels, "items": items, "examples": examples.len() });
+    std::fs::write(dir.join(format!("{name}.json")), json.to_string())?;
+    println!(
+        "{name}: {} prompts, {} tokens",
+        items.len(),
+        bytes.len() / 2
+    );
+    Ok(kept)
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let value = |flag: &str| -> Option<&String> {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+    };
+    let list = |flag: &str| -> Vec<PathBuf> {
+        args.iter()
+            .position(|a| a == flag)
+            .map(|i| {
+                args[i + 1..]
+                    .iter()
+                    .take_while(|a| !a.starts_with("--"))
+                    .map(PathBuf::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let number = |flag: &str, default: u64| -> Result<u64> {
+        value(flag).map_or(Ok(default), |v| {
+            v.parse().with_context(|| format!("{flag} {v}"))
+        })
+    };
+    let out = PathBuf::from(value("--out").context("--out DIR")?);
+    let epochs = number("--epochs", 12)? as usize;
+    let seed = number("--seed", rca::train::TrainConfig::default().seed)?;
+    let until = number("--until", i64::MAX as u64)? as i64;
+    let check = number("--check", 4)? as usize;
+    let model_path = match value("--model") {
+        Some(p) => PathBuf::from(p),
+        None => rca::model::default_model_path().context("run models/fetch")?,
+    };
+    std::fs::create_dir_all(&out)?;
+
+    let mut train = Vec::new();
+    for path in list("--train") {
+        train.extend(examples::load(&path)?);
+    }
+    let before = train.len();
+    train.retain(|e| e.until < until);
+    println!(
+        "training examples: {} ({} left out by --until)",
+        train.len(),
+        before - train.len()
+    );
+    let mut eval = Vec::new();
+    for path in list("--eval") {
+        eval.extend(examples::load(&path)?);
+    }
+
+    let model = Model::load_with_format(
+        &model_path,
+        &LoadOptions {
+            device: DeviceChoice::Cpu,
+            threads: None,
+            tokenizer: None,
+        },
+        Some(WeightFormat::Quantized),
+    )?;
+    let labels = rca::rank::llm::label_tokens(&model)?;
+    let train_prompts = (0..epochs).flat_map(|epoch| {
+        let train = &train;
+        (0..train.len())
+            .map(move |i| (i, training_order(seed, epoch, i, train[i].candidates.len())))
+    });
+    write_set(&model, &labels, &out, "train", train_prompts, &train)?;
+    let eval_prompts = (0..eval.len()).map(|i| {
+        (
+            i,
+            training_order(JUDGE_SEED, 0, i, eval[i].candidates.len()),
+        )
+    });
+    let eval_tokens = write_set(&model, &labels, &out, "eval", eval_prompts, &eval)?;
+
+    let (name, size, fingerprint) = base_identity(&model_path)?;
+    let base = serde_json::json!({ "base_model": name, "base_size": size.to_string(),
+        "base_fingerprint": fingerprint });
+    std::fs::write(out.join("base.json"), base.to_string())?;
+
+    // rca's own label log-probabilities, to compare forward passes with.
+    let net = TrainNet::load(&model_path, &Device::Cpu)?;
+    let adapter = value("--adapter")
+        .map(|p| -> Result<_> {
+            net.lora_from_adapter(&Adapter::load(Path::new(p))?, 0)
+                .map_err(Into::into)
+        })
+        .transpose()?;
+    let mut results = Vec::new();
+    for (i, tokens) in eval_tokens.iter().take(check).enumerate() {
+        let width = eval[i].candidates.len();
+        let base = net.label_logprobs(tokens, &labels[..width], None)?;
+        let adapted = match &adapter {
+            Some(lora) => Some(net.label_logprobs(tokens, &labels[..width], Some(lora))?),
+            None => None,
+        };
+        results.push(serde_json::json!({ "prompt": i, "base": base, "adapted": adapted }));
+    }
+    std::fs::write(
+        out.join("check.json"),
+        serde_json::Value::from(results).to_string(),
+    )?;
+    println!("wrote {}", out.display());
+    Ok(())
+}
