@@ -15,7 +15,7 @@
 //! - `train.tok`, `eval.tok`: the prompts' token ids, little-endian u16,
 //!   one prompt after another;
 //! - `train.json`, `eval.json`: per prompt `[offset, length, culprit_slot,
-//!   candidates]`, plus the label token ids A–T;
+//!   candidates]`, the label token ids A–T and the number of examples;
 //! - `base.json`: the base model's identity, for the adapter's metadata;
 //! - `check.json`: rca's own label log-probabilities for the first `--check`
 //!   evaluation prompts, without an adapter and (with `--adapter`) with one,
@@ -26,9 +26,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
+use clap::Parser;
 use rca::model::adapter::{base_identity, Adapter};
 use rca::model::{DeviceChoice, LoadOptions, Model, WeightFormat};
-use rca::train::{encode, examples, training_order, Example, TrainNet, JUDGE_SEED};
+use rca::train::{encode, examples, training_order, Example, TrainConfig, TrainNet, JUDGE_SEED};
 
 /// Renders `(example, order)` pairs into `name.tok` and `name.json` in `dir`.
 fn write_set(
@@ -38,10 +39,9 @@ fn write_set(
     name: &str,
     prompts: impl Iterator<Item = (usize, Vec<usize>)>,
     examples: &[Example],
-) -> Result<Vec<Vec<u32>>> {
+) -> Result<()> {
     let mut bytes = Vec::new();
     let mut items = Vec::new();
-    let mut kept = Vec::new();
     for (index, order) in prompts {
         let enc = encode(model, &examples[index], &order)?;
         if enc.tokens.iter().any(|&t| t > u32::from(u16::MAX)) {
@@ -52,7 +52,6 @@ fn write_set(
             bytes.extend_from_slice(&(t as u16).to_le_bytes());
         }
         items.push([offset, enc.tokens.len(), enc.culprit_slot, order.len()]);
-        kept.push(enc.tokens);
     }
     std::fs::write(dir.join(format!("{name}.tok")), &bytes)?;
     let json = serde_json::json!({ "labels": labels, "items": items, "examples": examples.len() });
@@ -62,58 +61,73 @@ fn write_set(
         items.len(),
         bytes.len() / 2
     );
-    Ok(kept)
+    Ok(())
+}
+
+/// Writes saved training examples as the judge's token ids.
+#[derive(Parser)]
+struct Args {
+    /// Output folder.
+    #[arg(long)]
+    out: PathBuf,
+    /// Training examples files (rca train --save-examples).
+    #[arg(long, num_args = 1.., required = true)]
+    train: Vec<PathBuf>,
+    /// Held-out examples files, rendered once each in the judge's order.
+    #[arg(long, num_args = 1.., required = true)]
+    eval: Vec<PathBuf>,
+    /// Leave out training examples whose case opened at or after this Unix time.
+    #[arg(long)]
+    until: Option<i64>,
+    /// Renderings (slot orders) per training example.
+    #[arg(long, default_value_t = 12)]
+    epochs: usize,
+    /// Seed of the slot orders (rca train's default).
+    #[arg(long, default_value_t = TrainConfig::default().seed)]
+    seed: u64,
+    /// How many held-out prompts rca scores for check.json.
+    #[arg(long, default_value_t = 4)]
+    check: usize,
+    /// An adapter to score the check prompts with too.
+    #[arg(long)]
+    adapter: Option<PathBuf>,
+    /// The base model (default: the embedded one).
+    #[arg(long)]
+    model: Option<PathBuf>,
 }
 
 fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let value = |flag: &str| -> Option<&String> {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1))
-    };
-    let list = |flag: &str| -> Vec<PathBuf> {
-        args.iter()
-            .position(|a| a == flag)
-            .map(|i| {
-                args[i + 1..]
-                    .iter()
-                    .take_while(|a| !a.starts_with("--"))
-                    .map(PathBuf::from)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let number = |flag: &str, default: u64| -> Result<u64> {
-        value(flag).map_or(Ok(default), |v| {
-            v.parse().with_context(|| format!("{flag} {v}"))
-        })
-    };
-    let out = PathBuf::from(value("--out").context("--out DIR")?);
-    let epochs = number("--epochs", 12)? as usize;
-    let seed = number("--seed", rca::train::TrainConfig::default().seed)?;
-    let until = number("--until", i64::MAX as u64)? as i64;
-    let check = number("--check", 4)? as usize;
-    let model_path = match value("--model") {
-        Some(p) => PathBuf::from(p),
+    let Args {
+        out,
+        train: train_files,
+        eval: eval_files,
+        until,
+        epochs,
+        seed,
+        check,
+        adapter,
+        model,
+    } = Args::parse();
+    let model_path = match model {
+        Some(p) => p,
         None => rca::model::default_model_path().context("run models/fetch")?,
     };
     std::fs::create_dir_all(&out)?;
 
     let mut train = Vec::new();
-    for path in list("--train") {
-        train.extend(examples::load(&path)?);
+    for path in &train_files {
+        train.extend(examples::load(path)?);
     }
     let before = train.len();
-    train.retain(|e| e.until < until);
+    train.retain(|e| until.is_none_or(|u| e.until < u));
     println!(
         "training examples: {} ({} left out by --until)",
         train.len(),
         before - train.len()
     );
     let mut eval = Vec::new();
-    for path in list("--eval") {
-        eval.extend(examples::load(&path)?);
+    for path in &eval_files {
+        eval.extend(examples::load(path)?);
     }
 
     let model = Model::load_with_format(
@@ -132,13 +146,9 @@ fn main() -> Result<()> {
             .map(move |i| (i, training_order(seed, epoch, i, train[i].candidates.len())))
     });
     write_set(&model, &labels, &out, "train", train_prompts, &train)?;
-    let eval_prompts = (0..eval.len()).map(|i| {
-        (
-            i,
-            training_order(JUDGE_SEED, 0, i, eval[i].candidates.len()),
-        )
-    });
-    let eval_tokens = write_set(&model, &labels, &out, "eval", eval_prompts, &eval)?;
+    let judge_order = |i: usize| training_order(JUDGE_SEED, 0, i, eval[i].candidates.len());
+    let eval_prompts = (0..eval.len()).map(|i| (i, judge_order(i)));
+    write_set(&model, &labels, &out, "eval", eval_prompts, &eval)?;
 
     let (name, size, fingerprint) = base_identity(&model_path)?;
     let base = serde_json::json!({ "base_model": name, "base_size": size.to_string(),
@@ -147,18 +157,17 @@ fn main() -> Result<()> {
 
     // rca's own label log-probabilities, to compare forward passes with.
     let net = TrainNet::load(&model_path, &Device::Cpu)?;
-    let adapter = value("--adapter")
-        .map(|p| -> Result<_> {
-            net.lora_from_adapter(&Adapter::load(Path::new(p))?, 0)
-                .map_err(Into::into)
-        })
-        .transpose()?;
+    let adapter = match adapter {
+        Some(path) => Some(net.lora_from_adapter(&Adapter::load(&path)?, 0)?),
+        None => None,
+    };
     let mut results = Vec::new();
-    for (i, tokens) in eval_tokens.iter().take(check).enumerate() {
-        let width = eval[i].candidates.len();
-        let base = net.label_logprobs(tokens, &labels[..width], None)?;
+    for (i, example) in eval.iter().enumerate().take(check) {
+        let tokens = encode(&model, example, &judge_order(i))?.tokens;
+        let width = example.candidates.len();
+        let base = net.label_logprobs(&tokens, &labels[..width], None)?;
         let adapted = match &adapter {
-            Some(lora) => Some(net.label_logprobs(tokens, &labels[..width], Some(lora))?),
+            Some(lora) => Some(net.label_logprobs(&tokens, &labels[..width], Some(lora))?),
             None => None,
         };
         results.push(serde_json::json!({ "prompt": i, "base": base, "adapted": adapted }));
