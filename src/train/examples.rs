@@ -65,18 +65,15 @@ pub fn load(path: &Path) -> Result<Vec<Example>> {
         if line.trim().is_empty() {
             continue;
         }
-        let parsed: Line = serde_json::from_str(&line).map_err(|e| {
-            let expected = format!("expected an array of length {NUM_FEATURES}");
-            if e.to_string().contains(&expected) {
+        let parsed: Line =
+            serde_json::from_str(&line).map_err(|e| match other_signal_count(&line) {
                 // A file from a version with another set of signals.
-                at(&format!(
-                    "{e}: the candidates' signals are not the {NUM_FEATURES} of this \
-                     version; save the examples again with this rca (--save-examples)"
-                ))
-            } else {
-                at(&e)
-            }
-        })?;
+                Some(n) => at(&format!(
+                    "the candidates carry {n} signals, this version has {NUM_FEATURES}; \
+                 save the examples again with this rca (--save-examples)"
+                )),
+                None => at(&e),
+            })?;
         if parsed.schema != EXAMPLES_SCHEMA {
             return Err(at(&format!(
                 "schema {:?}, expected {EXAMPLES_SCHEMA:?}",
@@ -87,6 +84,18 @@ pub fn load(path: &Path) -> Result<Vec<Example>> {
         examples.push(parsed.example);
     }
     Ok(examples)
+}
+
+/// The number of signals of the first candidate in an examples line whose
+/// signals are not the [`NUM_FEATURES`] of this version, if there is one.
+fn other_signal_count(line: &str) -> Option<usize> {
+    let value: serde_json::Value = serde_json::from_str(line).ok()?;
+    value
+        .get("candidates")?
+        .as_array()?
+        .iter()
+        .filter_map(|c| c.get("features")?.as_array().map(Vec::len))
+        .find(|&n| n != NUM_FEATURES)
 }
 
 /// One training example.
@@ -324,7 +333,9 @@ mod tests {
         std::fs::write(&path, fewer).unwrap();
         let err = load(&path).unwrap_err().to_string();
         assert!(
-            err.contains("examples.jsonl:1") && err.contains("save the examples again"),
+            err.contains("examples.jsonl:1")
+                && err.contains(&format!("carry {} signals", NUM_FEATURES - 2))
+                && err.contains("save the examples again"),
             "{err}"
         );
     }
