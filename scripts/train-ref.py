@@ -21,7 +21,7 @@ many epochs fit a short GPU lease:
         [--lr 5e-4] [--batch 8] [--full] [--device cuda]
 
 `--full` fine-tunes every weight instead (a learnability check: it writes
-no adapter). Needs torch, numpy and gguf.
+no adapter). Needs torch, numpy, gguf and safetensors.
 """
 
 import argparse
@@ -34,6 +34,7 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 
 TARGETS = {"q": "attn_q", "k": "attn_k", "v": "attn_v", "o": "attn_output",
            "gate": "ffn_gate", "up": "ffn_up", "down": "ffn_down"}
@@ -113,7 +114,7 @@ class Judge(torch.nn.Module):
                     self.lora[name] = (a, b)
                     params += [a, b]
         self.params = params
-        cos, sin = rope_tables(cfg, 4096)
+        cos, sin = rope_tables(cfg, cfg["ctx"])
         self.cos, self.sin = cos.to(device), sin.to(device)
 
     def linear(self, h, name):
