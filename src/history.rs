@@ -252,9 +252,9 @@ pub fn window(repo: &Repository, start: Oid, since: Seconds, until: Seconds) -> 
                     truncated = true;
                     break;
                 };
-                // A merge inside the merged-in history (a sub-maintainer's
-                // pull) is not a change of its own: its commits are here.
-                if id == line.id || repo.find_commit(id).is_ok_and(|c| c.parent_count() > 1) {
+                // Merges inside the merged-in history are dropped when the
+                // commits are read ([`describe`]).
+                if id == line.id {
                     continue;
                 }
                 pending.push(Pending {
@@ -278,14 +278,17 @@ pub fn window(repo: &Repository, start: Oid, since: Seconds, until: Seconds) -> 
         .par_iter()
         .map_init(
             || Repository::open(&git_dir),
-            |repo, entry| -> Result<Commit> {
+            |repo, entry| -> Result<Option<Commit>> {
                 let repo = repo
                     .as_ref()
                     .map_err(|e| anyhow::anyhow!("reopening repository: {e}"))?;
                 describe(repo, entry)
             },
         )
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<Result<Vec<Option<Commit>>>>()?
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>();
     commits.sort_by(|a, b| {
         b.landed_at
             .cmp(&a.landed_at)
@@ -303,9 +306,14 @@ pub fn window(repo: &Repository, start: Oid, since: Seconds, until: Seconds) -> 
     })
 }
 
-/// Reads one commit: metadata, message and per-file line counts.
-fn describe(repo: &Repository, entry: &Pending) -> Result<Commit> {
+/// Reads one commit: metadata, message and per-file line counts. A merge
+/// inside merged-in history (a sub-maintainer's pull) is not a change of its
+/// own, since its commits are listed: it gives `None`.
+fn describe(repo: &Repository, entry: &Pending) -> Result<Option<Commit>> {
     let commit = repo.find_commit(entry.id)?;
+    if entry.merged_by.is_some() && commit.parent_count() > 1 {
+        return Ok(None);
+    }
     let message = String::from_utf8_lossy(commit.message_bytes());
     let message = message.trim();
     let (subject, body) = match message.split_once('\n') {
@@ -316,7 +324,7 @@ fn describe(repo: &Repository, entry: &Pending) -> Result<Commit> {
     let committed_at = commit.committer().when().seconds();
     let files =
         changed_files(repo, &commit).with_context(|| format!("diffing commit {}", entry.id))?;
-    Ok(Commit {
+    Ok(Some(Commit {
         id: entry.id.to_string(),
         author: String::from_utf8_lossy(author.name_bytes()).into_owned(),
         email: String::from_utf8_lossy(author.email_bytes()).into_owned(),
@@ -327,7 +335,7 @@ fn describe(repo: &Repository, entry: &Pending) -> Result<Commit> {
         body,
         files,
         merged_by: entry.merged_by.map(|id| id.to_string()),
-    })
+    }))
 }
 
 /// The files a commit changed against its first parent.
