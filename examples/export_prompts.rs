@@ -10,7 +10,7 @@
 //!
 //! Each training example is rendered `--epochs` times, in the slot order
 //! `rca train` gives it in that epoch (`training_order`); each evaluation
-//! example once, in the order `Trainer::judge` uses. DIR receives
+//! example once, in the order `Trainer::judge` uses (`judge_order`). DIR receives
 //!
 //! - `train.tok`, `eval.tok`: the prompts' token ids, little-endian u16,
 //!   one prompt after another;
@@ -29,7 +29,7 @@ use candle_core::Device;
 use clap::Parser;
 use rca::model::adapter::{base_identity, Adapter};
 use rca::model::{DeviceChoice, LoadOptions, Model, WeightFormat};
-use rca::train::{encode, examples, training_order, Example, TrainConfig, TrainNet, JUDGE_SEED};
+use rca::train::{encode, examples, judge_order, training_order, Example, TrainConfig, TrainNet};
 
 /// Renders `(example, order)` pairs into `name.tok` and `name.json` in `dir`.
 fn write_set(
@@ -146,8 +146,7 @@ fn main() -> Result<()> {
             .map(move |i| (i, training_order(seed, epoch, i, train[i].candidates.len())))
     });
     write_set(&model, &labels, &out, "train", train_prompts, &train)?;
-    let judge_order = |i: usize| training_order(JUDGE_SEED, 0, i, eval[i].candidates.len());
-    let eval_prompts = (0..eval.len()).map(|i| (i, judge_order(i)));
+    let eval_prompts = (0..eval.len()).map(|i| (i, judge_order(i, eval[i].candidates.len())));
     write_set(&model, &labels, &out, "eval", eval_prompts, &eval)?;
 
     let (name, size, fingerprint) = base_identity(&model_path)?;
@@ -163,7 +162,7 @@ fn main() -> Result<()> {
     };
     let mut results = Vec::new();
     for (i, example) in eval.iter().enumerate().take(check) {
-        let tokens = encode(&model, example, &judge_order(i))?.tokens;
+        let tokens = encode(&model, example, &judge_order(i, example.candidates.len()))?.tokens;
         let width = example.candidates.len();
         let base = net.label_logprobs(&tokens, &labels[..width], None)?;
         let adapted = match &adapter {

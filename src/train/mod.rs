@@ -179,7 +179,13 @@ pub struct JudgeReport {
 
 /// Seed of the slot orders of [`Trainer::judge`] (fixed, so that reports
 /// before and after training see the same presentations).
-pub const JUDGE_SEED: u64 = 0xE7A1;
+const JUDGE_SEED: u64 = 0xE7A1;
+
+/// The slot order in which [`Trainer::judge`] shows held-out example
+/// `index` of `len` candidates.
+pub fn judge_order(index: usize, len: usize) -> Vec<usize> {
+    training_order(JUDGE_SEED, 0, index, len)
+}
 
 /// The resumable position of a run, kept in checkpoints as JSON.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -329,7 +335,7 @@ impl Trainer {
         let (mut hits, mut chance, mut loss) = (0usize, 0f64, 0f64);
         for (i, example) in examples.iter().enumerate() {
             let n = example.candidates.len();
-            let order = training_order(JUDGE_SEED, 0, i, n);
+            let order = judge_order(i, n);
             let logprobs = self.evaluate(example, &order)?;
             let pick =
                 logprobs.iter().enumerate().fold(
