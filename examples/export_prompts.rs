@@ -114,21 +114,12 @@ fn main() -> Result<()> {
     };
     std::fs::create_dir_all(&out)?;
 
-    let mut train = Vec::new();
-    for path in &train_files {
-        train.extend(examples::load(path)?);
-    }
-    let before = train.len();
-    train.retain(|e| until.is_none_or(|u| e.until < u));
+    let (train, excluded) = examples::load_before(&train_files, until.unwrap_or(i64::MAX))?;
     println!(
-        "training examples: {} ({} left out by --until)",
-        train.len(),
-        before - train.len()
+        "training examples: {} ({excluded} left out by --until)",
+        train.len()
     );
-    let mut eval = Vec::new();
-    for path in &eval_files {
-        eval.extend(examples::load(path)?);
-    }
+    let (eval, _) = examples::load_before(&eval_files, i64::MAX)?;
 
     let model = Model::load_with_format(
         &model_path,

@@ -335,18 +335,8 @@ pub struct JudgeManifest {
 /// The examples of the `--examples` files whose case opened before
 /// `until`, cut to `size` candidates, and how many were left out.
 fn load_examples(paths: &[PathBuf], until: Seconds, size: usize) -> Result<(Vec<Example>, usize)> {
-    let mut kept = Vec::new();
-    let mut excluded = 0;
-    for path in paths {
-        for example in train::examples::load(path)? {
-            if example.until < until {
-                kept.push(example.trimmed(size));
-            } else {
-                excluded += 1;
-            }
-        }
-    }
-    Ok((kept, excluded))
+    let (kept, excluded) = train::examples::load_before(paths, until)?;
+    Ok((kept.iter().map(|e| e.trimmed(size)).collect(), excluded))
 }
 
 /// Fine-tunes the judge on saved examples alone and writes train.json.

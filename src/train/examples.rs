@@ -16,7 +16,7 @@ use crate::when::Seconds;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The `schema` of every line of an examples file.
 pub const EXAMPLES_SCHEMA: &str = "rca.examples/1";
@@ -84,6 +84,23 @@ pub fn load(path: &Path) -> Result<Vec<Example>> {
         examples.push(parsed.example);
     }
     Ok(examples)
+}
+
+/// The examples of several files whose case opened before `until`, and how
+/// many were left out.
+pub fn load_before(paths: &[PathBuf], until: Seconds) -> Result<(Vec<Example>, usize)> {
+    let mut kept = Vec::new();
+    let mut excluded = 0;
+    for path in paths {
+        for example in load(path)? {
+            if example.until < until {
+                kept.push(example);
+            } else {
+                excluded += 1;
+            }
+        }
+    }
+    Ok((kept, excluded))
 }
 
 /// The number of signals of the first candidate in an examples line whose
