@@ -51,6 +51,7 @@ fn candidate(i: usize) -> Candidate {
                     binary: false,
                 })
                 .collect(),
+            diff: Default::default(),
             merged_by: None,
         },
         features: [0.0; NUM_FEATURES],

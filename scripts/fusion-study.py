@@ -12,6 +12,11 @@ miss). The `logit` learner is the one rca ships (src/learn.rs: one conditional
 logit per title regime, standardised features, L2 1, Adam); it reproduces
 train.json's out-of-fold figures.
 
+With --ablate A,B,..., the logit is scored on the signals of the running
+version (FEATURES below) without the named ones, then with each of them added
+back alone, then with all: how much each new signal helps, out of fold and
+held out.
+
 With --mirrors, five history signals are added to each candidate from the
 mirror's main line in the year before the case opened (file and author fix
 history, build files), and each is scored added alone and all together.
@@ -27,6 +32,12 @@ import subprocess
 from collections import defaultdict
 
 import numpy as np
+
+FEATURES = ["text_bm25", "subject_bm25", "path_bm25", "component", "log_age_days", "log_rank",
+            "age_1d", "age_3d", "age_7d", "age_14d", "log_lines", "log_files", "bot", "revert",
+            "reland", "docs_or_tests", "team", "area", "path_hint", "author_window",
+            "log_lag_days", "followed_up", "diff_bm25", "string_bm25", "hunk_bm25",
+            "exact_match", "association"]
 
 REPOS = {"dpdk": "DPDK+dpdk", "uboot": "u-boot+u-boot", "angle": "google+angle",
          "iree": "iree-org+iree", "executorch": "pytorch+executorch"}
@@ -252,9 +263,22 @@ def main():
     ap.add_argument("--held-out-cases", type=int, default=65)
     ap.add_argument("--learners", default="logit,gbdt,hybrid,z,pct")
     ap.add_argument("--mirrors")
+    ap.add_argument("--ablate", help="comma-separated signal names to leave out and add back")
     a = ap.parse_args()
     train, held_out = load(a.train), load(a.held_out, a.opened_from)
     print(f"{len(train)} training groups, {len(held_out)} held-out groups")
+    pick = lambda gs, cols: [dict(g, X=g["X"][:, cols]) for g in gs]
+    if a.ablate:
+        left_out = a.ablate.split(",")
+        base = [k for k, f in enumerate(FEATURES) if f not in left_out]
+        evaluate("without them", LEARNERS["logit"], pick(train, base), pick(held_out, base),
+                 a.held_out_cases)
+        for name in left_out:
+            cols = sorted(base + [FEATURES.index(name)])
+            evaluate(f"+ {name}", LEARNERS["logit"], pick(train, cols), pick(held_out, cols),
+                     a.held_out_cases)
+        evaluate("with all", LEARNERS["logit"], train, held_out, a.held_out_cases)
+        return
     for name in a.learners.split(","):
         evaluate(name, LEARNERS[name], train, held_out, a.held_out_cases)
     if a.mirrors:
@@ -262,7 +286,6 @@ def main():
         add_history(train, a.mirrors, cache)
         add_history(held_out, a.mirrors, cache)
         base = list(range(train[0]["X"].shape[1] - len(HISTORY)))
-        pick = lambda gs, cols: [dict(g, X=g["X"][:, cols]) for g in gs]
         for k, name in enumerate(HISTORY):
             cols = base + [len(base) + k]
             evaluate(f"logit + {name}", LEARNERS["logit"], pick(train, cols), pick(held_out, cols),

@@ -215,6 +215,11 @@ pub struct BacktestArgs {
     /// plot) into this folder.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Write each case's candidates (commit ids and signals under the
+    /// fusion used) and the culprit's index as JSON lines, in the format of
+    /// `rca train --save-groups`, to study learners on held-out cases.
+    #[arg(long, value_name = "FILE")]
+    pub save_groups: Option<PathBuf>,
     #[command(flatten)]
     pub model: ModelArgs,
 }

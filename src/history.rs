@@ -16,6 +16,7 @@
 //! parent (see [`changed_files`]), computed in parallel with one repository
 //! handle per rayon worker (a `git2::Repository` is not `Sync`).
 
+use crate::diff::{self, ChangeText};
 use crate::when::Seconds;
 use anyhow::{Context, Result};
 use git2::{Oid, Repository, Sort};
@@ -54,6 +55,10 @@ pub struct Commit {
     pub subject: String,
     pub body: String,
     pub files: Vec<FileChange>,
+    /// What the changed lines say (identifiers, strings, hunk functions),
+    /// read while the lines were counted.
+    #[serde(default)]
+    pub diff: ChangeText,
     /// The main-line merge that brought this commit in, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_by: Option<String>,
@@ -322,7 +327,7 @@ fn describe(repo: &Repository, entry: &Pending) -> Result<Option<Commit>> {
     };
     let author = commit.author();
     let committed_at = commit.committer().when().seconds();
-    let files =
+    let (files, diff) =
         changed_files(repo, &commit).with_context(|| format!("diffing commit {}", entry.id))?;
     Ok(Some(Commit {
         id: entry.id.to_string(),
@@ -334,11 +339,13 @@ fn describe(repo: &Repository, entry: &Pending) -> Result<Option<Commit>> {
         subject,
         body,
         files,
+        diff,
         merged_by: entry.merged_by.map(|id| id.to_string()),
     }))
 }
 
-/// The files a commit changed against its first parent.
+/// The files a commit changed against its first parent, and the text of
+/// its changed lines ([`diff`]).
 ///
 /// The tree diff is our own: a merge-join of sorted tree entries that skips
 /// identical subtrees by id, as git's own tree diff does. It is several
@@ -348,7 +355,10 @@ fn describe(repo: &Repository, entry: &Pending) -> Result<Option<Commit>> {
 /// deleted and an added path with the same blob); an edited rename shows as
 /// a deletion and an addition. Line counts are described at
 /// [`changed_lines`].
-fn changed_files(repo: &Repository, commit: &git2::Commit<'_>) -> Result<Vec<FileChange>> {
+fn changed_files(
+    repo: &Repository,
+    commit: &git2::Commit<'_>,
+) -> Result<(Vec<FileChange>, ChangeText)> {
     let new_tree = commit.tree()?;
     // A missing parent (shallow clone edge) is diffed like a root commit.
     let old_tree = commit.parent(0).ok().and_then(|p| p.tree().ok());
@@ -382,6 +392,7 @@ fn changed_files(repo: &Repository, commit: &git2::Commit<'_>) -> Result<Vec<Fil
     }
 
     let mut files = Vec::with_capacity(changes.len());
+    let mut reader = diff::Reader::default();
     for (i, change) in changes.iter().enumerate() {
         if consumed[i] {
             continue;
@@ -398,7 +409,9 @@ fn changed_files(repo: &Repository, commit: &git2::Commit<'_>) -> Result<Vec<Fil
             });
             continue;
         }
-        let (added, removed, binary) = line_counts(repo, change.old, change.new)?;
+        let index = u32::try_from(files.len()).unwrap_or(u32::MAX);
+        let (added, removed, binary) =
+            line_counts(repo, change.old, change.new, &path, index, &mut reader)?;
         files.push(FileChange {
             path,
             old_path: None,
@@ -407,7 +420,7 @@ fn changed_files(repo: &Repository, commit: &git2::Commit<'_>) -> Result<Vec<Fil
             binary,
         });
     }
-    Ok(files)
+    Ok((files, reader.finish()))
 }
 
 /// One changed blob: ids before and after (None for added or deleted).
@@ -510,88 +523,59 @@ fn visit(
     Ok(())
 }
 
-/// Lines added and removed between two texts.
-///
-/// Common leading and trailing lines are trimmed; of the rest, a line counts
-/// as unchanged when an equal line is left to pair it with on the other
-/// side (a multiset difference). This equals git's numstat unless lines
-/// moved within the changed region, where it counts fewer, and it costs a
-/// fraction of a full Myers diff, which dominated the walk's time. Exact
-/// figures matter less here than what they are used for: a size signal.
-fn changed_lines(old: &[u8], new: &[u8]) -> (u32, u32) {
-    if old == new {
-        return (0, 0);
-    }
-    let old_lines: Vec<&[u8]> = old.split_inclusive(|&b| b == b'\n').collect();
-    let new_lines: Vec<&[u8]> = new.split_inclusive(|&b| b == b'\n').collect();
-    let prefix = old_lines
-        .iter()
-        .zip(&new_lines)
-        .take_while(|(a, b)| a == b)
-        .count();
-    let suffix = old_lines[prefix..]
-        .iter()
-        .rev()
-        .zip(new_lines[prefix..].iter().rev())
-        .take_while(|(a, b)| a == b)
-        .count();
-    let old_middle = &old_lines[prefix..old_lines.len() - suffix];
-    let new_middle = &new_lines[prefix..new_lines.len() - suffix];
-    let mut unpaired: HashMap<&[u8], i32> = HashMap::with_capacity(old_middle.len());
-    for line in old_middle {
-        *unpaired.entry(strip_newline(line)).or_default() += 1;
-    }
-    let mut added = 0u32;
-    for line in new_middle {
-        match unpaired.get_mut(strip_newline(line)) {
-            Some(count) if *count > 0 => *count -= 1,
-            _ => added += 1,
-        }
-    }
-    let removed: i32 = unpaired.values().filter(|&&c| c > 0).sum();
-    (added, u32::try_from(removed).unwrap_or(0))
-}
-
-fn strip_newline(line: &[u8]) -> &[u8] {
-    line.strip_suffix(b"\n").unwrap_or(line)
-}
-
 /// Git's binary heuristic: a NUL byte in the first 8,000 bytes.
 fn is_binary(content: &[u8]) -> bool {
     content[..content.len().min(8000)].contains(&0)
 }
 
-/// Lines in a blob, counting a last line without a newline.
-fn count_lines(content: &[u8]) -> u32 {
-    let newlines = content.iter().filter(|&&b| b == b'\n').count();
-    let partial = usize::from(!content.is_empty() && !content.ends_with(b"\n"));
-    u32::try_from(newlines + partial).unwrap_or(u32::MAX)
-}
-
-/// (added, removed, binary) between two blobs.
-fn line_counts(repo: &Repository, old: Option<Oid>, new: Option<Oid>) -> Result<(u32, u32, bool)> {
+/// (added, removed, binary) between two blobs; the changed lines go to
+/// `reader` while its budget lasts, unless the file is vendored or generated.
+///
+/// Lines are compared as [`diff::changed_lines`] does: common ends trimmed,
+/// then a multiset difference. This equals git's numstat unless lines moved
+/// within the changed region, where it counts fewer, and it costs a
+/// fraction of a full Myers diff, which dominated the walk's time. Exact
+/// figures matter less here than what they are used for: a size signal.
+fn line_counts(
+    repo: &Repository,
+    old: Option<Oid>,
+    new: Option<Oid>,
+    path: &str,
+    index: u32,
+    reader: &mut diff::Reader,
+) -> Result<(u32, u32, bool)> {
     // A blob missing from a partial or filtered clone has no line counts,
     // like a binary one; the path still counts.
     let (Ok(old_blob), Ok(new_blob)) = (
         old.map(|id| repo.find_blob(id)).transpose(),
         new.map(|id| repo.find_blob(id)).transpose(),
     ) else {
+        reader.skip();
         return Ok((0, 0, true));
     };
-    let binary = old_blob.as_ref().is_some_and(|b| is_binary(b.content()))
-        || new_blob.as_ref().is_some_and(|b| is_binary(b.content()));
-    if binary {
+    let old_content = old_blob.as_ref().map_or(&[][..], |b| b.content());
+    let new_content = new_blob.as_ref().map_or(&[][..], |b| b.content());
+    if is_binary(old_content) || is_binary(new_content) {
+        reader.skip();
         return Ok((0, 0, true));
     }
-    match (&old_blob, &new_blob) {
-        (Some(o), Some(n)) => {
-            let (added, removed) = changed_lines(o.content(), n.content());
-            Ok((added, removed, false))
-        }
-        (None, Some(n)) => Ok((count_lines(n.content()), 0, false)),
-        (Some(o), None) => Ok((0, count_lines(o.content()), false)),
-        (None, None) => Ok((0, 0, false)),
+    if old_content == new_content {
+        return Ok((0, 0, false));
     }
+    let lines = diff::changed_lines(old_content, new_content);
+    let readable = !diff::is_vendored_or_generated_path(path)
+        && !diff::is_generated_content(new_content)
+        && !diff::is_generated_content(old_content);
+    if !readable {
+        reader.skip();
+    } else if reader.wants_more() && std::env::var_os("RCA_NO_DIFF").is_none() {
+        reader.read(index, path, &lines);
+    }
+    Ok((
+        u32::try_from(lines.added.len()).unwrap_or(u32::MAX),
+        u32::try_from(lines.removed.len()).unwrap_or(u32::MAX),
+        false,
+    ))
 }
 
 #[cfg(test)]

@@ -101,7 +101,7 @@ pub fn run(
     };
     let options = retrieve::Options {
         limit: request.candidates.max(1),
-        fusion: request.fusion,
+        fusion: request.fusion.clone(),
     };
     let candidates = retrieve::retrieve(
         window.commits,

@@ -9,7 +9,7 @@
 //! resulting priors are probabilities, which is what the report's
 //! confidence sums.
 
-use crate::retrieve::{Fusion, Regime, Weights, FEATURES, NUM_FEATURES};
+use crate::retrieve::{Associations, Fusion, Regime, Weights, FEATURES, NUM_FEATURES};
 use std::collections::BTreeMap;
 
 /// The candidates of one past investigation and which one was the culprit.
@@ -47,6 +47,7 @@ pub fn fit_fusion(groups: &[Group], options: &FitOptions) -> Fusion {
         component: per_regime(Regime::Component),
         symptom: per_regime(Regime::Symptom),
         temperature: 1.0,
+        associations: Default::default(),
     }
 }
 
@@ -250,6 +251,10 @@ pub struct FusionFile {
     pub weights: BTreeMap<Regime, BTreeMap<String, f64>>,
     /// Softmax temperature of the prior.
     pub temperature: f64,
+    /// What the `association` signal reads: incident word → (change token
+    /// → lift); see `retrieve::Associations`.
+    #[serde(default, skip_serializing_if = "Associations::is_empty")]
+    pub associations: Associations,
     /// How it was trained (cut-off, cases, out-of-fold metrics); for
     /// people, not read back.
     #[serde(default)]
@@ -272,6 +277,7 @@ impl FusionFile {
                 (Regime::Symptom, named(&fusion.symptom)),
             ]),
             temperature: fusion.temperature,
+            associations: fusion.associations,
             trained,
         }
     }
@@ -308,10 +314,21 @@ impl FusionFile {
             }
             Ok(Weights(w))
         };
+        if let Some((word, token)) = file.associations.0.iter().find_map(|(word, lifts)| {
+            lifts
+                .iter()
+                .find(|(_, lift)| !lift.is_finite())
+                .map(|(token, _)| (word, token))
+        }) {
+            return Err(fail(format!(
+                "association {word:?} ↔ {token:?} is not finite"
+            )));
+        }
         Ok(Fusion {
             component: weights(Regime::Component)?,
             symptom: weights(Regime::Symptom)?,
             temperature: file.temperature,
+            associations: file.associations,
         })
     }
 
@@ -328,11 +345,257 @@ pub fn fusion_id(fusion: &Fusion) -> String {
         return BUILT_IN.to_owned();
     }
     let mut hash: u64 = 0xcbf29ce484222325;
+    let mut add = |bytes: &[u8]| {
+        for &byte in bytes {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x100000001b3);
+        }
+    };
     let numbers = fusion.component.0.iter().chain(&fusion.symptom.0);
     for value in numbers.chain([&fusion.temperature]) {
-        for byte in value.to_bits().to_le_bytes() {
-            hash = (hash ^ u64::from(byte)).wrapping_mul(0x100000001b3);
+        add(&value.to_bits().to_le_bytes());
+    }
+    for (word, lifts) in fusion.associations.0.iter() {
+        add(word.as_bytes());
+        for (token, lift) in lifts {
+            add(token.as_bytes());
+            add(&lift.to_bits().to_le_bytes());
         }
     }
     format!("{hash:016x}")
+}
+
+/// One past investigation as the associations see it: the incident's
+/// words, each candidate's change tokens (ids into a shared vocabulary) and
+/// the culprit's index.
+#[derive(Debug, Clone)]
+pub struct AssociationCase {
+    pub words: Vec<String>,
+    pub candidates: Vec<Vec<u32>>,
+    pub culprit: usize,
+}
+
+/// Interns change tokens so that hundreds of thousands of candidates'
+/// token sets stay small.
+#[derive(Debug, Default)]
+pub struct Vocabulary {
+    names: Vec<String>,
+    ids: std::collections::HashMap<String, u32>,
+}
+
+impl Vocabulary {
+    pub fn id(&mut self, token: &str) -> u32 {
+        if let Some(&id) = self.ids.get(token) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(token.to_owned());
+        self.ids.insert(token.to_owned(), id);
+        id
+    }
+
+    pub fn ids(&mut self, tokens: impl IntoIterator<Item = String>) -> Vec<u32> {
+        let mut ids: Vec<u32> = tokens.into_iter().map(|t| self.id(&t)).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    pub fn name(&self, id: u32) -> &str {
+        &self.names[id as usize]
+    }
+}
+
+/// Settings of the association fit.
+#[derive(Debug, Clone, Copy)]
+pub struct AssociationOptions {
+    /// A word must be in at least this many training titles.
+    pub min_word_cases: usize,
+    /// A pair must have this many culprits behind it.
+    pub min_support: u32,
+    /// Pairs with a smaller lift are dropped.
+    pub min_lift: f64,
+    /// Tokens kept per word, best lift first.
+    pub per_word: usize,
+}
+
+impl Default for AssociationOptions {
+    fn default() -> Self {
+        AssociationOptions {
+            min_word_cases: 3,
+            min_support: 2,
+            min_lift: 0.5,
+            per_word: 32,
+        }
+    }
+}
+
+/// Fits the associations (see `retrieve::Associations` for the lift):
+/// deterministic, and a word is never associated with itself.
+pub fn fit_associations(
+    cases: &[&AssociationCase],
+    vocabulary: &Vocabulary,
+    options: &AssociationOptions,
+) -> Associations {
+    use std::collections::HashMap;
+    let mut word_cases: HashMap<&str, usize> = HashMap::new();
+    for case in cases {
+        for word in &case.words {
+            *word_cases.entry(word).or_default() += 1;
+        }
+    }
+    let frequent = |w: &str| word_cases.get(w).copied().unwrap_or(0) >= options.min_word_cases;
+    // E: culprits with the token, per (word, token).
+    let mut evidence: HashMap<(&str, u32), u32> = HashMap::new();
+    for case in cases {
+        let Some(culprit) = case.candidates.get(case.culprit) else {
+            continue;
+        };
+        for word in case.words.iter().filter(|w| frequent(w)) {
+            for &token in culprit {
+                if vocabulary.name(token) != word {
+                    *evidence.entry((word.as_str(), token)).or_default() += 1;
+                }
+            }
+        }
+    }
+    evidence.retain(|_, e| *e >= options.min_support);
+    let mut by_word: HashMap<&str, Vec<u32>> = HashMap::new();
+    for &(word, token) in evidence.keys() {
+        by_word.entry(word).or_default().push(token);
+    }
+    // B: the expected count had the culprit been any candidate.
+    let mut baseline: HashMap<(&str, u32), f64> = HashMap::new();
+    for case in cases {
+        let wanted: Vec<(&str, &Vec<u32>)> = case
+            .words
+            .iter()
+            .filter_map(|w| by_word.get(w.as_str()).map(|t| (w.as_str(), t)))
+            .collect();
+        if wanted.is_empty() || case.candidates.is_empty() {
+            continue;
+        }
+        let mut share: HashMap<u32, f64> = HashMap::new();
+        for (_, tokens) in &wanted {
+            for &t in tokens.iter() {
+                share.insert(t, 0.0);
+            }
+        }
+        let n = case.candidates.len() as f64;
+        for candidate in &case.candidates {
+            for token in candidate {
+                if let Some(s) = share.get_mut(token) {
+                    *s += 1.0 / n;
+                }
+            }
+        }
+        for (word, tokens) in wanted {
+            for &t in tokens {
+                *baseline.entry((word, t)).or_default() += share[&t];
+            }
+        }
+    }
+    let mut table: BTreeMap<String, Vec<(String, f64)>> = BTreeMap::new();
+    for (&(word, token), &e) in &evidence {
+        let b = baseline.get(&(word, token)).copied().unwrap_or(0.0);
+        let lift = ((f64::from(e) + 1.0) / (b + 1.0)).ln();
+        if lift >= options.min_lift {
+            table
+                .entry(word.to_owned())
+                .or_default()
+                .push((vocabulary.name(token).to_owned(), lift));
+        }
+    }
+    let table = table
+        .into_iter()
+        .map(|(word, mut lifts)| {
+            lifts.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            lifts.truncate(options.per_word);
+            // Rounded so that the file reads well and ids stay stable.
+            let lifts = lifts
+                .into_iter()
+                .map(|(t, l)| (t, (l * 1e4).round() / 1e4))
+                .collect();
+            (word, lifts)
+        })
+        .collect();
+    Associations(std::sync::Arc::new(table))
+}
+
+/// The `association` signal of every candidate of each case under
+/// `associations` (as `Associations::score` computes it, on token ids).
+pub fn association_scores(
+    cases: &[&AssociationCase],
+    vocabulary: &Vocabulary,
+    associations: &Associations,
+) -> Vec<Vec<f64>> {
+    let by_id: std::collections::HashMap<&str, Vec<(u32, f64)>> = associations
+        .0
+        .iter()
+        .map(|(word, lifts)| {
+            let ids = lifts
+                .iter()
+                .filter_map(|(t, &l)| vocabulary.ids.get(t).map(|&id| (id, l)))
+                .collect();
+            (word.as_str(), ids)
+        })
+        .collect();
+    cases
+        .iter()
+        .map(|case| {
+            let lists: Vec<&Vec<(u32, f64)>> = case
+                .words
+                .iter()
+                .filter_map(|w| by_id.get(w.as_str()))
+                .collect();
+            case.candidates
+                .iter()
+                .map(|tokens| {
+                    lists
+                        .iter()
+                        .filter_map(|lifts| {
+                            lifts
+                                .iter()
+                                .filter(|(id, _)| tokens.binary_search(id).is_ok())
+                                .map(|&(_, l)| l)
+                                .max_by(f64::total_cmp)
+                        })
+                        .sum()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Replaces each group's `association` signal by one from associations
+/// fitted without its fold (group `i` in fold `i mod folds`), so that the
+/// fusion weighs the signal as it will behave on unseen cases.
+pub fn out_of_fold_associations(
+    groups: &mut [Group],
+    cases: &[AssociationCase],
+    vocabulary: &Vocabulary,
+    options: &AssociationOptions,
+    folds: usize,
+) {
+    let k = FEATURES
+        .iter()
+        .position(|f| *f == "association")
+        .expect("the association signal");
+    let folds = folds.max(2);
+    for fold in 0..folds {
+        let train: Vec<&AssociationCase> = cases
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % folds != fold)
+            .map(|(_, c)| c)
+            .collect();
+        let associations = fit_associations(&train, vocabulary, options);
+        let held_out: Vec<usize> = (0..cases.len()).filter(|i| i % folds == fold).collect();
+        let refs: Vec<&AssociationCase> = held_out.iter().map(|&i| &cases[i]).collect();
+        let scores = association_scores(&refs, vocabulary, &associations);
+        for (&i, scores) in held_out.iter().zip(scores) {
+            for (x, score) in groups[i].features.iter_mut().zip(scores) {
+                x[k] = score;
+            }
+        }
+    }
 }

@@ -17,6 +17,7 @@ pub mod cases;
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod diff;
 pub mod error;
 pub mod fixture;
 pub mod history;

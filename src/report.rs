@@ -94,8 +94,62 @@ pub struct SuspectReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub merged_by: Option<String>,
     pub evidence: Evidence,
+    /// What the diff reading kept of the change.
+    pub diff: DiffRead,
     pub features: BTreeMap<&'static str, f64>,
     pub rounds: Vec<RoundScore>,
+}
+
+/// How much of a change the history walk read (see `crate::diff`).
+#[derive(Debug, Clone, Serialize)]
+pub struct DiffRead {
+    pub identifiers: usize,
+    pub strings: usize,
+    /// The functions its hunks touch (at most 10).
+    pub functions: Vec<String>,
+    pub bytes_read: u32,
+    /// The reading stopped at its cap before the end of the change.
+    pub cut: bool,
+    /// Files not read: binary, vendored or generated.
+    pub skipped_files: u32,
+}
+
+impl DiffRead {
+    fn of(text: &crate::diff::ChangeText) -> DiffRead {
+        DiffRead {
+            identifiers: text.identifiers.len(),
+            strings: text.strings.len(),
+            functions: text.functions.iter().take(10).map(|f| f.text.clone()).collect(),
+            bytes_read: text.bytes_read,
+            cut: text.cut,
+            skipped_files: text.skipped_files,
+        }
+    }
+
+    fn describe(&self) -> String {
+        let mut text = format!(
+            "read {} KB of changed lines: {} identifiers, {} strings",
+            self.bytes_read.div_ceil(1024),
+            self.identifiers,
+            self.strings
+        );
+        if !self.functions.is_empty() {
+            text.push_str(&format!(", in {}", self.functions.join(", ")));
+        }
+        if self.cut {
+            text.push_str(&format!(
+                " (cut at {} KB)",
+                crate::diff::MAX_BYTES / 1024
+            ));
+        }
+        if self.skipped_files > 0 {
+            text.push_str(&format!(
+                "; {} binary, vendored or generated files not read",
+                self.skipped_files
+            ));
+        }
+        text
+    }
 }
 
 impl SuspectReport {
@@ -126,6 +180,7 @@ impl SuspectReport {
                 .collect(),
             merged_by: commit.merged_by.clone(),
             evidence: c.evidence.clone(),
+            diff: DiffRead::of(&commit.diff),
             features: FEATURES
                 .iter()
                 .copied()
@@ -169,6 +224,20 @@ impl SuspectReport {
         }
         if !e.followed_up_by.is_empty() {
             parts.push(format!("followed up by {}", e.followed_up_by.join(",")));
+        }
+        if !e.diff_matches.is_empty() {
+            parts.push(format!(
+                "edits: {}",
+                e.diff_matches
+                    .iter()
+                    .take(3)
+                    .map(|m| m.term.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ));
+        }
+        if let Some(a) = e.associations.first() {
+            parts.push(format!("{} ↔ {}", a.word, a.token));
         }
         parts.push(format!("+{} -{}", self.lines_added, self.lines_removed));
         parts.join("; ")
@@ -243,6 +312,24 @@ pub fn render_text(report: &Report, explain: bool) -> String {
             );
             if !s.evidence.owners.is_empty() {
                 let _ = writeln!(out, "        owners: {}", s.evidence.owners.join(", "));
+            }
+            let _ = writeln!(out, "        diff: {}", s.diff.describe());
+            if !s.evidence.diff_terms.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "        words in its lines: {}",
+                    s.evidence.diff_terms.join(", ")
+                );
+            }
+            for m in &s.evidence.diff_matches {
+                let _ = writeln!(out, "        {}", m.describe());
+            }
+            for a in &s.evidence.associations {
+                let _ = writeln!(
+                    out,
+                    "        learned: incident word \"{}\" goes with \"{}\" in past culprits (lift {:.2})",
+                    a.word, a.token, a.lift
+                );
             }
             let features: Vec<String> = s
                 .features

@@ -69,6 +69,7 @@ fn candidate(id: usize, subject: &str, path: &str, hours_ago: i64) -> Candidate 
                 removed: 3,
                 binary: false,
             }],
+            diff: Default::default(),
             merged_by: None,
         },
         features: [0.0; NUM_FEATURES],

@@ -267,6 +267,10 @@ pub fn run(mut args: BacktestArgs) -> Result<u8> {
         check_root_causes(&repo, path, &file)?;
         files.push((file, repo));
     }
+    if let Some(path) = &args.save_groups {
+        super::check_writable("--save-groups", path)?;
+    }
+    let mut groups = String::new();
     let mut output = match &args.out {
         Some(dir) => Some(OutDir::create(dir)?),
         None => None,
@@ -288,7 +292,8 @@ pub fn run(mut args: BacktestArgs) -> Result<u8> {
     for (file, repo) in &files {
         for case in file.cases.iter().take(args.limit.unwrap_or(usize::MAX)) {
             bar.set_message(case.id.clone());
-            let result = replay(repo, file, case, &settings, &mut session)?;
+            let (result, group) = replay(repo, file, case, &settings, &mut session)?;
+            groups.push_str(&group);
             let line = serde_json::to_string(&result)?;
             if args.format == BacktestFormat::Jsonl {
                 bar.suspend(|| out(&format!("{line}\n")))?;
@@ -314,6 +319,10 @@ pub fn run(mut args: BacktestArgs) -> Result<u8> {
     );
     if let Some(dir) = output {
         dir.finish(&summary, &results)?;
+    }
+    if let Some(path) = &args.save_groups {
+        std::fs::write(path, groups)
+            .map_err(|e| input(format!("writing {}: {e}", path.display())))?;
     }
     match args.format {
         BacktestFormat::Json => out(&format!("{}\n", serde_json::to_string_pretty(&summary)?))?,
@@ -417,7 +426,7 @@ fn replay(
     case: &Case,
     settings: &Settings,
     session: &mut super::ranking::Session,
-) -> Result<CaseResult> {
+) -> Result<(CaseResult, String)> {
     let (since, opened_at) = case.window()?;
     let request = Request {
         facts: case.facts(settings.team_hint),
@@ -430,7 +439,7 @@ fn replay(
         // what hit@5 and the calibration measure.
         top: 5,
         min_confidence: settings.min_confidence,
-        fusion: settings.fusion,
+        fusion: settings.fusion.clone(),
         calibration: settings.calibration.clone(),
     };
     let outcome = investigation::run(
@@ -447,8 +456,25 @@ fn replay(
         .iter()
         .position(|s| s.candidate.commit.id == culprit)
         .map(|i| i + 1);
+    let group = match culprit_rank {
+        Some(rank) => super::train::group_line(
+            &case.id,
+            &case.opened_at,
+            &crate::learn::Group {
+                features: outcome.ranking.iter().map(|s| s.candidate.features).collect(),
+                culprit: rank - 1,
+                regime: crate::retrieve::Regime::of(&request.facts),
+            },
+            &outcome
+                .ranking
+                .iter()
+                .map(|s| s.candidate.commit.id.clone())
+                .collect::<Vec<_>>(),
+        ),
+        None => String::new(),
+    };
     let report = &outcome.report;
-    Ok(CaseResult {
+    let result = CaseResult {
         id: case.id.clone(),
         repo: file.repo.clone(),
         source: case.source.clone(),
@@ -461,7 +487,8 @@ fn replay(
         history_s: report.timings.history_s,
         retrieve_s: report.timings.retrieve_s,
         rank_s: report.timings.rank_s,
-    })
+    };
+    Ok((result, group))
 }
 
 fn render(results: &[CaseResult], summary: &Summary) -> String {

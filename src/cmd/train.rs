@@ -20,10 +20,10 @@ use crate::cli::{Format, TrainArgs};
 use crate::error::{exit_code, input, usage};
 use crate::history;
 use crate::investigation::{self, Ranker, Request};
-use crate::learn::{self, FitOptions, FusionFile, Group};
+use crate::learn::{self, AssociationCase, AssociationOptions, FitOptions, FusionFile, Group, Vocabulary};
 use crate::mine;
 use crate::model::DeviceChoice;
-use crate::retrieve::{Fusion, Regime};
+use crate::retrieve::{change_tokens, incident_words, Fusion, Regime};
 use crate::train::{self, Example, JudgeReport, TrainConfig, Trainer};
 use crate::when::{self, rfc3339, Seconds};
 use anyhow::{Context, Result};
@@ -59,6 +59,8 @@ pub struct Manifest {
     pub by_regime: BTreeMap<Regime, usize>,
     pub candidates: usize,
     pub l2: f64,
+    /// Learned (incident word, change token) pairs stored with the fusion.
+    pub associations: usize,
     /// Out-of-fold (5 folds) culprit ranks on the training cases: the
     /// built-in fusion against the fitted one.
     pub built_in: RankMetrics,
@@ -162,6 +164,8 @@ pub fn run(args: TrainArgs) -> Result<u8> {
 
     let bar = progress::bar(total as u64, "cases");
     let mut groups = Vec::new();
+    let mut association_cases = Vec::new();
+    let mut vocabulary = Vocabulary::default();
     let mut examples = Vec::new();
     let mut used = Vec::new();
     let mut candidate_ids = Vec::new();
@@ -190,13 +194,16 @@ pub fn run(args: TrainArgs) -> Result<u8> {
                 with_hint,
                 args.candidates as usize,
                 example_size,
+                &mut vocabulary,
             )? {
                 Some(Replayed {
                     group,
+                    association,
                     ids,
                     example,
                 }) => {
                     groups.push(group);
+                    association_cases.push(association);
                     candidate_ids.push(ids);
                     examples.extend(example);
                     used.push((case.id.clone(), case.opened_at.clone()));
@@ -223,8 +230,24 @@ pub fn run(args: TrainArgs) -> Result<u8> {
         .iter()
         .map(|g| learn::culprit_rank(g, &Fusion::default()))
         .collect();
+    // The association signal is stacked: each case's value comes from
+    // associations fitted without its fold, as it will on unseen cases.
+    let association_options = AssociationOptions::default();
+    learn::out_of_fold_associations(
+        &mut groups,
+        &association_cases,
+        &vocabulary,
+        &association_options,
+        5,
+    );
     let out_of_fold = learn::out_of_fold_ranks(&groups, &options, 5);
-    let fusion = learn::fit_fusion(&groups, &options);
+    let mut fusion = learn::fit_fusion(&groups, &options);
+    fusion.associations = learn::fit_associations(
+        &association_cases.iter().collect::<Vec<_>>(),
+        &vocabulary,
+        &association_options,
+    );
+    drop(association_cases);
     let fusion_path = out_dir.join(super::ranking::FUSION_FILE);
     let mut manifest = Manifest {
         schema: "rca.training/1",
@@ -249,6 +272,7 @@ pub fn run(args: TrainArgs) -> Result<u8> {
         }),
         candidates: args.candidates as usize,
         l2: args.l2,
+        associations: fusion.associations.pairs(),
         built_in: RankMetrics::of(&built_in),
         fitted_out_of_fold: RankMetrics::of(&out_of_fold),
         seconds: started.elapsed().as_secs_f64(),
@@ -296,19 +320,23 @@ fn save_groups(
 ) -> Result<()> {
     let mut text = String::new();
     for ((group, ids), (case, opened_at)) in groups.iter().zip(ids).zip(cases) {
-        let line = serde_json::json!({
-            "schema": "rca.groups/1",
-            "case": case,
-            "opened_at": opened_at,
-            "regime": group.regime,
-            "culprit": group.culprit,
-            "ids": ids,
-            "features": group.features,
-        });
-        text.push_str(&line.to_string());
-        text.push('\n');
+        text.push_str(&group_line(case, opened_at, group, ids));
     }
     std::fs::write(path, text).map_err(|e| input(format!("writing {}: {e}", path.display())))
+}
+
+/// One line of a groups file (`rca.groups/1`).
+pub(super) fn group_line(case: &str, opened_at: &str, group: &Group, ids: &[String]) -> String {
+    let line = serde_json::json!({
+        "schema": "rca.groups/1",
+        "case": case,
+        "opened_at": opened_at,
+        "regime": group.regime,
+        "culprit": group.culprit,
+        "ids": ids,
+        "features": group.features,
+    });
+    format!("{line}\n")
 }
 
 /// Writes train.json into `out_dir`; returns its path.
@@ -441,6 +469,7 @@ fn gather(args: &TrainArgs, since: Seconds, until: Seconds) -> Result<(Vec<Sourc
 /// commit ids (in the group's order) and, when asked for, a LoRA example.
 struct Replayed {
     group: Group,
+    association: AssociationCase,
     ids: Vec<String>,
     example: Option<Example>,
 }
@@ -455,6 +484,7 @@ fn replay(
     with_hint: bool,
     candidates: usize,
     example_size: usize,
+    vocabulary: &mut Vocabulary,
 ) -> Result<Option<Replayed>> {
     let (since, opened_at) = case.window()?;
     let request = Request {
@@ -516,8 +546,17 @@ fn replay(
         .iter()
         .map(|s| s.candidate.commit.id.clone())
         .collect();
+    let association = AssociationCase {
+        words: incident_words(&request.facts),
+        candidates: ranking
+            .iter()
+            .map(|s| vocabulary.ids(change_tokens(&s.candidate.commit)))
+            .collect(),
+        culprit: index,
+    };
     Ok(Some(Replayed {
         group,
+        association,
         ids,
         example,
     }))

@@ -19,6 +19,7 @@
 //! report is the sum of its suspects' probabilities: the chance that the
 //! culprit is among them.
 
+pub mod card;
 pub mod llm;
 pub mod prompt;
 
@@ -329,6 +330,7 @@ mod tests {
                 subject: format!("change {i}"),
                 body: String::new(),
                 files: Vec::new(),
+                diff: Default::default(),
                 merged_by: None,
             },
             features: [0.0; crate::retrieve::NUM_FEATURES],

@@ -277,6 +277,7 @@ mod tests {
                         removed: 1,
                         binary: false,
                     }],
+                    diff: Default::default(),
                     merged_by: None,
                 },
                 features: [0.5; crate::retrieve::NUM_FEATURES],

@@ -7,6 +7,14 @@
 //! culprit. `learn` fits such weights as a conditional logit. The stage is
 //! judged by recall: the culprit must survive the cut to `limit`.
 
+mod associations;
+mod bm25;
+mod diff;
+
+pub use associations::{change_tokens, incident_words, Association, Associations};
+pub use diff::DiffMatch;
+use bm25::Bm25;
+
 use crate::cases::Facts;
 use crate::history::Commit;
 use crate::mine::text::{
@@ -43,9 +51,14 @@ pub const FEATURES: [&str; NUM_FEATURES] = [
     "author_window", // ln(1 + the author's other commits in the window)
     "log_lag_days",  // ln(1 + days between authoring and landing)
     "followed_up",   // a later commit of the window reverted it or names it in Fixes:
+    "diff_bm25",     // BM25 against the identifiers its changed lines add or remove
+    "string_bm25",   // BM25 against the string literals of its changed lines
+    "hunk_bm25",     // BM25 against the functions its hunks touch
+    "exact_match",   // code words of the title it edits whole, by rarity (idf)
+    "association",   // learned title-word ↔ path and identifier associations
 ];
 
-pub const NUM_FEATURES: usize = 22;
+pub const NUM_FEATURES: usize = 27;
 
 /// Index of `log_rank`, filled in once the whole window is scored.
 const LOG_RANK: usize = 5;
@@ -60,7 +73,7 @@ impl Default for Weights {
     fn default() -> Self {
         Weights([
             0.35, 0.35, 0.25, 1.5, -0.9, -0.4, 0.0, 0.0, 0.0, 0.0, 0.15, 0.0, -2.0, -0.8, 0.5,
-            -0.8, 1.0, 0.8, 1.5, 0.0, 0.0, 0.0,
+            -0.8, 1.0, 0.8, 1.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
         ])
     }
 }
@@ -89,6 +102,18 @@ pub struct Evidence {
     /// investigation started.
     #[serde(default)]
     pub followed_up_by: Vec<String>,
+    /// Query terms found in the words of the changed lines (identifiers,
+    /// strings, hunk functions).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diff_terms: Vec<String>,
+    /// Code words or strings of the incident that the change edits whole,
+    /// with the file and hunk.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diff_matches: Vec<DiffMatch>,
+    /// Learned associations between incident words and the change's tokens
+    /// (at most three, strongest first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub associations: Vec<Association>,
 }
 
 /// A commit that survived retrieval.
@@ -111,11 +136,15 @@ pub struct Candidate {
 /// form of a fix subject (`net/mlx5: fix …`) names its component, and text
 /// matching carries it; a symptom title ("Breaks the roll into Skia") names
 /// nothing, and recency has to. One linear score cannot serve both.
-#[derive(Debug, Clone, Copy, PartialEq)]
+///
+/// A trained fusion also carries the [`Associations`] its `association`
+/// signal reads; the hand-set one has none.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Fusion {
     pub component: Weights,
     pub symptom: Weights,
     pub temperature: f64,
+    pub associations: Associations,
 }
 
 impl Default for Fusion {
@@ -124,6 +153,7 @@ impl Default for Fusion {
             component: Weights::default(),
             symptom: Weights::default(),
             temperature: PRIOR_TEMPERATURE,
+            associations: Associations::default(),
         }
     }
 }
@@ -175,11 +205,17 @@ impl Default for Options {
 }
 
 /// The query built from the sparse facts.
-struct Query {
+pub(crate) struct Query {
     /// Distinct terms with their weight (title 1.0, impact 0.5).
     terms: Vec<(String, f64)>,
     /// The title's `component:` prefix, as tokens.
     component: Option<BTreeSet<String>>,
+    /// Words of the title and impact that read as code, lower-case.
+    identifiers: Vec<String>,
+    /// Title and impact, lower-case, for quoted strings.
+    lower: String,
+    /// The words associations are looked up by.
+    words: Vec<String>,
 }
 
 impl Query {
@@ -196,9 +232,16 @@ impl Query {
         if let Some(impact) = &facts.impact {
             add(impact, 0.5);
         }
+        let text = match &facts.impact {
+            Some(impact) => format!("{}\n{impact}", facts.title),
+            None => facts.title.clone(),
+        };
         Query {
             terms,
             component: component_of(&facts.title),
+            identifiers: diff::identifiers_in(&text),
+            lower: text.to_lowercase(),
+            words: incident_words(facts),
         }
     }
 }
@@ -211,64 +254,6 @@ fn component_of(subject: &str) -> Option<BTreeSet<String>> {
     }
     let tokens: BTreeSet<String> = text::tokens(head).into_iter().collect();
     (!tokens.is_empty()).then_some(tokens)
-}
-
-/// BM25 over one field of every document.
-struct Bm25 {
-    docs: Vec<HashMap<String, u32>>,
-    lengths: Vec<f64>,
-    average_length: f64,
-    document_frequency: HashMap<String, u32>,
-}
-
-impl Bm25 {
-    const K1: f64 = 1.2;
-    const B: f64 = 0.75;
-
-    fn new(docs: Vec<Vec<String>>) -> Bm25 {
-        let mut document_frequency: HashMap<String, u32> = HashMap::new();
-        let mut counted = Vec::with_capacity(docs.len());
-        let mut lengths = Vec::with_capacity(docs.len());
-        for doc in docs {
-            let mut counts: HashMap<String, u32> = HashMap::new();
-            lengths.push(doc.len() as f64);
-            for token in doc {
-                *counts.entry(token).or_default() += 1;
-            }
-            for token in counts.keys() {
-                *document_frequency.entry(token.clone()).or_default() += 1;
-            }
-            counted.push(counts);
-        }
-        let average_length = (lengths.iter().sum::<f64>() / lengths.len().max(1) as f64).max(1.0);
-        Bm25 {
-            docs: counted,
-            lengths,
-            average_length,
-            document_frequency,
-        }
-    }
-
-    fn idf(&self, term: &str) -> f64 {
-        let n = self.docs.len() as f64;
-        let df = f64::from(self.document_frequency.get(term).copied().unwrap_or(0));
-        ((n - df + 0.5) / (df + 0.5) + 1.0).ln()
-    }
-
-    /// The score of document `index`, and the query terms it contains.
-    fn score(&self, index: usize, query: &Query, matched: &mut BTreeSet<String>) -> f64 {
-        let doc = &self.docs[index];
-        let norm = Self::K1 * (1.0 - Self::B + Self::B * self.lengths[index] / self.average_length);
-        let mut score = 0.0;
-        for (term, weight) in &query.terms {
-            if let Some(&tf) = doc.get(term) {
-                let tf = f64::from(tf);
-                score += weight * self.idf(term) * tf * (Self::K1 + 1.0) / (tf + norm);
-                matched.insert(term.clone());
-            }
-        }
-        score
-    }
 }
 
 fn is_bot(commit: &Commit) -> bool {
@@ -425,6 +410,8 @@ pub fn retrieve(
             })
             .collect(),
     );
+    let diff_signals = diff::DiffSignals::new(&commits);
+    let associations = &options.fusion.associations;
     let areas = named_areas(ownership, &query);
     // A MAINTAINERS area is matched by its section title: its maintainers'
     // e-mails recur across many sections. Other formats name areas by
@@ -477,6 +464,18 @@ pub fn retrieve(
             let path_score = path_index.score(index, &query, &mut matched);
             evidence.matched_terms = matched.into_iter().collect();
             evidence.followed_up_by = followed_up_by[index].clone();
+            let diff = diff_signals.score(index, &commit, &query);
+            evidence.diff_terms = diff.terms.iter().cloned().collect();
+            evidence.diff_matches = diff.matches;
+            let association = if associations.is_empty() {
+                0.0
+            } else {
+                let (score, mut found) =
+                    associations.score(&query.words, &change_tokens(&commit));
+                found.truncate(3);
+                evidence.associations = found;
+                score
+            };
 
             let component = match (&query.component, component_of(&commit.subject)) {
                 (Some(a), Some(b)) => {
@@ -544,6 +543,11 @@ pub fn retrieve(
                 author_window[index],
                 lag_days.ln_1p(),
                 f64::from(u8::from(!evidence.followed_up_by.is_empty())),
+                diff.identifiers,
+                diff.strings,
+                diff.hunks,
+                diff.exact,
+                association,
             ];
             Candidate {
                 commit,
@@ -609,6 +613,7 @@ mod tests {
             subject: format!("change {id}"),
             body: String::new(),
             files: Vec::new(),
+            diff: Default::default(),
             merged_by: None,
         }
     }

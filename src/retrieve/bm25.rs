@@ -1,0 +1,63 @@
+//! BM25 over one field of every commit of the window.
+
+use super::Query;
+use std::collections::{BTreeSet, HashMap};
+
+/// BM25 over one field of every document.
+pub struct Bm25 {
+    docs: Vec<HashMap<String, u32>>,
+    lengths: Vec<f64>,
+    average_length: f64,
+    document_frequency: HashMap<String, u32>,
+}
+
+impl Bm25 {
+    const K1: f64 = 1.2;
+    const B: f64 = 0.75;
+
+    pub fn new(docs: Vec<Vec<String>>) -> Bm25 {
+        let mut document_frequency: HashMap<String, u32> = HashMap::new();
+        let mut counted = Vec::with_capacity(docs.len());
+        let mut lengths = Vec::with_capacity(docs.len());
+        for doc in docs {
+            let mut counts: HashMap<String, u32> = HashMap::new();
+            lengths.push(doc.len() as f64);
+            for token in doc {
+                *counts.entry(token).or_default() += 1;
+            }
+            for token in counts.keys() {
+                *document_frequency.entry(token.clone()).or_default() += 1;
+            }
+            counted.push(counts);
+        }
+        let average_length = (lengths.iter().sum::<f64>() / lengths.len().max(1) as f64).max(1.0);
+        Bm25 {
+            docs: counted,
+            lengths,
+            average_length,
+            document_frequency,
+        }
+    }
+
+    pub fn idf(&self, term: &str) -> f64 {
+        let n = self.docs.len() as f64;
+        let df = f64::from(self.document_frequency.get(term).copied().unwrap_or(0));
+        ((n - df + 0.5) / (df + 0.5) + 1.0).ln()
+    }
+
+    /// The score of document `index`, and the query terms it contains.
+    pub fn score(&self, index: usize, query: &Query, matched: &mut BTreeSet<String>) -> f64 {
+        let doc = &self.docs[index];
+        let norm = Self::K1 * (1.0 - Self::B + Self::B * self.lengths[index] / self.average_length);
+        let mut score = 0.0;
+        for (term, weight) in &query.terms {
+            if let Some(&tf) = doc.get(term) {
+                let tf = f64::from(tf);
+                score += weight * self.idf(term) * tf * (Self::K1 + 1.0) / (tf + norm);
+                matched.insert(term.clone());
+            }
+        }
+        score
+    }
+}
+

@@ -1,0 +1,263 @@
+//! Diff signals: the incident's words against what each change's lines say
+//! ([`crate::diff::ChangeText`]), not only its message and paths.
+//!
+//! - `diff_bm25`: BM25 of the title and impact against the words of the
+//!   identifiers the change adds or removes (split at `_` and camelCase).
+//! - `string_bm25`: the same against its string literals.
+//! - `hunk_bm25`: the same against the functions its hunks touch.
+//! - `exact_match`: identifiers quoted whole in the title (`buf_len`,
+//!   `dev_read_u32_default`, a test or file name) that the change edits, or
+//!   an error string of the change that the title quotes; each match counts
+//!   by how rare it is in the window (its idf).
+
+use super::bm25::Bm25;
+use super::Query;
+use crate::history::Commit;
+use crate::text;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap};
+
+/// A string literal shorter than this is not matched inside the title.
+const MIN_QUOTED_STRING: usize = 10;
+/// Whole words per change kept for exact matching.
+const MAX_WHOLE_WORDS: usize = 2048;
+
+/// Something the title names that the change contains, and where.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiffMatch {
+    /// The word or string as the change writes it.
+    pub term: String,
+    /// `identifier`, `function`, `string` or `path`.
+    pub kind: String,
+    /// The changed file it is in.
+    pub path: String,
+    /// The function whose body the line is in, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hunk: Option<String>,
+}
+
+impl DiffMatch {
+    /// "title names `x`, which this change edits in p (hunk `f`)".
+    pub fn describe(&self) -> String {
+        let hunk = self
+            .hunk
+            .as_ref()
+            .map(|h| format!(" (hunk `{h}`)"))
+            .unwrap_or_default();
+        match self.kind.as_str() {
+            "string" => format!(
+                "title quotes \"{}\", a string this change edits in {}{hunk}",
+                self.term, self.path
+            ),
+            "function" => format!(
+                "title names `{}`, a function this change edits in {}",
+                self.term, self.path
+            ),
+            "path" => format!("title names `{}`, a file this change touches: {}", self.term, self.path),
+            _ => format!(
+                "title names `{}`, which this change edits in {}{hunk}",
+                self.term, self.path
+            ),
+        }
+    }
+}
+
+/// The diff signals of every commit of a window.
+pub struct DiffSignals {
+    identifiers: Bm25,
+    strings: Bm25,
+    hunks: Bm25,
+    /// Per commit: lower-case whole words (identifiers, functions, path
+    /// segments) → where the first one is.
+    whole: Vec<HashMap<String, DiffMatch>>,
+    /// In how many commits each whole word occurs.
+    document_frequency: HashMap<String, u32>,
+}
+
+/// One commit's diff signal values and evidence.
+pub struct Scored {
+    pub identifiers: f64,
+    pub strings: f64,
+    pub hunks: f64,
+    pub exact: f64,
+    pub terms: BTreeSet<String>,
+    pub matches: Vec<DiffMatch>,
+}
+
+impl DiffSignals {
+    pub fn new(commits: &[Commit]) -> DiffSignals {
+        let words = |terms: &[crate::diff::Term]| -> Vec<String> {
+            terms.iter().flat_map(|t| text::tokens(&t.text)).collect()
+        };
+        let whole: Vec<HashMap<String, DiffMatch>> = commits.iter().map(whole_words).collect();
+        let mut document_frequency: HashMap<String, u32> = HashMap::new();
+        for words in &whole {
+            for word in words.keys() {
+                *document_frequency.entry(word.clone()).or_default() += 1;
+            }
+        }
+        DiffSignals {
+            identifiers: Bm25::new(commits.iter().map(|c| words(&c.diff.identifiers)).collect()),
+            strings: Bm25::new(commits.iter().map(|c| words(&c.diff.strings)).collect()),
+            hunks: Bm25::new(commits.iter().map(|c| words(&c.diff.functions)).collect()),
+            whole,
+            document_frequency,
+        }
+    }
+
+    fn idf(&self, word: &str) -> f64 {
+        let n = self.whole.len() as f64;
+        let df = f64::from(self.document_frequency.get(word).copied().unwrap_or(0));
+        ((n - df + 0.5) / (df + 0.5) + 1.0).ln()
+    }
+
+    pub fn score(&self, index: usize, commit: &Commit, query: &Query) -> Scored {
+        let mut terms = BTreeSet::new();
+        let identifiers = self.identifiers.score(index, query, &mut terms);
+        let strings = self.strings.score(index, query, &mut terms);
+        let hunks = self.hunks.score(index, query, &mut terms);
+        let mut exact = 0.0;
+        let mut matches = Vec::new();
+        for word in &query.identifiers {
+            if let Some(found) = self.whole[index].get(word) {
+                exact += self.idf(word);
+                matches.push(found.clone());
+            }
+        }
+        for literal in &commit.diff.strings {
+            let lower = literal.text.to_lowercase();
+            if lower.chars().filter(|c| c.is_alphabetic()).count() >= MIN_QUOTED_STRING
+                && query.lower.contains(&lower)
+                && !matches.iter().any(|m| m.term == literal.text)
+            {
+                exact += self.idf(&lower).max(1.0);
+                matches.push(located(commit, literal, "string"));
+            }
+        }
+        Scored {
+            identifiers,
+            strings,
+            hunks,
+            exact,
+            terms,
+            matches,
+        }
+    }
+}
+
+/// Where a term of the change is: its file and hunk.
+fn located(commit: &Commit, term: &crate::diff::Term, kind: &str) -> DiffMatch {
+    DiffMatch {
+        term: term.text.clone(),
+        kind: kind.to_owned(),
+        path: commit
+            .files
+            .get(term.file as usize)
+            .map(|f| f.path.clone())
+            .unwrap_or_default(),
+        hunk: term
+            .hunk
+            .and_then(|h| commit.diff.functions.get(h as usize))
+            .map(|f| f.text.clone()),
+    }
+}
+
+/// A commit's whole words: the identifiers and functions of its lines and
+/// the segments of its paths, lower-case.
+fn whole_words(commit: &Commit) -> HashMap<String, DiffMatch> {
+    let mut out: HashMap<String, DiffMatch> = HashMap::new();
+    for (terms, kind) in [
+        (&commit.diff.functions, "function"),
+        (&commit.diff.identifiers, "identifier"),
+    ] {
+        for term in terms {
+            if out.len() >= MAX_WHOLE_WORDS {
+                break;
+            }
+            out.entry(term.text.to_lowercase())
+                .or_insert_with(|| located(commit, term, kind));
+        }
+    }
+    for file in commit.files.iter().take(200) {
+        for segment in words_of(&file.path) {
+            if out.len() >= MAX_WHOLE_WORDS {
+                break;
+            }
+            out.entry(segment.to_lowercase()).or_insert_with(|| DiffMatch {
+                term: segment.to_owned(),
+                kind: "path".to_owned(),
+                path: file.path.clone(),
+                hunk: None,
+            });
+        }
+    }
+    out
+}
+
+/// Runs of letters, digits and `_`.
+fn words_of(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+}
+
+/// The words of the incident that read as code: identifiers with `_`, a
+/// digit or a camelCase hump (at least 4 characters), and any word of at
+/// least 3 quoted in backticks or quotes. Lower-case, distinct.
+pub fn identifiers_in(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut push = |word: &str| {
+        let lower = word.to_lowercase();
+        if !out.contains(&lower) {
+            out.push(lower);
+        }
+    };
+    for word in words_of(text) {
+        let has_letter = word.chars().any(char::is_alphabetic);
+        let code_like = word.contains('_')
+            || (word.chars().any(|c| c.is_ascii_digit()) && has_letter)
+            || word
+                .chars()
+                .zip(word.chars().skip(1))
+                .any(|(a, b)| a.is_lowercase() && b.is_uppercase());
+        if word.len() >= 4 && has_letter && code_like {
+            push(word);
+        }
+    }
+    for quote in ['`', '\'', '"'] {
+        for (i, part) in text.split(quote).enumerate() {
+            if i % 2 == 1 && part.len() <= 120 {
+                for word in words_of(part) {
+                    if word.len() >= 3
+                        && word.chars().any(char::is_alphabetic)
+                        && !text::is_stopword(&word.to_lowercase())
+                    {
+                        push(word);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_words_of_a_title() {
+        assert_eq!(
+            identifiers_in("`buf_len` and some other variables unused break builds"),
+            vec!["buf_len"]
+        );
+        assert_eq!(
+            identifiers_in("Fails: iree/tests/e2e/check_llvm-cpu_layernorm.mlir on smollm2_135m"),
+            vec!["check_llvm", "cpu_layernorm", "smollm2_135m"]
+        );
+        assert_eq!(
+            identifiers_in("Broke the build: 'ModuleNotFoundError' in the test"),
+            vec!["modulenotfounderror"]
+        );
+        assert!(identifiers_in("Breaking internal tests").is_empty());
+    }
+}
