@@ -220,6 +220,11 @@ pub struct BacktestArgs {
     /// `rca train --save-groups`, to study learners on held-out cases.
     #[arg(long, value_name = "FILE")]
     pub save_groups: Option<PathBuf>,
+    /// Write each case whose culprit is among the ranking's first 20 as a
+    /// judge example (the 20 in ranked order), in the format of `rca train
+    /// --save-examples`, to measure a judge on the candidates it would see.
+    #[arg(long, value_name = "FILE")]
+    pub save_examples: Option<PathBuf>,
     #[command(flatten)]
     pub model: ModelArgs,
 }

@@ -368,6 +368,17 @@ pub fn identifiers(line: &str) -> impl Iterator<Item = &str> {
         })
 }
 
+/// Whether an identifier reads as code rather than as a word: it has a
+/// `_`, a digit or a camelCase hump.
+pub fn is_code_like(word: &str) -> bool {
+    word.contains('_')
+        || word.chars().any(|c| c.is_ascii_digit())
+        || word
+            .chars()
+            .zip(word.chars().skip(1))
+            .any(|(a, b)| a.is_lowercase() && b.is_uppercase())
+}
+
 /// Double-quoted string literals of a line with at least 4 characters and a
 /// letter (escapes kept as written).
 pub fn string_literals(line: &str) -> Vec<&str> {

@@ -568,7 +568,7 @@ fn line_counts(
         && !diff::is_generated_content(old_content);
     if !readable {
         reader.skip();
-    } else if reader.wants_more() && std::env::var_os("RCA_NO_DIFF").is_none() {
+    } else if reader.wants_more() {
         reader.read(index, path, &lines);
     }
     Ok((

@@ -422,7 +422,7 @@ impl Default for AssociationOptions {
     fn default() -> Self {
         AssociationOptions {
             min_word_cases: 3,
-            min_support: 2,
+            min_support: 3,
             min_lift: 0.5,
             per_word: 32,
         }

@@ -267,10 +267,16 @@ pub fn run(mut args: BacktestArgs) -> Result<u8> {
         check_root_causes(&repo, path, &file)?;
         files.push((file, repo));
     }
-    if let Some(path) = &args.save_groups {
-        super::check_writable("--save-groups", path)?;
+    for (flag, path) in [
+        ("--save-groups", &args.save_groups),
+        ("--save-examples", &args.save_examples),
+    ] {
+        if let Some(path) = path {
+            super::check_writable(flag, path)?;
+        }
     }
     let mut groups = String::new();
+    let mut examples = Vec::new();
     let mut output = match &args.out {
         Some(dir) => Some(OutDir::create(dir)?),
         None => None,
@@ -292,8 +298,9 @@ pub fn run(mut args: BacktestArgs) -> Result<u8> {
     for (file, repo) in &files {
         for case in file.cases.iter().take(args.limit.unwrap_or(usize::MAX)) {
             bar.set_message(case.id.clone());
-            let (result, group) = replay(repo, file, case, &settings, &mut session)?;
+            let (result, group, example) = replay(repo, file, case, &settings, &mut session)?;
             groups.push_str(&group);
+            examples.extend(example);
             let line = serde_json::to_string(&result)?;
             if args.format == BacktestFormat::Jsonl {
                 bar.suspend(|| out(&format!("{line}\n")))?;
@@ -323,6 +330,9 @@ pub fn run(mut args: BacktestArgs) -> Result<u8> {
     if let Some(path) = &args.save_groups {
         std::fs::write(path, groups)
             .map_err(|e| input(format!("writing {}: {e}", path.display())))?;
+    }
+    if let Some(path) = &args.save_examples {
+        crate::train::examples::save(path, &examples)?;
     }
     match args.format {
         BacktestFormat::Json => out(&format!("{}\n", serde_json::to_string_pretty(&summary)?))?,
@@ -420,13 +430,16 @@ fn curve_svg(summary: &Summary, results: &[CaseResult]) -> Result<String> {
     )
 }
 
+/// Candidates per `--save-examples` example: the judge's electorate.
+const EXAMPLE_SIZE: usize = 20;
+
 fn replay(
     repo: &Repository,
     file: &CasesFile,
     case: &Case,
     settings: &Settings,
     session: &mut super::ranking::Session,
-) -> Result<(CaseResult, String)> {
+) -> Result<(CaseResult, String, Option<crate::train::Example>)> {
     let (since, opened_at) = case.window()?;
     let request = Request {
         facts: case.facts(settings.team_hint),
@@ -473,6 +486,20 @@ fn replay(
         ),
         None => String::new(),
     };
+    let example = culprit_rank
+        .filter(|&rank| rank <= EXAMPLE_SIZE)
+        .map(|rank| crate::train::Example {
+            case: case.id.clone(),
+            facts: request.facts.clone(),
+            until: opened_at,
+            candidates: outcome
+                .ranking
+                .iter()
+                .take(EXAMPLE_SIZE)
+                .map(|s| s.candidate.clone())
+                .collect(),
+            culprit: rank - 1,
+        });
     let report = &outcome.report;
     let result = CaseResult {
         id: case.id.clone(),
@@ -488,7 +515,7 @@ fn replay(
         retrieve_s: report.timings.retrieve_s,
         rank_s: report.timings.rank_s,
     };
-    Ok((result, group))
+    Ok((result, group, example))
 }
 
 fn render(results: &[CaseResult], summary: &Summary) -> String {

@@ -82,13 +82,7 @@ fn telling_paths(commit: &Commit) -> Vec<&str> {
 /// Identifiers worth showing: code-like ones (with `_`, a digit or a hump)
 /// first, longest first within the first ones read, distinct ignoring case.
 fn telling_identifiers(commit: &Commit) -> Vec<&str> {
-    let code_like = |t: &str| {
-        t.contains('_')
-            || t.chars().any(|c| c.is_ascii_digit())
-            || t.chars()
-                .zip(t.chars().skip(1))
-                .any(|(a, b)| a.is_lowercase() && b.is_uppercase())
-    };
+    let code_like = crate::diff::is_code_like;
     let mut ids: Vec<&str> = commit
         .diff
         .identifiers
@@ -104,6 +98,19 @@ fn telling_identifiers(commit: &Commit) -> Vec<&str> {
         .filter(|t| seen.insert(t.to_ascii_lowercase()))
         .take(IDENTIFIERS)
         .collect()
+}
+
+/// Cuts a commit to what its card reads (the body's description, the
+/// first identifiers, strings and functions), so that saved training
+/// examples stay small and show the judge exactly what it saw.
+pub fn keep_card_fields(commit: &mut Commit) {
+    commit.body = description(&commit.body);
+    commit.diff.identifiers.truncate(200);
+    commit.diff.strings.truncate(STRINGS);
+    commit.diff.functions.truncate(FUNCTIONS);
+    for term in commit.diff.identifiers.iter_mut().chain(&mut commit.diff.strings) {
+        term.hunk = None;
+    }
 }
 
 /// The card of one change, as of `until`.

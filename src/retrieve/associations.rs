@@ -98,7 +98,9 @@ pub fn incident_words(facts: &Facts) -> Vec<String> {
 }
 
 /// A change's tokens: the words of its paths, its files' extensions (as
-/// `.mm`) and the words of the identifiers its lines add or remove.
+/// `.mm`) and the words of the code identifiers its lines add or remove
+/// (those with `_`, a digit or a camelCase hump: plain words of comments
+/// would pair any title word with prose).
 pub fn change_tokens(commit: &Commit) -> BTreeSet<String> {
     let mut tokens = BTreeSet::new();
     for file in commit.files.iter().take(MAX_FILES) {
@@ -112,7 +114,13 @@ pub fn change_tokens(commit: &Commit) -> BTreeSet<String> {
             return tokens;
         }
     }
-    for term in commit.diff.identifiers.iter().take(MAX_IDENTIFIERS) {
+    for term in commit
+        .diff
+        .identifiers
+        .iter()
+        .filter(|t| crate::diff::is_code_like(&t.text))
+        .take(MAX_IDENTIFIERS)
+    {
         for token in text::tokens(&term.text) {
             if tokens.len() >= MAX_CHANGE_TOKENS {
                 return tokens;

@@ -213,13 +213,7 @@ pub fn identifiers_in(text: &str) -> Vec<String> {
     };
     for word in words_of(text) {
         let has_letter = word.chars().any(char::is_alphabetic);
-        let code_like = word.contains('_')
-            || (word.chars().any(|c| c.is_ascii_digit()) && has_letter)
-            || word
-                .chars()
-                .zip(word.chars().skip(1))
-                .any(|(a, b)| a.is_lowercase() && b.is_uppercase());
-        if word.len() >= 4 && has_letter && code_like {
+        if word.len() >= 4 && has_letter && crate::diff::is_code_like(word) {
             push(word);
         }
     }

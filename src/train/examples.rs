@@ -29,15 +29,16 @@ struct Line {
     example: Example,
 }
 
-/// Writes `examples` as JSON lines (schema [`EXAMPLES_SCHEMA`]). What the
-/// prompt does not show is left out: commit bodies and retrieval evidence.
+/// Writes `examples` as JSON lines (schema [`EXAMPLES_SCHEMA`]). What no
+/// prompt shows is left out: retrieval evidence, and the parts of commit
+/// bodies and diffs that the change card does not read.
 pub fn save(path: &Path, examples: &[Example]) -> Result<()> {
     let write = || -> std::io::Result<()> {
         let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
         for example in examples {
             let mut example = example.clone();
             for c in &mut example.candidates {
-                c.commit.body.clear();
+                crate::rank::card::keep_card_fields(&mut c.commit);
                 c.evidence = Default::default();
             }
             let line = Line {
