@@ -48,6 +48,26 @@ pub enum RankerName {
     Llm,
 }
 
+/// How the model judges the candidates (with `--ranker llm`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JudgeName {
+    /// One change at a time: log-odds of "Yes" against "No", read by the
+    /// judge head and stacked onto the fusion.
+    Pointwise,
+    /// Batches of at most 20 changes labelled A–T; the best of each go on.
+    Election,
+}
+
+impl JudgeName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JudgeName::Pointwise => "pointwise",
+            JudgeName::Election => "election",
+        }
+    }
+}
+
 /// Settings of the model and the election (used with `--ranker llm`).
 /// Options left out come from rca.yaml, then from the defaults shown.
 #[derive(Debug, Clone, Args)]
@@ -55,6 +75,14 @@ pub struct ModelArgs {
     /// Ranking stage [default: heuristic].
     #[arg(long, value_enum)]
     pub ranker: Option<RankerName>,
+    /// How the model judges, with --ranker llm [default: pointwise].
+    #[arg(long, value_enum)]
+    pub judge: Option<JudgeName>,
+    /// The pointwise judge's head from `rca train --judge` (default:
+    /// models/judge-head.json when present and trained on this model; `none`
+    /// for the zero-shot log-odds).
+    #[arg(long, value_name = "FILE")]
+    pub judge_head: Option<String>,
     /// GGUF model: a local path or hf:OWNER/REPO/FILE.gguf (default: the
     /// embedded SmolLM2-135M-Instruct in models/).
     #[arg(long, value_name = "MODEL")]
@@ -75,8 +103,9 @@ pub struct ModelArgs {
     /// CPU threads for the model (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// How many of the best candidates enter the election (the rest keep
-    /// their retrieval order behind the finalists) [default: 60].
+    /// How many of the best candidates the model judges (the rest keep
+    /// their retrieval order behind them) [default: 20 pointwise, 60
+    /// election].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub elect: Option<u32>,
     /// Changes per election batch, at most 20 [default: 20].
@@ -370,6 +399,22 @@ pub struct TrainArgs {
     /// has it, so both regimes are learned).
     #[arg(long)]
     pub no_team_hint: bool,
+    /// Train the pointwise judge's head on --examples instead of LoRA: the
+    /// frozen model reads each candidate once (cached in the --out folder,
+    /// so a stopped run resumes), a linear head is fitted as a reranker and
+    /// its weight in the fusion out of fold. Writes judge-head.json.
+    #[arg(long, requires = "examples", conflicts_with = "lora")]
+    pub judge: bool,
+    /// Candidates per example the judge trains on: the culprit and the
+    /// retriever's hardest other candidates.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(2..=20))]
+    pub judge_candidates: u16,
+    /// L2 penalty of the judge head's hidden-state weights.
+    #[arg(long, default_value_t = 10.0)]
+    pub judge_l2: f64,
+    /// The fusion the judge is stacked onto (default: models/fusion.yaml).
+    #[arg(long, value_name = "FILE")]
+    pub fusion: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
@@ -444,6 +489,7 @@ pub mod defaults {
     pub const CANDIDATES: u32 = 200;
     pub const TOP: u16 = 5;
     pub const ELECT: u32 = 60;
+    pub const ELECT_POINTWISE: u32 = 20;
     pub const BATCH: u16 = 20;
     pub const KEEP: u16 = 5;
     pub const VOTES: u16 = 2;
@@ -466,8 +512,14 @@ impl ModelArgs {
     pub fn device(&self) -> &str {
         self.device.as_deref().unwrap_or(defaults::DEVICE)
     }
+    pub fn judge(&self) -> JudgeName {
+        self.judge.unwrap_or(JudgeName::Pointwise)
+    }
     pub fn elect(&self) -> u32 {
-        self.elect.unwrap_or(defaults::ELECT)
+        self.elect.unwrap_or(match self.judge() {
+            JudgeName::Pointwise => defaults::ELECT_POINTWISE,
+            JudgeName::Election => defaults::ELECT,
+        })
     }
     pub fn batch(&self) -> u16 {
         self.batch.unwrap_or(defaults::BATCH)

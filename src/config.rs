@@ -4,7 +4,7 @@
 //! The file is found at the root of the repository's work tree, or given
 //! with `--config`. Relative paths in it are relative to the file's folder.
 
-use crate::cli::{ModelArgs, RankerName};
+use crate::cli::{JudgeName, ModelArgs, RankerName};
 use crate::error::read_yaml;
 use crate::learn::BUILT_IN;
 use anyhow::Result;
@@ -50,6 +50,9 @@ pub struct WindowConfig {
 #[serde(deny_unknown_fields)]
 pub struct RankingConfig {
     pub ranker: Option<RankerName>,
+    pub judge: Option<JudgeName>,
+    /// Judge head file from `rca train --judge`, or `none`.
+    pub judge_head: Option<String>,
     pub candidates: Option<u32>,
     pub top: Option<u16>,
     pub elect: Option<u32>,
@@ -115,6 +118,16 @@ impl Config {
         let r = &self.ranking;
         let m = &self.model;
         args.ranker = args.ranker.or(r.ranker);
+        args.judge = args.judge.or(r.judge);
+        if args.judge_head.is_none() {
+            args.judge_head = r.judge_head.as_ref().map(|f| {
+                if f == "none" {
+                    f.clone()
+                } else {
+                    self.path(Path::new(f)).display().to_string()
+                }
+            });
+        }
         args.elect = args.elect.or(r.elect);
         args.batch = args.batch.or(r.batch);
         args.keep = args.keep.or(r.keep);

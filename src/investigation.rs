@@ -6,7 +6,7 @@ use crate::cases::Facts;
 use crate::error::input;
 use crate::history::{self, HistoryError};
 use crate::ownership::Ownership;
-use crate::rank::{self, ElectionOptions, Judge, Progress, Suspect};
+use crate::rank::{self, ElectionOptions, Judge, PointwiseOptions, Progress, Scorer, Suspect};
 use crate::report::{Report, SuspectReport, Timings, WindowSummary};
 use crate::retrieve::{self, Fusion};
 use crate::when::{rfc3339, Seconds};
@@ -39,6 +39,11 @@ pub enum Ranker<'a> {
     Election {
         judge: &'a mut dyn Judge,
         options: ElectionOptions,
+        progress: &'a mut dyn Progress,
+    },
+    Pointwise {
+        scorer: &'a mut dyn Scorer,
+        options: PointwiseOptions,
         progress: &'a mut dyn Progress,
     },
 }
@@ -127,6 +132,21 @@ pub fn run(
                 &request.facts,
                 request.until,
                 judge,
+                &options,
+                progress,
+            )?,
+        ),
+        Ranker::Pointwise {
+            scorer,
+            options,
+            progress,
+        } => (
+            "llm",
+            rank::pointwise(
+                candidates,
+                &request.facts,
+                request.until,
+                scorer,
                 &options,
                 progress,
             )?,

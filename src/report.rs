@@ -98,6 +98,10 @@ pub struct SuspectReport {
     pub diff: DiffRead,
     pub features: BTreeMap<&'static str, f64>,
     pub rounds: Vec<RoundScore>,
+    /// The pointwise judge's score, centred over the changes it read; absent
+    /// when it did not read this one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub judge_score: Option<f64>,
 }
 
 /// How much of a change the history walk read (see `crate::diff`).
@@ -187,6 +191,7 @@ impl SuspectReport {
                 .zip(c.features.iter().copied())
                 .collect(),
             rounds: suspect.rounds.clone(),
+            judge_score: suspect.judge_score,
         }
     }
 
@@ -344,6 +349,13 @@ pub fn render_text(report: &Report, explain: bool) -> String {
                 s.prior,
                 features.join(" ")
             );
+            if let Some(judge) = s.judge_score {
+                let _ = writeln!(
+                    out,
+                    "        pointwise judge {judge:+.3} against the mean of the changes it read (fused score {:.3})",
+                    s.fused_score
+                );
+            }
             for r in &s.rounds {
                 let labels: String = r.labels.iter().collect();
                 let _ = writeln!(

@@ -6,6 +6,7 @@ pub mod backtest;
 pub mod calibrate;
 pub mod fixture;
 pub mod investigate;
+pub mod judge;
 pub mod mine;
 pub mod progress;
 pub mod ranking;

@@ -2,23 +2,40 @@
 //! or the model loaded once and reused for every investigation of a run.
 
 use super::progress::{self, ElectionBar};
-use crate::cli::{ModelArgs, RankerName};
+use crate::cli::{JudgeName, ModelArgs, RankerName};
 use crate::error::{model as model_error, usage};
 use crate::investigation::Ranker;
 use crate::learn::{FusionFile, BUILT_IN};
 use crate::model::{self, DeviceChoice, LoadOptions, Model};
 use crate::rank::llm::LlmJudge;
-use crate::rank::ElectionOptions;
+use crate::rank::pointwise::{Head, PointwiseJudge};
+use crate::rank::{ElectionOptions, PointwiseOptions};
 use crate::report::Report;
-use crate::retrieve::Fusion;
+use crate::retrieve::{Fusion, Regime};
 use anyhow::Result;
 use indicatif::ProgressBar;
 
 /// The ranker of one run of the binary.
 pub struct Session {
     election: ElectionOptions,
-    judge: Option<LlmJudge>,
+    pointwise: PointwiseOptions,
+    judge: Option<Loaded>,
     bar: ElectionBar,
+}
+
+/// The model, loaded as the judge that `--judge` names.
+enum Loaded {
+    Election(LlmJudge),
+    Pointwise(PointwiseJudge),
+}
+
+impl Loaded {
+    fn model(&self) -> &Model {
+        match self {
+            Loaded::Election(j) => j.model(),
+            Loaded::Pointwise(j) => j.model(),
+        }
+    }
 }
 
 /// Default weight of the model's log-probability in the fused score.
@@ -37,12 +54,26 @@ impl Session {
             model_weight: args.model_weight.unwrap_or(DEFAULT_MODEL_WEIGHT),
             elect: args.elect() as usize,
         };
-        let judge = match args.ranker() {
-            RankerName::Heuristic => None,
-            RankerName::Llm => Some(load_judge(args)?),
+        let judge = match (args.ranker(), args.judge()) {
+            (RankerName::Heuristic, _) => None,
+            (RankerName::Llm, JudgeName::Election) => {
+                Some(Loaded::Election(load_judge(args)?))
+            }
+            (RankerName::Llm, JudgeName::Pointwise) => {
+                Some(Loaded::Pointwise(load_pointwise(args)?))
+            }
+        };
+        let pointwise = PointwiseOptions {
+            judge: args.elect() as usize,
+            model_weight: match (&judge, args.model_weight) {
+                (_, Some(w)) => [(Regime::Component, w), (Regime::Symptom, w)].into(),
+                (Some(Loaded::Pointwise(j)), None) => j.head().fusion_weight.clone(),
+                _ => Default::default(),
+            },
         };
         Ok(Session {
             election,
+            pointwise,
             judge,
             bar: ElectionBar(ProgressBar::hidden()),
         })
@@ -62,11 +93,19 @@ impl Session {
     pub fn ranker(&mut self, bar: &ProgressBar) -> Ranker<'_> {
         match &mut self.judge {
             None => Ranker::Heuristic,
-            Some(judge) => {
+            Some(Loaded::Election(judge)) => {
                 self.bar = ElectionBar(bar.clone());
                 Ranker::Election {
                     judge,
                     options: self.election.clone(),
+                    progress: &mut self.bar,
+                }
+            }
+            Some(Loaded::Pointwise(scorer)) => {
+                self.bar = ElectionBar(bar.clone());
+                Ranker::Pointwise {
+                    scorer,
+                    options: self.pointwise.clone(),
                     progress: &mut self.bar,
                 }
             }
@@ -78,7 +117,17 @@ impl Session {
         self.bar.0.finish_and_clear();
         if let Some(judge) = &self.judge {
             let mut info = serde_json::to_value(judge.model().info())?;
-            info["election"] = serde_json::to_value(&self.election)?;
+            match judge {
+                Loaded::Election(_) => info["election"] = serde_json::to_value(&self.election)?,
+                Loaded::Pointwise(j) => {
+                    info["pointwise"] = serde_json::to_value(&self.pointwise)?;
+                    info["judge_head"] = serde_json::json!({
+                        "trained": j.head().is_trained(),
+                        "logodds_weight": j.head().logodds_weight,
+                        "trained_on": j.head().trained,
+                    });
+                }
+            }
             report.model = Some(info);
         }
         Ok(())
@@ -104,8 +153,39 @@ pub const FUSION_FILE: &str = "fusion.yaml";
 /// The default LoRA adapter's name in models/.
 pub const ADAPTER_FILE: &str = "adapter.safetensors";
 
-/// Finds and loads the model, with a spinner while it loads.
+/// The default judge head's name in models/.
+pub const HEAD_FILE: &str = "judge-head.json";
+
+/// Loads the model as the pointwise judge with its head: `--judge-head`,
+/// else models/judge-head.json when it was trained on this model, else the
+/// zero-shot log-odds.
+fn load_pointwise(args: &ModelArgs) -> Result<PointwiseJudge> {
+    let (path, model) = load_model(args)?;
+    let hidden = model.hidden_size();
+    let head = match args.judge_head.as_deref() {
+        Some("none") => Head::zero_shot(),
+        Some(file) => Head::load(std::path::Path::new(file), &path, hidden)?,
+        None => model::find_in_models(HEAD_FILE)
+            .and_then(|file| Head::load(&file, &path, hidden).ok())
+            .unwrap_or_else(Head::zero_shot),
+    };
+    let judge = PointwiseJudge::new(model, head, args.dump_prompts.clone())?;
+    write_dump_manifest(args, judge.model())?;
+    Ok(judge)
+}
+
+/// Finds and loads the model as the election's judge.
 fn load_judge(args: &ModelArgs) -> Result<LlmJudge> {
+    let (_, model) = load_model(args)?;
+    let mut judge = LlmJudge::new(model, args.dump_prompts.clone())?;
+    judge.set_prefix_reuse(!args.no_prefix_reuse);
+    write_dump_manifest(args, judge.model())?;
+    Ok(judge)
+}
+
+/// Finds and loads the model (with its adapter), with a spinner while it
+/// loads.
+fn load_model(args: &ModelArgs) -> Result<(std::path::PathBuf, Model)> {
     let path = match &args.model {
         Some(spec) => {
             model::resolve(spec, args.allow_download).map_err(|e| model_error(e.to_string()))?
@@ -135,12 +215,15 @@ fn load_judge(args: &ModelArgs) -> Result<LlmJudge> {
     let loaded = Model::load_with_adapter(&path, &options, adapter.as_deref())
         .map_err(|e| model_error(e.to_string()));
     spinner.finish_and_clear();
-    let mut judge = LlmJudge::new(loaded?, args.dump_prompts.clone())?;
-    judge.set_prefix_reuse(!args.no_prefix_reuse);
+    Ok((path, loaded?))
+}
+
+/// With --dump-prompts, what a person needs to replay the prompts: model,
+/// tokenizer, flags.
+fn write_dump_manifest(args: &ModelArgs, model: &Model) -> Result<()> {
     if let Some(dir) = &args.dump_prompts {
-        // What a person needs to replay the prompts: model, tokenizer, flags.
         let manifest = serde_json::json!({
-            "model": judge.model().info(),
+            "model": model.info(),
             "command_line": std::env::args().collect::<Vec<_>>(),
             "flags": flags(args),
         });
@@ -148,7 +231,7 @@ fn load_judge(args: &ModelArgs) -> Result<LlmJudge> {
         std::fs::write(&path, serde_json::to_string_pretty(&manifest)?)
             .map_err(|e| crate::error::input(format!("writing {}: {e}", path.display())))?;
     }
-    Ok(judge)
+    Ok(())
 }
 
 /// The ranking flags of a reproduce command.
@@ -167,14 +250,31 @@ fn ranker_flags(args: &ModelArgs) -> Vec<String> {
     match args.ranker() {
         RankerName::Heuristic => vec!["--ranker heuristic".to_owned()],
         RankerName::Llm => {
-            let mut flags = vec![format!(
-                "--ranker llm --elect {} --batch {} --keep {} --votes {} --model-weight {}",
-                args.elect(),
-                args.batch(),
-                args.keep(),
-                args.votes(),
-                args.model_weight.unwrap_or(DEFAULT_MODEL_WEIGHT)
-            )];
+            let mut flags = vec![match args.judge() {
+                JudgeName::Election => format!(
+                    "--ranker llm --judge election --elect {} --batch {} --keep {} --votes {} --model-weight {}",
+                    args.elect(),
+                    args.batch(),
+                    args.keep(),
+                    args.votes(),
+                    args.model_weight.unwrap_or(DEFAULT_MODEL_WEIGHT)
+                ),
+                JudgeName::Pointwise => {
+                    let mut flag = format!("--ranker llm --judge pointwise --elect {}", args.elect());
+                    if let Some(w) = args.model_weight {
+                        flag.push_str(&format!(" --model-weight {w}"));
+                    }
+                    flag
+                }
+            }];
+            if args.judge() == JudgeName::Pointwise {
+                let head = args.judge_head.clone().or_else(|| {
+                    model::find_in_models(HEAD_FILE).map(|p| p.display().to_string())
+                });
+                if let Some(head) = head {
+                    flags.push(format!("--judge-head {}", super::shell_quote(&head)));
+                }
+            }
             if let Some(model) = &args.model {
                 flags.push(format!("--model {}", super::shell_quote(model)));
             }

@@ -136,6 +136,10 @@ pub fn run(args: TrainArgs) -> Result<u8> {
             super::check_writable(flag, path)?;
         }
     }
+    if args.judge {
+        let (examples, excluded) = train::examples::load_before(&args.examples, until)?;
+        return super::judge::run(&args, &out_dir, &examples, excluded, until, started);
+    }
     if args.repos.is_empty() && args.cases.is_empty() {
         if saved.is_empty() {
             return Err(usage(

@@ -73,6 +73,8 @@ impl WeightFormat {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
+    /// The width of the hidden state (`embedding_length`).
+    pub dim: usize,
     pub n_layer: usize,
     pub n_head: usize,
     pub n_kv_head: usize,
@@ -449,8 +451,9 @@ impl Weights {
     }
 
     /// Runs `tokens` after the positions in `cache`, appending to it, and
-    /// returns the logits `(vocab,)` for the next token after the last one.
-    pub fn forward(&self, cache: &mut KvCache, tokens: &[u32]) -> Result<Tensor, ModelError> {
+    /// returns the final hidden state `(dim,)` (after the output norm) and
+    /// the logits `(vocab,)` for the next token after the last one.
+    pub fn forward(&self, cache: &mut KvCache, tokens: &[u32]) -> Result<Next, ModelError> {
         if tokens.is_empty() {
             return Err(ModelError::Other("no tokens to run".into()));
         }
@@ -465,7 +468,7 @@ impl Weights {
         last.ok_or_else(|| ModelError::Other("no tokens to run".into()))
     }
 
-    fn forward_chunk(&self, cache: &mut KvCache, tokens: &[u32]) -> candle_core::Result<Tensor> {
+    fn forward_chunk(&self, cache: &mut KvCache, tokens: &[u32]) -> candle_core::Result<Next> {
         let cfg = &self.config;
         let seq = tokens.len();
         let pos = cache.len;
@@ -532,9 +535,22 @@ impl Weights {
         cache.len += seq;
         // Only the next token after the last position is ever asked for.
         let last = x.i((seq - 1..seq, ..))?;
-        let last = self.norm.forward(&last)?;
-        self.output.forward(&last)?.squeeze(0)?.to_dtype(DType::F32)
+        let hidden = self.norm.forward(&last)?;
+        Ok(Next {
+            logits: self.output.forward(&hidden)?.squeeze(0)?.to_dtype(DType::F32)?,
+            hidden: hidden.squeeze(0)?.to_dtype(DType::F32)?,
+        })
     }
+}
+
+/// What the model says about the next token after a run.
+#[derive(Debug, Clone)]
+pub struct Next {
+    /// The last position's hidden state after the output norm, `(dim,)`:
+    /// what the output layer (and a judge's head) reads.
+    pub hidden: Tensor,
+    /// `(vocab,)`.
+    pub logits: Tensor,
 }
 
 /// A GGUF weight as a matrix-product operand in the chosen format. Tensors
@@ -569,6 +585,7 @@ pub(crate) fn read_config(gguf: &GgufFile) -> Result<Config, ModelError> {
             ))
         })?;
     let config = Config {
+        dim,
         n_layer: gguf.require_arch_usize("block_count")?,
         n_head,
         n_kv_head,

@@ -285,7 +285,7 @@ pub struct Model {
 pub struct Prefix {
     cache: llama::KvCache,
     /// Logits after the last prefix token, for an empty suffix.
-    logits: candle_core::Tensor,
+    next: llama::Next,
     tokens: Vec<u32>,
     model_id: usize,
 }
@@ -437,6 +437,11 @@ impl Model {
         &self.info
     }
 
+    /// The width of the hidden state [`NextToken::hidden`] returns.
+    pub fn hidden_size(&self) -> usize {
+        self.weights.config.dim
+    }
+
     /// The weight format in use.
     pub fn weight_format(&self) -> WeightFormat {
         self.weights.format
@@ -535,10 +540,10 @@ impl Model {
     /// Runs `tokens` once and keeps the model state after them.
     pub fn prefix(&self, tokens: &[u32]) -> Result<Prefix, ModelError> {
         let mut cache = llama::KvCache::default();
-        let logits = self.run(&mut cache, tokens)?;
+        let next = self.run(&mut cache, tokens)?;
         Ok(Prefix {
             cache,
-            logits,
+            next,
             tokens: tokens.to_vec(),
             model_id: self.id,
         })
@@ -558,7 +563,18 @@ impl Model {
         suffix: &[u32],
         candidates: &[u32],
     ) -> Result<Vec<f32>, ModelError> {
-        let logits = match prefix {
+        Ok(self.next_token(prefix, suffix, candidates)?.logprobs)
+    }
+
+    /// [`Model::next_token_logprobs`], with the last position's hidden state
+    /// (after the output norm) that the logits come from.
+    pub fn next_token(
+        &self,
+        prefix: Option<&Prefix>,
+        suffix: &[u32],
+        candidates: &[u32],
+    ) -> Result<NextToken, ModelError> {
+        let next = match prefix {
             Some(prefix) => {
                 if prefix.model_id != self.id {
                     return Err(ModelError::Other(
@@ -566,7 +582,7 @@ impl Model {
                     ));
                 }
                 if suffix.is_empty() {
-                    prefix.logits.clone()
+                    prefix.next.clone()
                 } else {
                     let mut cache = prefix.cache.clone();
                     self.run(&mut cache, suffix)?
@@ -582,10 +598,15 @@ impl Model {
                 self.run(&mut cache, suffix)?
             }
         };
-        let logits: Vec<f32> = logits
-            .to_vec1()
-            .map_err(|err| ModelError::Other(one_line(&err.to_string())))?;
-        log_softmax_at(&logits, candidates)
+        let vector = |t: &candle_core::Tensor| -> Result<Vec<f32>, ModelError> {
+            t.to_vec1()
+                .map_err(|err| ModelError::Other(one_line(&err.to_string())))
+        };
+        let logits = vector(&next.logits)?;
+        Ok(NextToken {
+            logprobs: log_softmax_at(&logits, candidates)?,
+            hidden: vector(&next.hidden)?,
+        })
     }
 
     /// Runs the model on the configured threads.
@@ -593,7 +614,7 @@ impl Model {
         &self,
         cache: &mut llama::KvCache,
         tokens: &[u32],
-    ) -> Result<candle_core::Tensor, ModelError> {
+    ) -> Result<llama::Next, ModelError> {
         match &self.pool {
             Some(pool) => pool.install(|| self.weights.forward(cache, tokens)),
             None => self.weights.forward(cache, tokens),
@@ -609,6 +630,16 @@ impl Model {
     pub fn vocab_size(&self) -> usize {
         self.weights.config.vocab_size
     }
+}
+
+/// The next token's log-probabilities for chosen tokens, and the hidden
+/// state they come from.
+#[derive(Debug, Clone)]
+pub struct NextToken {
+    /// In the order the candidates were given.
+    pub logprobs: Vec<f32>,
+    /// The last position's hidden state after the output norm.
+    pub hidden: Vec<f32>,
 }
 
 /// `logits[c] - logsumexp(logits)` for each candidate, the sum taken in f64

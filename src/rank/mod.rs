@@ -1,8 +1,11 @@
 //! Rank: order the retrieved candidates and give each suspect a probability.
 //!
-//! Two rankers share one output, a list of [`Suspect`]s:
+//! Three rankers share one output, a list of [`Suspect`]s:
 //!
 //! - **heuristic**: the retrieval score alone;
+//! - **pointwise**: a [`Scorer`] (the pointwise judge, [`pointwise`]) reads
+//!   the best `judge` candidates one at a time; its scores, centred over
+//!   them, are the model term `m` of the fusion below;
 //! - **election**: a [`Judge`] (the language model, or a scripted judge in
 //!   tests) scores batches of at most `batch` changes. The best `keep` of each
 //!   batch go on to the next round until at most `top` remain. Each batch is
@@ -21,10 +24,11 @@
 
 pub mod card;
 pub mod llm;
+pub mod pointwise;
 pub mod prompt;
 
 use crate::cases::Facts;
-use crate::retrieve::Candidate;
+use crate::retrieve::{Candidate, Regime};
 use crate::when::Seconds;
 use anyhow::Result;
 use serde::Serialize;
@@ -34,6 +38,22 @@ pub trait Judge {
     /// One log-probability per change, in the order given: how likely the
     /// judge finds each change to be the cause.
     fn judge(&mut self, facts: &Facts, until: Seconds, batch: &[&Candidate]) -> Result<Vec<f64>>;
+}
+
+/// Scores one change at a time against the facts of an investigation.
+pub trait Scorer {
+    /// How likely the change is the cause, on any scale (higher: likelier).
+    fn score(&mut self, facts: &Facts, until: Seconds, change: &Candidate) -> Result<f64>;
+}
+
+/// Settings of the pointwise ranking.
+#[derive(Debug, Clone, Serialize)]
+pub struct PointwiseOptions {
+    /// How many of the best candidates (by retrieval) the judge reads.
+    pub judge: usize,
+    /// Weight of the judge's centred score in the fused score, per title
+    /// regime (fitted by `rca train --judge`).
+    pub model_weight: std::collections::BTreeMap<Regime, f64>,
 }
 
 /// Settings of the election.
@@ -86,8 +106,11 @@ pub struct Suspect {
     pub probability: f64,
     /// The fused score the ranking used.
     pub fused_score: f64,
-    /// The election rounds it took part in (empty for the heuristic ranker).
+    /// The election rounds it took part in (empty for the other rankers).
     pub rounds: Vec<RoundScore>,
+    /// The pointwise judge's score, centred over the judged candidates
+    /// (none when the pointwise judge did not read it).
+    pub judge_score: Option<f64>,
 }
 
 /// Labels of the slots of a batch: single tokens for Llama tokenizers.
@@ -103,6 +126,53 @@ pub fn heuristic(candidates: Vec<Candidate>) -> Vec<Suspect> {
         .map(|c| (c, 0.0, Vec::new()))
         .collect();
     finish_ordered(ordered, 0.0)
+}
+
+/// The pointwise ranking: the judge reads the best `options.judge`
+/// candidates; they come first, by fused score, then the others in retrieval
+/// order. Deterministic for a deterministic scorer.
+pub fn pointwise(
+    candidates: Vec<Candidate>,
+    facts: &Facts,
+    until: Seconds,
+    scorer: &mut dyn Scorer,
+    options: &PointwiseOptions,
+    progress: &mut dyn Progress,
+) -> Result<Vec<Suspect>> {
+    let judged = candidates.len().min(options.judge);
+    progress.batches_planned(judged);
+    let mut scores = Vec::with_capacity(judged);
+    for candidate in &candidates[..judged] {
+        scores.push(scorer.score(facts, until, candidate)?);
+        progress.batch_done();
+    }
+    let scores = centred(&scores);
+    let mut ordered: Vec<(Candidate, f64, Vec<RoundScore>)> = candidates
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| (c, scores.get(i).copied().unwrap_or(0.0), Vec::new()))
+        .collect();
+    let w = options
+        .model_weight
+        .get(&Regime::of(facts))
+        .copied()
+        .unwrap_or(0.0);
+    ordered[..judged].sort_by(|a, b| {
+        fused_score(b.0.prior, w, b.1).total_cmp(&fused_score(a.0.prior, w, a.1))
+    });
+    let judge_scores: Vec<f64> = ordered[..judged].iter().map(|e| e.1).collect();
+    let mut suspects = finish_ordered(ordered, w);
+    for (suspect, score) in suspects.iter_mut().zip(judge_scores) {
+        suspect.judge_score = Some(score);
+    }
+    Ok(suspects)
+}
+
+/// Scores centred over the judged candidates: what the fusion adds, so that
+/// a judge that scores every change alike moves nothing.
+pub fn centred(scores: &[f64]) -> Vec<f64> {
+    let mean = scores.iter().sum::<f64>() / scores.len().max(1) as f64;
+    scores.iter().map(|s| s - mean).collect()
 }
 
 /// Progress of an election, for progress bars.
@@ -274,6 +344,7 @@ fn finish_ordered(
             probability: kept_mass * weight / total,
             candidate,
             rounds,
+            judge_score: None,
         })
         .collect()
 }

@@ -325,8 +325,12 @@ mod tests {
                     crate::rank::prompt::change_line('A', y, b.until)
                 );
                 assert_eq!(x.features, y.features);
-                // What it does not show is left out.
-                assert!(y.commit.body.is_empty() && y.evidence.matched_terms.is_empty());
+                // So does the change card, and what neither shows is left out.
+                assert_eq!(
+                    crate::rank::card::card(&x.commit, a.until),
+                    crate::rank::card::card(&y.commit, b.until)
+                );
+                assert!(y.evidence.matched_terms.is_empty());
             }
         }
     }

@@ -21,6 +21,7 @@
 //! the f32 weights for scoring. docs/training.md has the method and speed.
 
 pub mod examples;
+pub mod judge;
 pub mod lora;
 pub mod ops;
 
