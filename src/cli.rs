@@ -506,6 +506,54 @@ impl RankerName {
 }
 
 impl ModelArgs {
+    /// The model-ranker flags set here, each with the one judge it applies
+    /// to (`None`: both).
+    pub fn model_flags(&self) -> Vec<(&'static str, Option<JudgeName>)> {
+        use JudgeName::{Election, Pointwise};
+        [
+            (self.judge.is_some(), "--judge", None),
+            (self.model.is_some(), "--model", None),
+            (self.allow_download, "--allow-download", None),
+            (self.adapter.is_some(), "--adapter", None),
+            (self.tokenizer.is_some(), "--tokenizer", None),
+            (self.device.is_some(), "--device", None),
+            (self.threads.is_some(), "--threads", None),
+            (self.elect.is_some(), "--elect", None),
+            (self.model_weight.is_some(), "--model-weight", None),
+            (self.dump_prompts.is_some(), "--dump-prompts", None),
+            (self.no_prefix_reuse, "--no-prefix-reuse", Some(Election)),
+            (self.batch.is_some(), "--batch", Some(Election)),
+            (self.keep.is_some(), "--keep", Some(Election)),
+            (self.votes.is_some(), "--votes", Some(Election)),
+            (self.judge_head.is_some(), "--judge-head", Some(Pointwise)),
+        ]
+        .into_iter()
+        .filter(|(set, _, _)| *set)
+        .map(|(_, name, judge)| (name, judge))
+        .collect()
+    }
+
+    /// Refuses a flag of `given` (those set on the command line) that the
+    /// chosen ranker and judge would ignore: a runbook's typo'd or
+    /// misplaced flag must not pass silently.
+    pub fn refuse_unused(&self, given: &[(&'static str, Option<JudgeName>)]) -> Result<(), String> {
+        for &(flag, judge) in given {
+            if self.ranker() == RankerName::Heuristic {
+                return Err(format!(
+                    "{flag} applies to the model ranker only: add --ranker llm, or drop {flag}"
+                ));
+            }
+            if let Some(judge) = judge.filter(|&j| j != self.judge()) {
+                return Err(format!(
+                    "{flag} applies to --judge {} only, not to --judge {}",
+                    judge.as_str(),
+                    self.judge().as_str()
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub fn ranker(&self) -> RankerName {
         self.ranker.unwrap_or(RankerName::Heuristic)
     }

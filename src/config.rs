@@ -113,8 +113,15 @@ impl Config {
         }
     }
 
-    /// Fills the model and election options the flags left out.
-    pub fn fill_model_args(&self, args: &mut ModelArgs) {
+    /// Fills the model and election options the flags left out, then
+    /// refuses a flag that the resulting ranker would ignore.
+    pub fn fill_model_args(&self, args: &mut ModelArgs) -> Result<()> {
+        let given = args.model_flags();
+        self.fill(args);
+        args.refuse_unused(&given).map_err(crate::error::usage)
+    }
+
+    fn fill(&self, args: &mut ModelArgs) {
         let r = &self.ranking;
         let m = &self.model;
         args.ranker = args.ranker.or(r.ranker);

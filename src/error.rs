@@ -20,6 +20,10 @@ pub mod exit_code {
     pub const INPUT: u8 = 3;
     /// The model could not be used: missing, truncated, not GGUF, unsupported.
     pub const MODEL: u8 = 4;
+    /// The ranking ran, but the window reaches past the edge of a shallow
+    /// or incomplete clone: commits are missing from it (the report says
+    /// which part and how to fetch it). Takes precedence over 1.
+    pub const INCOMPLETE_HISTORY: u8 = 5;
     /// A bug or an unexpected environment failure.
     pub const INTERNAL: u8 = 70;
 }

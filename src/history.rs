@@ -22,7 +22,7 @@ use anyhow::{Context, Result};
 use git2::{Oid, Repository, Sort};
 use rayon::prelude::*;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// One changed file of a commit.
@@ -91,6 +91,24 @@ pub struct Window {
     /// Whether the walk hit the edge of a shallow clone, in the window or in
     /// the older history that landing times look at.
     pub truncated: bool,
+    /// Where the readable history stops, when the walk hit that edge.
+    pub edge: Option<Edge>,
+}
+
+/// The edge of a shallow or otherwise incomplete history, as the walk met it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Edge {
+    /// The repository is a shallow clone (git's `shallow` file).
+    pub shallow_repository: bool,
+    /// The oldest main-line commit the walk could read, and when it landed.
+    pub oldest_commit: String,
+    pub oldest_landed_at: Seconds,
+    /// Window commits left out because their parent is missing: what they
+    /// changed cannot be known (they are never diffed against an empty tree).
+    pub not_diffed: Vec<String>,
+    /// The window starts before `oldest_landed_at`: the commits that landed
+    /// between the two are not in this clone.
+    pub window_incomplete: bool,
 }
 
 /// Errors a caller branches on (they become input errors).
@@ -100,6 +118,10 @@ pub enum HistoryError {
     NotARepository(String),
     #[error("unknown ref {0:?}")]
     UnknownRef(String),
+    #[error("the repository has no commits yet")]
+    NoCommits,
+    #[error("HEAD points at {0}, which has no commits yet: pass --ref")]
+    UnbornHead(String),
     #[error("no commit on {reference} before {until}")]
     NothingBefore { reference: String, until: String },
     #[error("no commits landed between {since} and {until}")]
@@ -154,7 +176,7 @@ struct Line {
 /// at the first commit older than `floor` by more than the backward jumps its
 /// dates have made so far (see [`MIN_SKEW`]). Also returns whether
 /// it hit the edge of a shallow clone before that.
-fn main_line(tip: git2::Commit<'_>, floor: Seconds) -> (Vec<Line>, bool) {
+fn main_line(tip: git2::Commit<'_>, floor: Seconds, edge: &HashSet<Oid>) -> (Vec<Line>, bool) {
     let mut lines: Vec<Line> = Vec::new();
     let mut oldest = Seconds::MAX;
     let mut skew = 0;
@@ -171,6 +193,9 @@ fn main_line(tip: git2::Commit<'_>, floor: Seconds) -> (Vec<Line>, bool) {
         });
         if time < floor.saturating_sub(skew.saturating_mul(2).clamp(MIN_SKEW, MAX_SKEW)) {
             break false;
+        }
+        if edge.contains(&current.id()) {
+            break true;
         }
         match current.parent(0) {
             Ok(parent) => current = parent,
@@ -208,11 +233,28 @@ pub fn landing_times(times: impl DoubleEndedIterator<Item = Seconds>) -> Vec<Sec
 /// the main-line commits before it.
 pub fn start_commit(repo: &Repository, reference: Option<&str>, until: Seconds) -> Result<Oid> {
     let name = reference.unwrap_or("HEAD");
+    if reference.is_none() {
+        if let Err(e) = repo.head() {
+            if e.code() == git2::ErrorCode::UnbornBranch {
+                return Err(if repo.is_empty().unwrap_or(false) {
+                    HistoryError::NoCommits
+                } else {
+                    let branch = repo
+                        .find_reference("HEAD")
+                        .ok()
+                        .and_then(|h| h.symbolic_target().map(str::to_owned))
+                        .unwrap_or_else(|| "an unborn branch".to_owned());
+                    HistoryError::UnbornHead(branch)
+                }
+                .into());
+            }
+        }
+    }
     let tip = repo
         .revparse_single(name)
         .and_then(|o| o.peel_to_commit())
         .map_err(|_| HistoryError::UnknownRef(name.to_owned()))?;
-    let (lines, _) = main_line(tip, until);
+    let (lines, _) = main_line(tip, until, &shallow_edge(repo));
     match lines.iter().find(|l| l.landed_at < until) {
         Some(line) => Ok(line.id),
         None => Err(HistoryError::NothingBefore {
@@ -221,6 +263,19 @@ pub fn start_commit(repo: &Repository, reference: Option<&str>, until: Seconds) 
         }
         .into()),
     }
+}
+
+/// The commits at a shallow clone's edge (git's `shallow` file). libgit2
+/// shows them as root commits: their parents exist but are not here.
+fn shallow_edge(repo: &Repository) -> HashSet<Oid> {
+    if !repo.is_shallow() {
+        return HashSet::new();
+    }
+    std::fs::read_to_string(repo.path().join("shallow"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| Oid::from_str(line.trim()).ok())
+        .collect()
 }
 
 /// One entry of the walk before its diff is computed.
@@ -233,10 +288,11 @@ struct Pending {
 /// Lists the commits that landed in `[since, until)` on the main line ending
 /// at `start`, with changed paths and line counts.
 pub fn window(repo: &Repository, start: Oid, since: Seconds, until: Seconds) -> Result<Window> {
-    let (lines, mut truncated) = main_line(repo.find_commit(start)?, since);
+    let edge = shallow_edge(repo);
+    let (lines, mut truncated) = main_line(repo.find_commit(start)?, since, &edge);
     // Landing times only fall along the walk, so the window is one stretch.
     let mut pending = Vec::new();
-    let mut mainline = 0;
+
     for line in lines
         .iter()
         .skip_while(|l| l.landed_at >= until)
@@ -274,26 +330,47 @@ pub fn window(repo: &Repository, start: Oid, since: Seconds, until: Seconds) -> 
                 landed_at: line.landed_at,
                 merged_by: None,
             });
-            mainline += 1;
         }
     }
 
     let git_dir: PathBuf = repo.path().to_path_buf();
-    let mut commits = pending
+    let read = pending
         .par_iter()
         .map_init(
             || Repository::open(&git_dir),
-            |repo, entry| -> Result<Option<Commit>> {
+            |repo, entry| -> Result<Read> {
                 let repo = repo
                     .as_ref()
                     .map_err(|e| anyhow::anyhow!("reopening repository: {e}"))?;
-                describe(repo, entry)
+                describe(repo, entry, &edge)
             },
         )
-        .collect::<Result<Vec<Option<Commit>>>>()?
+        .collect::<Result<Vec<Read>>>()?;
+    let mut not_diffed = Vec::new();
+    let mut commits: Vec<Commit> = read
         .into_iter()
-        .flatten()
-        .collect::<Vec<_>>();
+        .filter_map(|read| match read {
+            Read::Commit(commit) => Some(*commit),
+            Read::InnerMerge => None,
+            Read::ParentMissing(id) => {
+                not_diffed.push(id);
+                None
+            }
+        })
+        .collect();
+    truncated |= !not_diffed.is_empty();
+    let mainline = commits.iter().filter(|c| c.merged_by.is_none()).count();
+    let edge = truncated.then(|| {
+        let oldest = lines.last();
+        let oldest_landed_at = oldest.map_or(since, |l| l.landed_at);
+        Edge {
+            shallow_repository: repo.is_shallow(),
+            oldest_commit: oldest.map(|l| l.id.to_string()).unwrap_or_default(),
+            oldest_landed_at,
+            window_incomplete: oldest_landed_at > since || !not_diffed.is_empty(),
+            not_diffed,
+        }
+    });
     commits.sort_by(|a, b| {
         b.landed_at
             .cmp(&a.landed_at)
@@ -308,16 +385,29 @@ pub fn window(repo: &Repository, start: Oid, since: Seconds, until: Seconds) -> 
         commits,
         mainline,
         truncated,
+        edge,
     })
+}
+
+/// What reading one walked commit gives.
+enum Read {
+    Commit(Box<Commit>),
+    /// A merge inside merged-in history: its commits are listed instead.
+    InnerMerge,
+    /// Its parent is missing (a shallow clone's edge): not diffed.
+    ParentMissing(String),
 }
 
 /// Reads one commit: metadata, message and per-file line counts. A merge
 /// inside merged-in history (a sub-maintainer's pull) is not a change of its
-/// own, since its commits are listed: it gives `None`.
-fn describe(repo: &Repository, entry: &Pending) -> Result<Option<Commit>> {
+/// own, since its commits are listed.
+fn describe(repo: &Repository, entry: &Pending, edge: &HashSet<Oid>) -> Result<Read> {
     let commit = repo.find_commit(entry.id)?;
     if entry.merged_by.is_some() && commit.parent_count() > 1 {
-        return Ok(None);
+        return Ok(Read::InnerMerge);
+    }
+    if edge.contains(&entry.id) || (commit.parent_count() > 0 && commit.parent(0).is_err()) {
+        return Ok(Read::ParentMissing(entry.id.to_string()));
     }
     let message = String::from_utf8_lossy(commit.message_bytes());
     let message = message.trim();
@@ -329,7 +419,7 @@ fn describe(repo: &Repository, entry: &Pending) -> Result<Option<Commit>> {
     let committed_at = commit.committer().when().seconds();
     let (files, diff) =
         changed_files(repo, &commit).with_context(|| format!("diffing commit {}", entry.id))?;
-    Ok(Some(Commit {
+    Ok(Read::Commit(Box::new(Commit {
         id: entry.id.to_string(),
         author: String::from_utf8_lossy(author.name_bytes()).into_owned(),
         email: String::from_utf8_lossy(author.email_bytes()).into_owned(),
@@ -341,7 +431,7 @@ fn describe(repo: &Repository, entry: &Pending) -> Result<Option<Commit>> {
         files,
         diff,
         merged_by: entry.merged_by.map(|id| id.to_string()),
-    }))
+    })))
 }
 
 /// The files a commit changed against its first parent, and the text of
@@ -360,8 +450,12 @@ fn changed_files(
     commit: &git2::Commit<'_>,
 ) -> Result<(Vec<FileChange>, ChangeText)> {
     let new_tree = commit.tree()?;
-    // A missing parent (shallow clone edge) is diffed like a root commit.
-    let old_tree = commit.parent(0).ok().and_then(|p| p.tree().ok());
+    // A root commit is diffed against the empty tree (one whose parent is
+    // missing never reaches here: see `describe`).
+    let old_tree = match commit.parent(0) {
+        Ok(parent) => Some(parent.tree()?),
+        Err(_) => None,
+    };
     let mut changes = Vec::new();
     diff_trees(
         repo,

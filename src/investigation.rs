@@ -7,7 +7,7 @@ use crate::error::input;
 use crate::history::{self, HistoryError};
 use crate::ownership::Ownership;
 use crate::rank::{self, ElectionOptions, Judge, PointwiseOptions, Progress, Scorer, Suspect};
-use crate::report::{Report, SuspectReport, Timings, WindowSummary};
+use crate::report::{EdgeReport, Report, SuspectReport, Timings, WindowSummary};
 use crate::retrieve::{self, Fusion};
 use crate::when::{rfc3339, Seconds};
 use anyhow::{Context, Result};
@@ -103,6 +103,10 @@ pub fn run(
         mainline: window.mainline,
         merged_in: window.commits.len() - window.mainline,
         truncated: window.truncated,
+        edge: window
+            .edge
+            .as_ref()
+            .map(|e| EdgeReport::new(e, request.since)),
     };
     let options = retrieve::Options {
         limit: request.candidates.max(1),

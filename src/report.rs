@@ -60,6 +60,78 @@ pub struct WindowSummary {
     pub merged_in: usize,
     /// The walk reached the edge of a shallow clone.
     pub truncated: bool,
+    /// Where the readable history stops, when `truncated`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edge: Option<EdgeReport>,
+}
+
+impl WindowSummary {
+    /// Commits of the window are missing from this clone.
+    pub fn incomplete(&self) -> bool {
+        self.edge.as_ref().is_some_and(|e| e.window_incomplete)
+    }
+}
+
+/// The edge of a shallow or incomplete history (see `history::Edge`).
+#[derive(Debug, Clone, Serialize)]
+pub struct EdgeReport {
+    pub shallow_repository: bool,
+    /// The oldest main-line commit the walk could read.
+    pub oldest_commit: String,
+    pub oldest_landed_at: String,
+    /// Commits of the window are missing: those that landed between the
+    /// window's start and `oldest_landed_at`, and `not_diffed`.
+    pub window_incomplete: bool,
+    /// Window commits left out because their parent is missing.
+    pub not_diffed: Vec<String>,
+    /// What completes the history, for a shallow clone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fetch_command: Option<String>,
+}
+
+impl EdgeReport {
+    pub fn new(edge: &crate::history::Edge, since: Seconds) -> EdgeReport {
+        // A day of margin: landing times look a little further back.
+        let day = since.saturating_sub(86_400);
+        let date = rfc3339(day);
+        EdgeReport {
+            shallow_repository: edge.shallow_repository,
+            oldest_commit: edge.oldest_commit.clone(),
+            oldest_landed_at: rfc3339(edge.oldest_landed_at),
+            window_incomplete: edge.window_incomplete,
+            not_diffed: edge.not_diffed.clone(),
+            fetch_command: edge
+                .shallow_repository
+                .then(|| format!("git fetch --shallow-since={}", &date[..10])),
+        }
+    }
+
+    fn describe(&self) -> String {
+        let what = if self.shallow_repository {
+            "this clone is shallow"
+        } else {
+            "history is incomplete (a missing object)"
+        };
+        let mut text = if self.window_incomplete {
+            format!(
+                "Warning: {what}: history stops at {} (landed {}), so commits of the window are missing",
+                &self.oldest_commit[..self.oldest_commit.len().min(12)],
+                self.oldest_landed_at
+            )
+        } else {
+            format!("Note: {what}: landing times before the window may be off")
+        };
+        if !self.not_diffed.is_empty() {
+            text.push_str(&format!(
+                "; {} commit(s) left out because their parent is missing",
+                self.not_diffed.len()
+            ));
+        }
+        if let Some(fetch) = &self.fetch_command {
+            text.push_str(&format!(". To complete it: {fetch}"));
+        }
+        text
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -123,7 +195,12 @@ impl DiffRead {
         DiffRead {
             identifiers: text.identifiers.len(),
             strings: text.strings.len(),
-            functions: text.functions.iter().take(10).map(|f| f.text.clone()).collect(),
+            functions: text
+                .functions
+                .iter()
+                .take(10)
+                .map(|f| f.text.clone())
+                .collect(),
             bytes_read: text.bytes_read,
             cut: text.cut,
             skipped_files: text.skipped_files,
@@ -141,10 +218,7 @@ impl DiffRead {
             text.push_str(&format!(", in {}", self.functions.join(", ")));
         }
         if self.cut {
-            text.push_str(&format!(
-                " (cut at {} KB)",
-                crate::diff::MAX_BYTES / 1024
-            ));
+            text.push_str(&format!(" (cut at {} KB)", crate::diff::MAX_BYTES / 1024));
         }
         if self.skipped_files > 0 {
             text.push_str(&format!(
@@ -277,6 +351,9 @@ pub fn render_text(report: &Report, explain: bool) -> String {
         other => format!("{other} ranking"),
     };
     let _ = writeln!(out, "Ranking: {ranking}");
+    if let Some(edge) = &report.window.edge {
+        let _ = writeln!(out, "{}", edge.describe());
+    }
     let _ = writeln!(out);
     let _ = writeln!(
         out,

@@ -20,6 +20,8 @@ fn election_puts_the_fixture_culprit_in_the_top_five_deterministically() {
         "json",
         "--ranker",
         "llm",
+        "--judge",
+        "election",
         "--dump-prompts",
         dump.to_str().unwrap(),
     ];
@@ -74,6 +76,8 @@ fn the_instruct_the_model_commit_stays_out_of_an_unrelated_top_five() {
         "json",
         "--ranker",
         "llm",
+        "--judge",
+        "election",
         "--candidates",
         "1000",
         "--elect",
@@ -83,6 +87,62 @@ fn the_instruct_the_model_commit_stays_out_of_an_unrelated_top_five() {
     assert_injection_not_suspected(&report);
     // It was judged, not filtered out before the model saw it.
     assert!(report["window"]["commits"].as_u64().unwrap() <= 1000);
+}
+
+#[test]
+fn the_pointwise_judge_reads_each_change_and_stays_deterministic() {
+    let fixture = build("codeowners-monorepo", true);
+    let dump = fixture.dir.path().join("cards");
+    let args = [
+        "--format",
+        "json",
+        "--ranker",
+        "llm",
+        "--judge-head",
+        "none",
+        "--elect",
+        "6",
+        "--model-weight",
+        "0.5",
+        "--dump-prompts",
+        dump.to_str().unwrap(),
+    ];
+    let output = fixture.run(&args);
+    let report = success_json(&output);
+    assert_eq!(report["ranker"], "llm");
+    assert_eq!(report["model"]["pointwise"]["judge"], 6);
+    assert_eq!(report["model"]["judge_head"]["trained"], false);
+    // The six best candidates were read, one prompt each, and come first.
+    let suspects = report["suspects"].as_array().unwrap();
+    assert!(
+        suspects.iter().all(|s| s["judge_score"].is_f64()),
+        "{suspects:?}"
+    );
+    for n in 1..=6 {
+        let card: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(dump.join(format!("change-{n:04}.json"))).unwrap(),
+        )
+        .unwrap();
+        let prompt = card["prompt"].as_str().unwrap();
+        assert!(prompt.contains("Subject: \""), "{prompt}");
+        assert!(
+            prompt.contains("Did this change cause the incident?"),
+            "{prompt}"
+        );
+        let (yes, no) = (
+            card["logprob_yes"].as_f64().unwrap(),
+            card["logprob_no"].as_f64().unwrap(),
+        );
+        assert!(yes < 0.0 && no < 0.0);
+        assert!((card["logodds"].as_f64().unwrap() - (yes - no)).abs() < 1e-4);
+    }
+    assert!(!dump.join("change-0007.json").exists());
+    assert!(report["reproduce"]
+        .as_str()
+        .unwrap()
+        .contains("--judge pointwise --elect 6 --model-weight 0.5"));
+    let again = json(&fixture.run(&args));
+    assert_eq!(report["suspects"], again["suspects"]);
 }
 
 #[test]

@@ -226,7 +226,7 @@ pub fn run(mut args: BacktestArgs) -> Result<u8> {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
-    config.fill_model_args(&mut args.model);
+    config.fill_model_args(&mut args.model)?;
     let fusion = super::ranking::fusion(&args.model)?;
     // Only a calibration given with --calibration applies: the raw
     // confidence, which every case line keeps, is what `rca calibrate` fits.
@@ -474,7 +474,11 @@ fn replay(
             &case.id,
             &case.opened_at,
             &crate::learn::Group {
-                features: outcome.ranking.iter().map(|s| s.candidate.features).collect(),
+                features: outcome
+                    .ranking
+                    .iter()
+                    .map(|s| s.candidate.features)
+                    .collect(),
                 culprit: rank - 1,
                 regime: crate::retrieve::Regime::of(&request.facts),
             },

@@ -18,7 +18,7 @@ pub fn run(mut args: InvestigateArgs) -> Result<u8> {
     }
     let repo = history::open(&args.repo).map_err(|e| input(e.to_string()))?;
     let config = Config::find(args.config.as_deref(), repo.workdir())?;
-    config.fill_model_args(&mut args.model);
+    config.fill_model_args(&mut args.model)?;
     let request = resolve(&args, &config)?;
     let repository_label = repo
         .workdir()
@@ -42,7 +42,9 @@ pub fn run(mut args: InvestigateArgs) -> Result<u8> {
         Format::Json => out(&format!("{}\n", serde_json::to_string_pretty(&report)?))?,
         Format::Text => out(&crate::report::render_text(&report, args.explain))?,
     }
-    Ok(if report.abstained {
+    Ok(if report.window.incomplete() {
+        exit_code::INCOMPLETE_HISTORY
+    } else if report.abstained {
         exit_code::NOT_CONFIDENT
     } else {
         exit_code::SUCCESS

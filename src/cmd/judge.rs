@@ -8,8 +8,8 @@ use crate::model::{DeviceChoice, LoadOptions, Model};
 use crate::rank::pointwise::{Head, PointwiseJudge};
 use crate::retrieve::{Fusion, Regime};
 use crate::train::judge::{
-    centred, fit_head, fusion_scores, head_with, out_of_fold_scores, rank_of,
-    read_examples, stack_weights, Case, HeadOptions, ReadExample,
+    centred, fit_head, fusion_scores, head_with, out_of_fold_scores, rank_of, read_examples,
+    stack_weights, Case, HeadOptions, ReadExample,
 };
 use crate::train::Example;
 use crate::when::{rfc3339, Seconds};
@@ -124,7 +124,9 @@ pub fn run(
     let model_path = match &args.model {
         Some(path) => path.clone(),
         None => crate::model::default_model_path().ok_or_else(|| {
-            crate::error::model("the default model is not installed: run models/fetch, or pass --model")
+            crate::error::model(
+                "the default model is not installed: run models/fetch, or pass --model",
+            )
         })?,
     };
     let fusion = match &args.fusion {
@@ -204,7 +206,8 @@ pub fn run(
     let out_of_fold = compare(&training_refs, &read, &oof, &fusion, &fusion_weight);
     let (logodds_weight, direction) = fit_head(&cases, &options);
     let (base_model, base_size, base_fingerprint) =
-        crate::model::adapter::base_identity(&model_path).map_err(|e| crate::error::model(e.to_string()))?;
+        crate::model::adapter::base_identity(&model_path)
+            .map_err(|e| crate::error::model(e.to_string()))?;
     let mut head = head_with(logodds_weight, direction);
     head.base_model = base_model;
     head.base_size = base_size;
@@ -245,8 +248,11 @@ pub fn run(
     });
     head.save(&head_path)?;
     let manifest_path = out_dir.join("train.json");
-    std::fs::write(&manifest_path, serde_json::to_string_pretty(&manifest)? + "\n")
-        .map_err(|e| input(format!("writing {}: {e}", manifest_path.display())))?;
+    std::fs::write(
+        &manifest_path,
+        serde_json::to_string_pretty(&manifest)? + "\n",
+    )
+    .map_err(|e| input(format!("writing {}: {e}", manifest_path.display())))?;
     match args.format {
         Format::Json => out(&format!("{}\n", serde_json::to_string_pretty(&manifest)?))?,
         Format::Text => out(&render(&manifest, &manifest_path))?,
@@ -297,6 +303,11 @@ fn render(m: &JudgeHeadManifest, manifest_path: &Path) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let _ = writeln!(text, "wrote {} and {}", m.head_file.display(), manifest_path.display());
+    let _ = writeln!(
+        text,
+        "wrote {} and {}",
+        m.head_file.display(),
+        manifest_path.display()
+    );
     text
 }

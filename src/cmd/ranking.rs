@@ -56,9 +56,7 @@ impl Session {
         };
         let judge = match (args.ranker(), args.judge()) {
             (RankerName::Heuristic, _) => None,
-            (RankerName::Llm, JudgeName::Election) => {
-                Some(Loaded::Election(load_judge(args)?))
-            }
+            (RankerName::Llm, JudgeName::Election) => Some(Loaded::Election(load_judge(args)?)),
             (RankerName::Llm, JudgeName::Pointwise) => {
                 Some(Loaded::Pointwise(load_pointwise(args)?))
             }
@@ -268,9 +266,10 @@ fn ranker_flags(args: &ModelArgs) -> Vec<String> {
                 }
             }];
             if args.judge() == JudgeName::Pointwise {
-                let head = args.judge_head.clone().or_else(|| {
-                    model::find_in_models(HEAD_FILE).map(|p| p.display().to_string())
-                });
+                let head = args
+                    .judge_head
+                    .clone()
+                    .or_else(|| model::find_in_models(HEAD_FILE).map(|p| p.display().to_string()));
                 if let Some(head) = head {
                     flags.push(format!("--judge-head {}", super::shell_quote(&head)));
                 }

@@ -20,7 +20,9 @@ use crate::cli::{Format, TrainArgs};
 use crate::error::{exit_code, input, usage};
 use crate::history;
 use crate::investigation::{self, Ranker, Request};
-use crate::learn::{self, AssociationCase, AssociationOptions, FitOptions, FusionFile, Group, Vocabulary};
+use crate::learn::{
+    self, AssociationCase, AssociationOptions, FitOptions, FusionFile, Group, Vocabulary,
+};
 use crate::mine;
 use crate::model::DeviceChoice;
 use crate::retrieve::{change_tokens, incident_words, Fusion, Regime};

@@ -537,7 +537,11 @@ impl Weights {
         let last = x.i((seq - 1..seq, ..))?;
         let hidden = self.norm.forward(&last)?;
         Ok(Next {
-            logits: self.output.forward(&hidden)?.squeeze(0)?.to_dtype(DType::F32)?,
+            logits: self
+                .output
+                .forward(&hidden)?
+                .squeeze(0)?
+                .to_dtype(DType::F32)?,
             hidden: hidden.squeeze(0)?.to_dtype(DType::F32)?,
         })
     }

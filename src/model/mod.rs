@@ -610,11 +610,7 @@ impl Model {
     }
 
     /// Runs the model on the configured threads.
-    fn run(
-        &self,
-        cache: &mut llama::KvCache,
-        tokens: &[u32],
-    ) -> Result<llama::Next, ModelError> {
+    fn run(&self, cache: &mut llama::KvCache, tokens: &[u32]) -> Result<llama::Next, ModelError> {
         match &self.pool {
             Some(pool) => pool.install(|| self.weights.forward(cache, tokens)),
             None => self.weights.forward(cache, tokens),

@@ -108,7 +108,12 @@ pub fn keep_card_fields(commit: &mut Commit) {
     commit.diff.identifiers.truncate(200);
     commit.diff.strings.truncate(STRINGS);
     commit.diff.functions.truncate(FUNCTIONS);
-    for term in commit.diff.identifiers.iter_mut().chain(&mut commit.diff.strings) {
+    for term in commit
+        .diff
+        .identifiers
+        .iter_mut()
+        .chain(&mut commit.diff.strings)
+    {
         term.hunk = None;
     }
 }

@@ -157,9 +157,8 @@ pub fn pointwise(
         .get(&Regime::of(facts))
         .copied()
         .unwrap_or(0.0);
-    ordered[..judged].sort_by(|a, b| {
-        fused_score(b.0.prior, w, b.1).total_cmp(&fused_score(a.0.prior, w, a.1))
-    });
+    ordered[..judged]
+        .sort_by(|a, b| fused_score(b.0.prior, w, b.1).total_cmp(&fused_score(a.0.prior, w, a.1)));
     let judge_scores: Vec<f64> = ordered[..judged].iter().map(|e| e.1).collect();
     let mut suspects = finish_ordered(ordered, w);
     for (suspect, score) in suspects.iter_mut().zip(judge_scores) {
@@ -414,6 +413,70 @@ mod tests {
     /// Candidates with equal priors, best first by index.
     fn field(n: usize) -> Vec<Candidate> {
         (0..n).map(|i| candidate(i, 1.0 / n as f64)).collect()
+    }
+
+    /// Scores the change with this subject high, every other one alike.
+    struct Spotter(String, usize);
+    impl Scorer for Spotter {
+        fn score(&mut self, _: &Facts, _: Seconds, change: &Candidate) -> Result<f64> {
+            self.1 += 1;
+            Ok(if change.commit.subject == self.0 {
+                3.0
+            } else {
+                -1.0
+            })
+        }
+    }
+
+    #[test]
+    fn pointwise_reads_only_the_best_and_moves_them_by_its_weight() {
+        // Priors fall with the index; the judge spots change 3.
+        let field: Vec<Candidate> = (0..10)
+            .map(|i| candidate(i, 0.2 / (1.0 + i as f64)))
+            .collect();
+        let run = |weight: f64, judge: usize| {
+            let mut scorer = Spotter("change 3".into(), 0);
+            let options = PointwiseOptions {
+                judge,
+                model_weight: [(Regime::Component, weight), (Regime::Symptom, weight)].into(),
+            };
+            let suspects = pointwise(
+                field.clone(),
+                &Facts::default(),
+                0,
+                &mut scorer,
+                &options,
+                &mut (),
+            )
+            .unwrap();
+            (suspects, scorer.1)
+        };
+        // Weight 0: the retrieval order, untouched.
+        let (suspects, read) = run(0.0, 5);
+        assert_eq!(read, 5);
+        let order: Vec<&str> = suspects
+            .iter()
+            .map(|s| s.candidate.commit.subject.as_str())
+            .collect();
+        assert_eq!(order[..4], ["change 0", "change 1", "change 2", "change 3"]);
+        // Centred: the judged scores sum to zero; the others have none.
+        let sum: f64 = suspects.iter().filter_map(|s| s.judge_score).sum();
+        assert!(sum.abs() < 1e-9);
+        assert_eq!(
+            suspects.iter().filter(|s| s.judge_score.is_some()).count(),
+            5
+        );
+        // Weight 1: the spotted change comes first, with the most probability.
+        let (suspects, _) = run(1.0, 5);
+        assert_eq!(suspects[0].candidate.commit.subject, "change 3");
+        assert!(suspects[0].probability > suspects[1].probability);
+        let total: f64 = suspects.iter().map(|s| s.probability).sum();
+        assert!((total - field.iter().map(|c| c.prior).sum::<f64>()).abs() < 1e-9);
+        // Out of reach of the judge, it stays where retrieval put it.
+        let (suspects, read) = run(1.0, 3);
+        assert_eq!(read, 3);
+        assert_eq!(suspects[3].candidate.commit.subject, "change 3");
+        assert!(suspects[3].judge_score.is_none());
     }
 
     /// Always prefers slot A, whatever it holds.

@@ -21,8 +21,8 @@
 use super::card::card;
 use crate::cases::Facts;
 use crate::history::Commit;
-use crate::retrieve::Candidate;
 use crate::model::{Model, Prefix};
+use crate::retrieve::Candidate;
 use crate::when::Seconds;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -123,14 +123,18 @@ impl Head {
     /// Reads a head file and checks that it was trained on `model_path`'s
     /// model; errors are one-line model errors.
     pub fn load(path: &Path, model_path: &Path, hidden_size: usize) -> Result<Head> {
-        let fail = |what: String| crate::error::model(format!("judge head {}: {what}", path.display()));
+        let fail =
+            |what: String| crate::error::model(format!("judge head {}: {what}", path.display()));
         let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
         let head: Head = serde_json::from_str(&text).map_err(|e| fail(e.to_string()))?;
         if head.schema != HEAD_SCHEMA {
-            return Err(fail(format!("schema {:?}, expected {HEAD_SCHEMA:?}", head.schema)));
+            return Err(fail(format!(
+                "schema {:?}, expected {HEAD_SCHEMA:?}",
+                head.schema
+            )));
         }
-        let (_, size, fingerprint) = crate::model::adapter::base_identity(model_path)
-            .map_err(|e| fail(e.to_string()))?;
+        let (_, size, fingerprint) =
+            crate::model::adapter::base_identity(model_path).map_err(|e| fail(e.to_string()))?;
         if head.base_size != size || head.base_fingerprint != fingerprint {
             return Err(fail(format!(
                 "trained on another model ({}), not {}",
@@ -248,7 +252,6 @@ impl PointwiseJudge {
         }
         Ok(reading)
     }
-
 }
 
 impl super::Scorer for PointwiseJudge {

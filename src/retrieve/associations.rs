@@ -104,7 +104,12 @@ pub fn incident_words(facts: &Facts) -> Vec<String> {
 pub fn change_tokens(commit: &Commit) -> BTreeSet<String> {
     let mut tokens = BTreeSet::new();
     for file in commit.files.iter().take(MAX_FILES) {
-        if let Some((_, ext)) = file.path.rsplit('/').next().and_then(|n| n.rsplit_once('.')) {
+        if let Some((_, ext)) = file
+            .path
+            .rsplit('/')
+            .next()
+            .and_then(|n| n.rsplit_once('.'))
+        {
             if !ext.is_empty() && ext.len() <= 8 {
                 tokens.insert(format!(".{}", ext.to_ascii_lowercase()));
             }
@@ -142,13 +147,19 @@ mod tests {
                 "macos".to_owned(),
                 BTreeMap::from([("apple".to_owned(), 1.5), (".mm".to_owned(), 2.0)]),
             ),
-            ("msvc".to_owned(), BTreeMap::from([("windows".to_owned(), 1.0)])),
+            (
+                "msvc".to_owned(),
+                BTreeMap::from([("windows".to_owned(), 1.0)]),
+            ),
         ])));
         let tokens: BTreeSet<String> = ["apple", "metal", ".mm"].map(String::from).into();
         let words = vec!["macos".to_owned(), "build".to_owned(), "msvc".to_owned()];
         let (score, found) = associations.score(&words, &tokens);
         assert_eq!(score, 2.0);
         assert_eq!(found.len(), 1);
-        assert_eq!((found[0].word.as_str(), found[0].token.as_str()), ("macos", ".mm"));
+        assert_eq!(
+            (found[0].word.as_str(), found[0].token.as_str()),
+            ("macos", ".mm")
+        );
     }
 }

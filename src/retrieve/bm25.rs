@@ -60,4 +60,3 @@ impl Bm25 {
         score
     }
 }
-

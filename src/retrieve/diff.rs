@@ -53,7 +53,10 @@ impl DiffMatch {
                 "title names `{}`, a function this change edits in {}",
                 self.term, self.path
             ),
-            "path" => format!("title names `{}`, a file this change touches: {}", self.term, self.path),
+            "path" => format!(
+                "title names `{}`, a file this change touches: {}",
+                self.term, self.path
+            ),
             _ => format!(
                 "title names `{}`, which this change edits in {}{hunk}",
                 self.term, self.path
@@ -183,12 +186,13 @@ fn whole_words(commit: &Commit) -> HashMap<String, DiffMatch> {
             if out.len() >= MAX_WHOLE_WORDS {
                 break;
             }
-            out.entry(segment.to_lowercase()).or_insert_with(|| DiffMatch {
-                term: segment.to_owned(),
-                kind: "path".to_owned(),
-                path: file.path.clone(),
-                hunk: None,
-            });
+            out.entry(segment.to_lowercase())
+                .or_insert_with(|| DiffMatch {
+                    term: segment.to_owned(),
+                    kind: "path".to_owned(),
+                    path: file.path.clone(),
+                    hunk: None,
+                });
         }
     }
     out

@@ -12,8 +12,8 @@ mod bm25;
 mod diff;
 
 pub use associations::{change_tokens, incident_words, Association, Associations};
-pub use diff::DiffMatch;
 use bm25::Bm25;
+pub use diff::DiffMatch;
 
 use crate::cases::Facts;
 use crate::history::Commit;
@@ -470,8 +470,7 @@ pub fn retrieve(
             let association = if associations.is_empty() {
                 0.0
             } else {
-                let (score, mut found) =
-                    associations.score(&query.words, &change_tokens(&commit));
+                let (score, mut found) = associations.score(&query.words, &change_tokens(&commit));
                 found.truncate(3);
                 evidence.associations = found;
                 score

@@ -222,7 +222,11 @@ pub fn head_with(logodds_weight: f64, direction: Vec<f32>) -> Head {
 
 /// Each example's judge scores from a head fitted without its fold
 /// (example `i` in fold `i mod folds`).
-pub fn out_of_fold_scores(cases: &[Case<'_>], options: &HeadOptions, folds: usize) -> Vec<Vec<f64>> {
+pub fn out_of_fold_scores(
+    cases: &[Case<'_>],
+    options: &HeadOptions,
+    folds: usize,
+) -> Vec<Vec<f64>> {
     let folds = folds.max(2);
     let mut scores = vec![Vec::new(); cases.len()];
     for fold in 0..folds {
@@ -298,7 +302,10 @@ pub fn stack_weights(
         let best = (0..=400)
             .map(|i| f64::from(i) * 0.01)
             .map(|w| (w, likelihood(w)))
-            .fold((0.0, f64::NEG_INFINITY), |a, b| if b.1 > a.1 { b } else { a });
+            .fold(
+                (0.0, f64::NEG_INFINITY),
+                |a, b| if b.1 > a.1 { b } else { a },
+            );
         out.insert(regime, best.0);
     }
     out
@@ -324,7 +331,11 @@ mod tests {
                 (0..8)
                     .map(|j| Reading {
                         logodds: next() - 0.5,
-                        hidden: vec![next(), if j == i % 8 { 1.0 + next() } else { next() }, next()],
+                        hidden: vec![
+                            next(),
+                            if j == i % 8 { 1.0 + next() } else { next() },
+                            next(),
+                        ],
                     })
                     .collect()
             })
@@ -337,7 +348,14 @@ mod tests {
                 culprit: i % 8,
             })
             .collect();
-        let oof = out_of_fold_scores(&cases, &HeadOptions { l2: 0.1, ..HeadOptions::default() }, 5);
+        let oof = out_of_fold_scores(
+            &cases,
+            &HeadOptions {
+                l2: 0.1,
+                ..HeadOptions::default()
+            },
+            5,
+        );
         let top1 = oof
             .iter()
             .zip(&cases)

@@ -1,0 +1,215 @@
+//! Repository shapes runbooks meet: shallow clones, empty repositories, an
+//! unborn HEAD, and flags that the chosen ranker would ignore. Each builds
+//! its repository with git itself.
+
+mod common;
+
+use common::{assert_one_line_error, rca};
+use std::path::Path;
+use std::process::Command;
+
+fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .status()
+        .expect("git runs");
+    assert!(status.success(), "git {args:?}");
+}
+
+/// A repository of `n` commits, one a day in May 2024, each adding a line.
+fn daily_commits(dir: &Path, n: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    git(dir, &["init", "-q", "-b", "main"]);
+    for i in 1..=n {
+        std::fs::write(dir.join("f.c"), "int x;\n".repeat(i)).unwrap();
+        git(dir, &["add", "f.c"]);
+        let date = format!("2024-05-{i:02}T10:00:00Z");
+        let status = Command::new("git")
+            .args(["-c", "user.name=a", "-c", "user.email=a@example.com"])
+            .args(["commit", "-q", "-m", &format!("change {i}")])
+            .current_dir(dir)
+            .env("GIT_AUTHOR_DATE", &date)
+            .env("GIT_COMMITTER_DATE", &date)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+fn investigate(repo: &Path, extra: &[&str]) -> std::process::Output {
+    let repo = repo.display().to_string();
+    let mut args = vec![
+        "investigate",
+        "--repo",
+        &repo,
+        "--title",
+        "x is wrong",
+        "--since",
+        "2024-04-01",
+        "--until",
+        "2024-06-01",
+    ];
+    args.extend_from_slice(extra);
+    rca(&args)
+}
+
+#[test]
+fn a_shallow_clone_says_what_is_missing_and_how_to_fetch_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full");
+    daily_commits(&full, 31);
+    let url = format!("file://{}", full.display());
+    git(
+        dir.path(),
+        &["clone", "-q", "--depth", "3", &url, "shallow"],
+    );
+    let shallow = dir.path().join("shallow");
+
+    let output = investigate(&shallow, &["--format", "json"]);
+    assert_eq!(
+        output.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let edge = &report["window"]["edge"];
+    assert_eq!(edge["shallow_repository"], true);
+    assert_eq!(edge["window_incomplete"], true);
+    assert_eq!(edge["oldest_landed_at"], "2024-05-29T10:00:00Z");
+    assert_eq!(
+        edge["fetch_command"],
+        "git fetch --shallow-since=2024-03-31"
+    );
+    // The edge commit is never diffed against an empty tree: it is left out.
+    let not_diffed = edge["not_diffed"].as_array().unwrap();
+    assert_eq!(not_diffed.len(), 1);
+    let suspects = report["suspects"].as_array().unwrap();
+    assert_eq!(suspects.len(), 2);
+    assert!(suspects.iter().all(|s| s["id"] != not_diffed[0]));
+    assert!(suspects
+        .iter()
+        .all(|s| s["lines_added"].as_u64() <= Some(31)));
+    assert_eq!(report["window"]["mainline"], 2);
+
+    let text = investigate(&shallow, &[]);
+    assert_eq!(text.status.code(), Some(5));
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(stdout.contains("this clone is shallow"), "{stdout}");
+    assert!(
+        stdout.contains("git fetch --shallow-since=2024-03-31"),
+        "{stdout}"
+    );
+
+    // The full repository gives the whole window and exit 0.
+    let output = investigate(&full, &["--format", "json"]);
+    assert_eq!(output.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["window"]["commits"], 31);
+    assert!(report["window"].get("edge").is_none());
+}
+
+#[test]
+fn a_window_inside_a_shallow_clone_is_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full");
+    daily_commits(&full, 31);
+    let url = format!("file://{}", full.display());
+    git(
+        dir.path(),
+        &["clone", "-q", "--depth", "20", &url, "shallow"],
+    );
+    let repo = dir.path().join("shallow").display().to_string();
+    let output = rca(&[
+        "investigate",
+        "--repo",
+        &repo,
+        "--title",
+        "x",
+        "--since",
+        "2024-05-30",
+        "--until",
+        "2024-06-01",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["window"]["commits"], 2);
+    assert_eq!(report["window"]["edge"]["window_incomplete"], false);
+}
+
+#[test]
+fn an_empty_repository_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    git(dir.path(), &["init", "-q"]);
+    assert_one_line_error(&investigate(dir.path(), &[]), 3, "has no commits yet");
+}
+
+#[test]
+fn an_unborn_head_names_its_branch() {
+    let dir = tempfile::tempdir().unwrap();
+    daily_commits(dir.path(), 2);
+    git(dir.path(), &["symbolic-ref", "HEAD", "refs/heads/nothing"]);
+    assert_one_line_error(&investigate(dir.path(), &[]), 3, "refs/heads/nothing");
+    // --ref still reaches the history.
+    let output = investigate(dir.path(), &["--ref", "main"]);
+    assert_eq!(output.status.code(), Some(0));
+}
+
+#[test]
+fn a_detached_head_is_investigated() {
+    let dir = tempfile::tempdir().unwrap();
+    daily_commits(dir.path(), 3);
+    git(dir.path(), &["checkout", "-q", "--detach", "HEAD~1"]);
+    let output = investigate(dir.path(), &["--format", "json"]);
+    assert_eq!(output.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["window"]["commits"], 2);
+}
+
+#[test]
+fn flags_the_ranker_would_ignore_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    daily_commits(dir.path(), 2);
+    for (flags, needle) in [
+        (
+            &["--model", "broken.gguf"][..],
+            "--model applies to the model ranker only",
+        ),
+        (
+            &["--adapter", "a.safetensors"][..],
+            "--adapter applies to the model ranker only",
+        ),
+        (
+            &["--judge", "election"][..],
+            "--judge applies to the model ranker only",
+        ),
+        (
+            &["--ranker", "llm", "--batch", "10"][..],
+            "--batch applies to --judge election only",
+        ),
+        (
+            &[
+                "--ranker",
+                "llm",
+                "--judge",
+                "election",
+                "--judge-head",
+                "h.json",
+            ][..],
+            "--judge-head applies to --judge pointwise only",
+        ),
+    ] {
+        assert_one_line_error(&investigate(dir.path(), flags), 2, needle);
+    }
+}
