@@ -27,3 +27,7 @@ bench-history:
 bench-model: model
     scripts/llama-ref build
     cargo bench --locked --bench prompt_speed
+
+# Record llama.cpp's next-token log-probabilities for the parity test (tests/data/logprob_reference.json).
+parity-reference: model
+    RCA_RECORD_LLAMA="$(scripts/llama-ref build)/llama-logprobs" cargo test --locked --test model next_token_logprobs_match_llama_cpp -- --nocapture

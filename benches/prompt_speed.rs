@@ -59,6 +59,7 @@ fn parse_args() -> Args {
         device: DeviceChoice::Cpu,
     };
     let mut llama_named = false;
+    let mut no_llama = false;
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -77,7 +78,10 @@ fn parse_args() -> Args {
                     .and_then(|v| v.parse().ok())
                     .expect("--device cpu|cuda|cuda:N")
             }
-            "--no-llama" => args.llama_bench = None,
+            "--no-llama" => {
+                args.llama_bench = None;
+                no_llama = true;
+            }
             "--quantized" => args.quantized = true,
             "--no-reuse" => args.reuse = false,
             // To measure what `tune_allocator` buys.
@@ -88,6 +92,11 @@ fn parse_args() -> Args {
     }
     if args.device != DeviceChoice::Cpu && !llama_named {
         args.llama_bench = None;
+        no_llama = true;
+    }
+    if args.llama_bench.is_none() && !no_llama {
+        eprintln!("error: llama-bench is not built: run scripts/llama-ref build (just bench-model does), or pass --no-llama");
+        std::process::exit(1);
     }
     args
 }
@@ -314,9 +323,17 @@ fn main() {
         let (_, t) = timed(|| model.next_token_logprobs(None, &ids, &labels).unwrap());
         ours.push(n as f64 / t.as_secs_f64());
         if let Some(bin) = &args.llama_bench {
-            if let Some(ts) = llama_bench_once(bin, &args.model, n, args.threads) {
-                theirs.push(ts);
-            }
+            // A comparison asked for and not made is a failure, not a skip
+            // (a -march=native llama.cpp dies with SIGILL on CPUs that
+            // report AMX inside a VM that does not enable it).
+            let Some(ts) = llama_bench_once(bin, &args.model, n, args.threads) else {
+                eprintln!(
+                    "error: {} did not run, so there is no comparison; rebuild it with scripts/llama-ref build, or pass --no-llama",
+                    bin.display()
+                );
+                std::process::exit(1);
+            };
+            theirs.push(ts);
         }
         eprintln!(
             "  run {}: rca {:.1} tok/s{}",

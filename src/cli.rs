@@ -21,6 +21,31 @@ pub enum Command {
     Train(TrainArgs),
     Fixture(FixtureArgs),
     Cases(CasesArgs),
+    Completions(CompletionsArgs),
+    Man(ManArgs),
+}
+
+/// Print a shell completion script: `rca completions bash > /etc/bash_completion.d/rca`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Print the man page (roff): `rca man > rca.1; man ./rca.1`.
+#[derive(Debug, Args)]
+pub struct ManArgs {}
+
+/// How `investigate` prints its report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// A table for the terminal.
+    Text,
+    /// The report as one JSON document (docs/json-schema.md).
+    Json,
+    /// Markdown to paste into an incident channel or ticket: the table,
+    /// every suspect's evidence and the reproduce line.
+    Markdown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -193,8 +218,8 @@ pub struct InvestigateArgs {
     /// tree, when present).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
     /// Show the evidence and scores behind each suspect.
     #[arg(long)]
     pub explain: bool,
@@ -324,6 +349,11 @@ pub struct TrainArgs {
     /// investigate and backtest pick the fusion up).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Learn no title-word associations: the `association` signal stays 0
+    /// (the shipped fusion is trained so; docs/benchmarks.md, "Diff
+    /// signals").
+    #[arg(long)]
+    pub no_associations: bool,
     /// Time budget: replaying stops when it is spent.
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_minutes: u32,

@@ -269,6 +269,71 @@ impl SuspectReport {
         }
     }
 
+    /// The evidence `--explain` prints under a suspect, one item a line.
+    pub fn explain_lines(&self) -> Vec<String> {
+        let mut lines = vec![format!(
+            "landed {}{}",
+            self.landed_at,
+            self.merged_by
+                .as_ref()
+                .map(|m| format!(" (merged by {})", &m[..m.len().min(12)]))
+                .unwrap_or_default()
+        )];
+        lines.push(format!(
+            "files: {}",
+            self.files
+                .iter()
+                .take(5)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        let e = &self.evidence;
+        if !e.owners.is_empty() {
+            lines.push(format!("owners: {}", e.owners.join(", ")));
+        }
+        lines.push(format!("diff: {}", self.diff.describe()));
+        if !e.diff_terms.is_empty() {
+            lines.push(format!("words in its lines: {}", e.diff_terms.join(", ")));
+        }
+        lines.extend(e.diff_matches.iter().map(|m| m.describe()));
+        lines.extend(e.associations.iter().map(|a| {
+            format!(
+                "learned: incident word \"{}\" goes with \"{}\" in past culprits (lift {:.2})",
+                a.word, a.token, a.lift
+            )
+        }));
+        let features: Vec<String> = self
+            .features
+            .iter()
+            .filter(|(_, v)| **v != 0.0)
+            .map(|(k, v)| format!("{k}={v:.2}"))
+            .collect();
+        lines.push(format!(
+            "score {:.3} (prior {:.4}): {}",
+            self.score,
+            self.prior,
+            features.join(" ")
+        ));
+        if let Some(judge) = self.judge_score {
+            lines.push(format!(
+                "pointwise judge {judge:+.3} against the mean of the changes it read (fused score {:.3})",
+                self.fused_score
+            ));
+        }
+        lines.extend(self.rounds.iter().map(|r| {
+            format!(
+                "round {} batch {} labels {} model logprob {:.3}{}",
+                r.round,
+                r.batch,
+                r.labels.iter().collect::<String>(),
+                r.model_logprob,
+                if r.kept { " kept" } else { "" }
+            )
+        }));
+        lines
+    }
+
     /// A short "why" for the table.
     fn why(&self) -> String {
         let mut parts = Vec::new();
@@ -333,6 +398,105 @@ fn clip(text: &str, width: usize) -> String {
     }
 }
 
+/// The confidence sentence that ends a report.
+fn confidence_line(report: &Report) -> String {
+    let calibrated = if report.calibrated {
+        "calibrated"
+    } else {
+        "uncalibrated"
+    };
+    if report.abstained {
+        format!(
+            "Not confident: {:.0}% ({calibrated}) that the culprit is listed, below the {:.0}% threshold. Treat these as leads, not answers.",
+            report.confidence * 100.0,
+            report.min_confidence * 100.0
+        )
+    } else {
+        format!(
+            "Confidence that the culprit is listed: {:.0}% ({calibrated}).",
+            report.confidence * 100.0
+        )
+    }
+}
+
+/// Markdown for an incident channel or ticket: the table, each suspect's
+/// evidence, the confidence and the reproduce line. Text from the
+/// repository is escaped so that it cannot break the table or add markup.
+pub fn render_markdown(report: &Report) -> String {
+    let cell = |text: &str| -> String {
+        text.chars()
+            .flat_map(|c| match c {
+                '|' | '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' => vec!['\\', c],
+                '\n' | '\r' => vec![' '],
+                c => vec![c],
+            })
+            .collect()
+    };
+    let mut out = String::new();
+    let _ = writeln!(out, "### Investigation: {}\n", cell(&report.title));
+    let _ = writeln!(
+        out,
+        "Window {} .. {} at `{}`: {} commits, {} candidates, {} ranking.\n",
+        report.since,
+        report.until,
+        &report.start[..report.start.len().min(12)],
+        report.window.commits,
+        report.candidates,
+        report.ranker
+    );
+    if let Some(edge) = &report.window.edge {
+        let _ = writeln!(out, "> **{}**\n", cell(&edge.describe()));
+    }
+    let _ = writeln!(
+        out,
+        "| rank | commit | prob | age | author | subject | why |"
+    );
+    let _ = writeln!(out, "|---:|---|---:|---:|---|---|---|");
+    for s in &report.suspects {
+        let _ = writeln!(
+            out,
+            "| {} | `{}` | {:.3} | {} | {} | {} | {} |",
+            s.rank,
+            s.short_id,
+            s.probability,
+            age(s.age_seconds),
+            cell(&s.author),
+            cell(&s.subject),
+            cell(&s.why())
+        );
+    }
+    let _ = writeln!(out, "\n{}\n", confidence_line(report));
+    let _ = writeln!(out, "<details><summary>Evidence</summary>\n");
+    for s in &report.suspects {
+        let _ = writeln!(
+            out,
+            "**{}. `{}`** {}\n",
+            s.rank,
+            s.short_id,
+            cell(&s.subject)
+        );
+        for line in s.explain_lines() {
+            let _ = writeln!(out, "- {}", cell(&line));
+        }
+        let _ = writeln!(out);
+    }
+    let _ = writeln!(out, "</details>\n");
+    // A fence longer than any run of backticks in the command.
+    let longest = report
+        .reproduce
+        .split(|c| c != '`')
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    let _ = writeln!(
+        out,
+        "Reproduce:\n\n{fence}sh\n{}\n{fence}",
+        report.reproduce
+    );
+    out
+}
+
 /// The human rendering.
 pub fn render_text(report: &Report, explain: bool) -> String {
     let mut out = String::new();
@@ -373,100 +537,13 @@ pub fn render_text(report: &Report, explain: bool) -> String {
             s.why()
         );
         if explain {
-            let _ = writeln!(
-                out,
-                "        landed {}{}",
-                s.landed_at,
-                s.merged_by
-                    .as_ref()
-                    .map(|m| format!(" (merged by {})", &m[..m.len().min(12)]))
-                    .unwrap_or_default()
-            );
-            let _ = writeln!(
-                out,
-                "        files: {}",
-                s.files
-                    .iter()
-                    .take(5)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            if !s.evidence.owners.is_empty() {
-                let _ = writeln!(out, "        owners: {}", s.evidence.owners.join(", "));
-            }
-            let _ = writeln!(out, "        diff: {}", s.diff.describe());
-            if !s.evidence.diff_terms.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "        words in its lines: {}",
-                    s.evidence.diff_terms.join(", ")
-                );
-            }
-            for m in &s.evidence.diff_matches {
-                let _ = writeln!(out, "        {}", m.describe());
-            }
-            for a in &s.evidence.associations {
-                let _ = writeln!(
-                    out,
-                    "        learned: incident word \"{}\" goes with \"{}\" in past culprits (lift {:.2})",
-                    a.word, a.token, a.lift
-                );
-            }
-            let features: Vec<String> = s
-                .features
-                .iter()
-                .filter(|(_, v)| **v != 0.0)
-                .map(|(k, v)| format!("{k}={v:.2}"))
-                .collect();
-            let _ = writeln!(
-                out,
-                "        score {:.3} (prior {:.4}): {}",
-                s.score,
-                s.prior,
-                features.join(" ")
-            );
-            if let Some(judge) = s.judge_score {
-                let _ = writeln!(
-                    out,
-                    "        pointwise judge {judge:+.3} against the mean of the changes it read (fused score {:.3})",
-                    s.fused_score
-                );
-            }
-            for r in &s.rounds {
-                let labels: String = r.labels.iter().collect();
-                let _ = writeln!(
-                    out,
-                    "        round {} batch {} labels {} model logprob {:.3}{}",
-                    r.round,
-                    r.batch,
-                    labels,
-                    r.model_logprob,
-                    if r.kept { " kept" } else { "" }
-                );
+            for line in s.explain_lines() {
+                let _ = writeln!(out, "        {line}");
             }
         }
     }
     let _ = writeln!(out);
-    let calibrated = if report.calibrated {
-        "calibrated"
-    } else {
-        "uncalibrated"
-    };
-    if report.abstained {
-        let _ = writeln!(
-            out,
-            "Not confident: {:.0}% ({calibrated}) that the culprit is listed, below the {:.0}% threshold. Treat these as leads, not answers.",
-            report.confidence * 100.0,
-            report.min_confidence * 100.0
-        );
-    } else {
-        let _ = writeln!(
-            out,
-            "Confidence that the culprit is listed: {:.0}% ({calibrated}).",
-            report.confidence * 100.0
-        );
-    }
+    let _ = writeln!(out, "{}", confidence_line(report));
     let _ = writeln!(out, "Reproduce: {}", report.reproduce);
     out
 }

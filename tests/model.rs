@@ -488,3 +488,135 @@ fn cuda_without_the_feature_is_a_device_error() {
     assert!(matches!(err, ModelError::Device(_)), "{err:?}");
     assert_one_line(&err);
 }
+
+/// The prompts of the parity check with llama.cpp: a 20-change election
+/// prompt, and a pointwise judge prompt as the rank stage builds it.
+fn parity_prompts(model: &Model) -> Vec<(&'static str, String, Vec<u32>)> {
+    let facts = rca::cases::Facts {
+        title: "net/mlx5: fix Rx queue stall after port restart".into(),
+        impact: Some("Rx stops on mlx5 ports after rte_eth_dev_stop/start".into()),
+        team_hints: Vec::new(),
+        path_hints: Vec::new(),
+    };
+    let mut commit: rca::history::Commit = serde_json::from_value(serde_json::json!({
+        "id": "0123456789abcdef0123456789abcdef01234567",
+        "author": "alice", "email": "alice@example.com",
+        "authored_at": 1_700_000_000, "committed_at": 1_700_000_000, "landed_at": 1_700_000_000,
+        "subject": "net/mlx5: rework Rx queue release",
+        "body": "Release the queue's memory regions when the port stops.",
+        "files": [{"path": "drivers/net/mlx5/mlx5_rxq.c", "added": 40, "removed": 12, "binary": false}],
+    }))
+    .unwrap();
+    commit.diff.functions.push(rca::diff::Term {
+        text: "mlx5_rxq_release".into(),
+        file: 0,
+        hunk: None,
+    });
+    let (shared, rest) = rca::rank::pointwise::prompt(model, &facts, 1_700_086_400, &commit);
+    let yes_no = ["Yes", "No"]
+        .map(|t| model.single_token(t).unwrap())
+        .to_vec();
+    vec![
+        ("election", election_prompt(model, 20), label_ids(model)),
+        ("pointwise", format!("{shared}{rest}"), yes_no),
+    ]
+}
+
+/// rca's next-token log-probabilities agree with llama.cpp's on the same
+/// GGUF (tests/data/logprob_reference.json, recorded by `just
+/// parity-reference` with scripts/llama-logprobs.cpp): the same top-10
+/// tokens, and every asked token within 0.05 nats. rca runs the Q4_1
+/// weights dequantized to f32; llama.cpp multiplies them against activations
+/// quantized to 8 bits, which moves log-probabilities by a few hundredths
+/// (the largest gap measured is recorded beside the data).
+#[test]
+fn next_token_logprobs_match_llama_cpp() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/logprob_reference.json");
+    let model = model();
+    let prompts = parity_prompts(model);
+    if let Ok(probe) = std::env::var("RCA_RECORD_LLAMA") {
+        let dir = tempfile::tempdir().unwrap();
+        let mut records = Vec::new();
+        for (name, prompt, asked) in &prompts {
+            let ids = model.encode(prompt).unwrap();
+            let file = dir.path().join("ids.txt");
+            let text: Vec<String> = ids.iter().map(u32::to_string).collect();
+            std::fs::write(&file, text.join(" ")).unwrap();
+            let output = std::process::Command::new(&probe)
+                .arg(model_path())
+                .arg(&file)
+                .args(asked.iter().map(u32::to_string))
+                .output()
+                .expect("the llama.cpp probe runs");
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let reference: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+            records.push(serde_json::json!({
+                "name": name, "prompt": prompt, "ids": ids,
+                "top": reference["top"], "asked": reference["asked"],
+            }));
+        }
+        let data = serde_json::json!({
+            "llama_cpp": "llama-cpp-python 0.3.36 (scripts/llama-ref), AVX2/AVX-512, no AMX",
+            "model": rca::model::DEFAULT_MODEL_FILE,
+            "prompts": records,
+        });
+        std::fs::write(&path, serde_json::to_string_pretty(&data).unwrap() + "\n").unwrap();
+    }
+    let data: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let records = data["prompts"].as_array().unwrap();
+    assert_eq!(records.len(), prompts.len());
+    let pairs = |v: &serde_json::Value| -> Vec<(u32, f32)> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p[0].as_u64().unwrap() as u32, p[1].as_f64().unwrap() as f32))
+            .collect()
+    };
+    let vocabulary: Vec<u32> = (0..model.vocab_size() as u32).collect();
+    let mut worst = 0f32;
+    for ((name, prompt, asked), record) in prompts.iter().zip(records) {
+        assert_eq!(
+            record["prompt"].as_str().unwrap(),
+            prompt,
+            "{name}: the prompt changed; record again"
+        );
+        let ids = model.encode(prompt).unwrap();
+        let expected_ids: Vec<u32> = record["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        assert_eq!(ids, expected_ids, "{name}");
+        let ours = model.next_token(None, &ids, &vocabulary).unwrap().logprobs;
+        let mut order: Vec<u32> = vocabulary.clone();
+        order.sort_by(|&a, &b| ours[b as usize].total_cmp(&ours[a as usize]));
+        let top = pairs(&record["top"]);
+        // Same ten tokens; neighbours closer than the tolerance may swap.
+        let ours_top: std::collections::BTreeSet<u32> = order[..10].iter().copied().collect();
+        let theirs_top: std::collections::BTreeSet<u32> = top.iter().map(|p| p.0).collect();
+        assert_eq!(ours_top, theirs_top, "{name}: top-10 tokens differ");
+        for (id, theirs) in top.iter().chain(&pairs(&record["asked"])) {
+            let gap = (ours[*id as usize] - theirs).abs();
+            worst = worst.max(gap);
+            assert!(
+                gap < 0.05,
+                "{name}: token {id}: rca {} llama.cpp {theirs}",
+                ours[*id as usize]
+            );
+        }
+        assert_eq!(
+            pairs(&record["asked"])
+                .iter()
+                .map(|p| p.0)
+                .collect::<Vec<_>>(),
+            *asked
+        );
+    }
+    eprintln!("largest log-probability gap to llama.cpp: {worst:.4} nats");
+}

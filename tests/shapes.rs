@@ -213,3 +213,63 @@ fn flags_the_ranker_would_ignore_are_refused() {
         assert_one_line_error(&investigate(dir.path(), flags), 2, needle);
     }
 }
+
+#[test]
+fn completions_man_page_and_markdown_reports() {
+    for shell in ["bash", "zsh", "fish"] {
+        let output = rca(&["completions", shell]);
+        assert_eq!(output.status.code(), Some(0), "{shell}");
+        let script = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            script.contains("investigate") && script.contains("since"),
+            "{shell}"
+        );
+    }
+    let bad = rca(&["completions", "tcsh"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("tcsh"));
+    let man = rca(&["man"]);
+    assert_eq!(man.status.code(), Some(0));
+    let roff = String::from_utf8_lossy(&man.stdout);
+    assert!(
+        roff.starts_with(".ie") && roff.contains(".TH rca 1"),
+        "{roff}"
+    );
+    assert!(roff.contains("investigate"));
+
+    // Markdown: the table, the evidence, the reproduce line; repository
+    // text cannot break the table.
+    let dir = tempfile::tempdir().unwrap();
+    daily_commits(dir.path(), 3);
+    std::fs::write(dir.path().join("f.c"), "int pipe_x;\n").unwrap();
+    git(dir.path(), &["add", "f.c"]);
+    let status = Command::new("git")
+        .args(["-c", "user.name=a|b", "-c", "user.email=a@example.com"])
+        .args(["commit", "-q", "-m", "fix | table *breaker* <b>"])
+        .current_dir(dir.path())
+        .env("GIT_AUTHOR_DATE", "2024-05-04T10:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2024-05-04T10:00:00Z")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = investigate(dir.path(), &["--format", "markdown"]);
+    assert_eq!(output.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.starts_with("### Investigation: x is wrong"), "{text}");
+    let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("| ")).collect();
+    assert_eq!(rows.len(), 1 + 4, "{text}");
+    // Every row has the header's 7 cells: escaped pipes do not split.
+    for row in &rows {
+        assert_eq!(row.replace("\\|", "").matches('|').count(), 8, "{row}");
+    }
+    assert!(
+        text.contains("fix \\| table \\*breaker\\* \\<b\\>"),
+        "{text}"
+    );
+    assert!(text.contains("<details><summary>Evidence</summary>"));
+    assert!(text.contains("- files: f.c"));
+    assert!(
+        text.contains("```sh\nrca investigate --title 'x is wrong'"),
+        "{text}"
+    );
+}

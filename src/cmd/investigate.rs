@@ -2,7 +2,7 @@
 
 use super::{out, progress, shell_quote};
 use crate::cases::Facts;
-use crate::cli::{defaults, Format, InvestigateArgs};
+use crate::cli::{defaults, InvestigateArgs, ReportFormat};
 use crate::config::Config;
 use crate::error::{exit_code, input, usage};
 use crate::history;
@@ -39,8 +39,9 @@ pub fn run(mut args: InvestigateArgs) -> Result<u8> {
     let mut report = outcome.report;
     session.annotate(&mut report)?;
     match args.format {
-        Format::Json => out(&format!("{}\n", serde_json::to_string_pretty(&report)?))?,
-        Format::Text => out(&crate::report::render_text(&report, args.explain))?,
+        ReportFormat::Json => out(&format!("{}\n", serde_json::to_string_pretty(&report)?))?,
+        ReportFormat::Text => out(&crate::report::render_text(&report, args.explain))?,
+        ReportFormat::Markdown => out(&crate::report::render_markdown(&report))?,
     }
     Ok(if report.window.incomplete() {
         exit_code::INCOMPLETE_HISTORY

@@ -15,6 +15,7 @@ pub mod train;
 use crate::cli::{CasesCommand, Cli, Command};
 use crate::error::exit_code;
 use anyhow::Result;
+use clap::CommandFactory;
 use std::io::Write;
 
 /// Runs a parsed command line; the value is the exit code.
@@ -28,6 +29,20 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Cases(cases) => match cases.command {
             CasesCommand::Mine(args) => mine::run(args),
         },
+        Command::Completions(args) => {
+            let mut text = Vec::new();
+            clap_complete::generate(args.shell, &mut Cli::command(), "rca", &mut text);
+            out(&String::from_utf8_lossy(&text))?;
+            Ok(exit_code::SUCCESS)
+        }
+        Command::Man(_) => {
+            let mut roff = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut roff)
+                .map_err(|e| crate::error::input(format!("writing the man page: {e}")))?;
+            out(&String::from_utf8_lossy(&roff))?;
+            Ok(exit_code::SUCCESS)
+        }
     }
 }
 

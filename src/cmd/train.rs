@@ -238,21 +238,26 @@ pub fn run(args: TrainArgs) -> Result<u8> {
         .collect();
     // The association signal is stacked: each case's value comes from
     // associations fitted without its fold, as it will on unseen cases.
+    // With --no-associations the signal stays 0 and gets no weight.
     let association_options = AssociationOptions::default();
-    learn::out_of_fold_associations(
-        &mut groups,
-        &association_cases,
-        &vocabulary,
-        &association_options,
-        5,
-    );
+    if !args.no_associations {
+        learn::out_of_fold_associations(
+            &mut groups,
+            &association_cases,
+            &vocabulary,
+            &association_options,
+            5,
+        );
+    }
     let out_of_fold = learn::out_of_fold_ranks(&groups, &options, 5);
     let mut fusion = learn::fit_fusion(&groups, &options);
-    fusion.associations = learn::fit_associations(
-        &association_cases.iter().collect::<Vec<_>>(),
-        &vocabulary,
-        &association_options,
-    );
+    if !args.no_associations {
+        fusion.associations = learn::fit_associations(
+            &association_cases.iter().collect::<Vec<_>>(),
+            &vocabulary,
+            &association_options,
+        );
+    }
     drop(association_cases);
     let fusion_path = out_dir.join(super::ranking::FUSION_FILE);
     let mut manifest = Manifest {
