@@ -8,7 +8,7 @@ Every learner is scored out of fold (5 folds, case i in fold i mod 5, as
 `rca train` does) on the training groups, and once, fitted on all of them, on
 the held-out groups opened from --opened-from on. Held-out rates divide by
 --held-out-cases (65: the dev cases, counting the one retrieval drops as a
-miss). The `logit` learner is the one rca ships (src/learn.rs: one conditional
+miss). The `logit` learner is the one rca ships (src/train/fusion.rs: one conditional
 logit per title regime, standardised features, L2 1, Adam); it reproduces
 train.json's out-of-fold figures.
 

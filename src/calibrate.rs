@@ -384,7 +384,7 @@ pub struct Calibration {
 }
 
 fn built_in() -> String {
-    crate::learn::BUILT_IN.to_owned()
+    crate::train::fusion::BUILT_IN.to_owned()
 }
 
 impl Calibration {

@@ -6,7 +6,7 @@
 
 use crate::cli::{JudgeName, ModelArgs, RankerName};
 use crate::error::read_yaml;
-use crate::learn::BUILT_IN;
+use crate::train::fusion::BUILT_IN;
 use anyhow::Result;
 use serde::Deserialize;
 use std::collections::BTreeMap;

@@ -186,7 +186,7 @@ pub fn run(
         window: summary,
         candidates: candidate_count,
         ranker: ranker_name.to_owned(),
-        fusion: crate::learn::fusion_id(&request.fusion),
+        fusion: crate::train::fusion::fusion_id(&request.fusion),
         model: None,
         confidence,
         raw_confidence,

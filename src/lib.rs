@@ -22,7 +22,6 @@ pub mod error;
 pub mod fixture;
 pub mod history;
 pub mod investigation;
-pub mod learn;
 pub mod mine;
 pub mod model;
 pub mod ownership;

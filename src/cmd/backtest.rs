@@ -14,9 +14,9 @@ use crate::config::Config;
 use crate::error::{exit_code, input, usage};
 use crate::history;
 use crate::investigation::{self, Request};
-use crate::learn::fusion_id;
 use crate::plot::{self, Series};
 use crate::retrieve::Fusion;
+use crate::train::fusion::fusion_id;
 use crate::when::{self, Seconds};
 use anyhow::{Context, Result};
 use git2::Repository;
@@ -473,7 +473,7 @@ fn replay(
         Some(rank) => super::train::group_line(
             &case.id,
             &case.opened_at,
-            &crate::learn::Group {
+            &crate::train::fusion::Group {
                 features: outcome
                     .ranking
                     .iter()

@@ -27,7 +27,7 @@ struct SummaryHead {
 }
 
 fn built_in() -> String {
-    crate::learn::BUILT_IN.to_owned()
+    crate::train::fusion::BUILT_IN.to_owned()
 }
 
 /// The backtest's cases, in the order it replayed them.

@@ -7,8 +7,8 @@ use crate::config::Config;
 use crate::error::{exit_code, input, usage};
 use crate::history;
 use crate::investigation::{self, Request};
-use crate::learn::fusion_id;
 use crate::retrieve;
+use crate::train::fusion::fusion_id;
 use crate::when;
 use anyhow::Result;
 

@@ -130,9 +130,9 @@ pub fn run(
         })?,
     };
     let fusion = match &args.fusion {
-        Some(path) => crate::learn::FusionFile::load(path)?,
+        Some(path) => crate::train::fusion::FusionFile::load(path)?,
         None => match crate::model::find_in_models(super::ranking::FUSION_FILE) {
-            Some(path) => crate::learn::FusionFile::load(&path)?,
+            Some(path) => crate::train::fusion::FusionFile::load(&path)?,
             None => Fusion::default(),
         },
     };

@@ -5,13 +5,13 @@ use super::progress::{self, ElectionBar};
 use crate::cli::{JudgeName, ModelArgs, RankerName};
 use crate::error::{model as model_error, usage};
 use crate::investigation::Ranker;
-use crate::learn::{FusionFile, BUILT_IN};
 use crate::model::{self, DeviceChoice, LoadOptions, Model};
 use crate::rank::llm::LlmJudge;
 use crate::rank::pointwise::{Head, PointwiseJudge};
 use crate::rank::{ElectionOptions, PointwiseOptions};
 use crate::report::Report;
 use crate::retrieve::{Fusion, Regime};
+use crate::train::fusion::{FusionFile, BUILT_IN};
 use anyhow::Result;
 use indicatif::ProgressBar;
 

@@ -6,7 +6,7 @@
 //! left out (and counted). Each case is replayed as a backtest replays it,
 //! so its candidates are exactly what retrieval saw at the time, and the
 //! fusion of the retrieval signals is fitted as a conditional logit
-//! (`learn::fit`) over them. Team hints are given on every other case, so
+//! (`train::fusion::fit_fusion`) over them. Team hints are given on every other case, so
 //! that the hint signals are learned and the rest learned without them.
 //!
 //! With `--lora` (or `--examples`), the judge is fine-tuned too, on examples
@@ -20,12 +20,12 @@ use crate::cli::{Format, TrainArgs};
 use crate::error::{exit_code, input, usage};
 use crate::history;
 use crate::investigation::{self, Ranker, Request};
-use crate::learn::{
-    self, AssociationCase, AssociationOptions, FitOptions, FusionFile, Group, Vocabulary,
-};
 use crate::mine;
 use crate::model::DeviceChoice;
 use crate::retrieve::{change_tokens, incident_words, Fusion, Regime};
+use crate::train::fusion::{
+    self as learn, AssociationCase, AssociationOptions, FitOptions, FusionFile, Group, Vocabulary,
+};
 use crate::train::{self, Example, JudgeReport, TrainConfig, Trainer};
 use crate::when::{self, rfc3339, Seconds};
 use anyhow::{Context, Result};

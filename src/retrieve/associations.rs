@@ -15,7 +15,7 @@
 //! ```
 //!
 //! `rca train` fits it from mined cases before its cut-off
-//! (`learn::fit_associations`) and stores it beside the fusion. A change's
+//! (`train::fusion::fit_associations`) and stores it beside the fusion. A change's
 //! `association` signal sums, over the incident's words, the best lift among
 //! the change's tokens. A word is never associated with itself: BM25
 //! already matches equal words.

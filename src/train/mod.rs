@@ -1,4 +1,6 @@
-//! LoRA fine-tuning of the election's judge, on the CPU, with candle.
+//! What `rca train` learns: the fusion of the retrieval signals
+//! ([`fusion`]), the pointwise judge's head ([`judge`]), and the LoRA
+//! fine-tuning of the election's judge, on the CPU, with candle (below).
 //!
 //! Out of the box the small judge model picks at chance and favours slot A
 //! (docs/model-notes.md). Training teaches it to put the culprit's label
@@ -21,6 +23,7 @@
 //! the f32 weights for scoring. docs/training.md has the method and speed.
 
 pub mod examples;
+pub mod fusion;
 pub mod judge;
 pub mod lora;
 pub mod ops;
