@@ -44,6 +44,11 @@ int main(int argc, char **argv) {
     cparams.n_ubatch = prompt.size();
     cparams.n_threads = 2;
     cparams.n_threads_batch = 2;
+    // rca keeps keys and values in f32 and runs plain attention: so does
+    // the reference, so that what differs is the weights' arithmetic only.
+    cparams.type_k = GGML_TYPE_F32;
+    cparams.type_v = GGML_TYPE_F32;
+    cparams.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
     llama_context *ctx = llama_init_from_model(model, cparams);
     if (!ctx || llama_decode(ctx, llama_batch_get_one(prompt.data(), (int)prompt.size())) != 0) {
         std::fprintf(stderr, "decode failed\n");

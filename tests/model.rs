@@ -524,11 +524,21 @@ fn parity_prompts(model: &Model) -> Vec<(&'static str, String, Vec<u32>)> {
 
 /// rca's next-token log-probabilities agree with llama.cpp's on the same
 /// GGUF (tests/data/logprob_reference.json, recorded by `just
-/// parity-reference` with scripts/llama-logprobs.cpp): the same top-10
-/// tokens, and every asked token within 0.05 nats. rca runs the Q4_1
-/// weights dequantized to f32; llama.cpp multiplies them against activations
-/// quantized to 8 bits, which moves log-probabilities by a few hundredths
-/// (the largest gap measured is recorded beside the data).
+/// parity-reference` with scripts/llama-logprobs.cpp, f32 KV cache, no
+/// flash attention): the same most likely token, the same top-10 tokens,
+/// and every top-10 and asked token within [`TOLERANCE`].
+///
+/// Why 0.25 nats: rca runs the Q4_1 weights dequantized to f32, llama.cpp
+/// multiplies them against activations quantized to 8 bits, and on a
+/// 1,063-token prompt through 30 layers that moves log-probabilities by
+/// hundredths to tenths. Measured: the largest gap is 0.22 nats (a label at
+/// rank 8), the top tokens agree within 0.03; llama.cpp itself moves by up
+/// to 0.08 nats when only its KV cache goes from f16 to f32, and rca's own
+/// quantized path (candle's Q4_1 × Q8_1 kernels) is as far from llama.cpp
+/// as its f32 one (up to 0.17). A wrong forward pass (a RoPE variant, a
+/// norm, a head split) moves them by whole nats and reorders the top 10.
+const TOLERANCE: f32 = 0.25;
+
 #[test]
 fn next_token_logprobs_match_llama_cpp() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/logprob_reference.json");
@@ -601,13 +611,19 @@ fn next_token_logprobs_match_llama_cpp() {
         let ours_top: std::collections::BTreeSet<u32> = order[..10].iter().copied().collect();
         let theirs_top: std::collections::BTreeSet<u32> = top.iter().map(|p| p.0).collect();
         assert_eq!(ours_top, theirs_top, "{name}: top-10 tokens differ");
-        for (id, theirs) in top.iter().chain(&pairs(&record["asked"])) {
-            let gap = (ours[*id as usize] - theirs).abs();
+        assert_eq!(order[0], top[0].0, "{name}: the most likely token differs");
+        let gaps: Vec<(u32, f32, f32)> = top
+            .iter()
+            .chain(&pairs(&record["asked"]))
+            .map(|&(id, theirs)| (id, ours[id as usize], theirs))
+            .collect();
+        eprintln!("{name}: (token, rca, llama.cpp) {gaps:?}");
+        for (id, ours, theirs) in gaps {
+            let gap = (ours - theirs).abs();
             worst = worst.max(gap);
             assert!(
-                gap < 0.05,
-                "{name}: token {id}: rca {} llama.cpp {theirs}",
-                ours[*id as usize]
+                gap < TOLERANCE,
+                "{name}: token {id}: rca {ours} llama.cpp {theirs}"
             );
         }
         assert_eq!(
