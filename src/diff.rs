@@ -522,7 +522,7 @@ pub fn definition_name(line: &str) -> Option<&str> {
         "function ",
     ] {
         if let Some(rest) = trimmed.strip_prefix(keyword) {
-            return leading_identifier(rest.trim_start_matches(|c: char| c == '*' || c == ' '));
+            return leading_identifier(rest.trim_start_matches(['*', ' ']));
         }
     }
     let first = line.chars().next()?;

@@ -19,9 +19,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-/// The head file's name in the output folder (and in models/).
-pub const HEAD_FILE: &str = "judge-head.json";
-
 /// Ranks of the culprit among an example's candidates, by one scorer.
 #[derive(Debug, Serialize)]
 pub struct Ranks {
@@ -129,13 +126,7 @@ pub fn run(
             )
         })?,
     };
-    let fusion = match &args.fusion {
-        Some(path) => crate::train::fusion::FusionFile::load(path)?,
-        None => match crate::model::find_in_models(super::ranking::FUSION_FILE) {
-            Some(path) => crate::train::fusion::FusionFile::load(&path)?,
-            None => Fusion::default(),
-        },
-    };
+    let fusion = super::ranking::fusion_or_default(args.fusion.as_deref())?;
     let size = usize::from(args.judge_candidates);
     let training: Vec<Example> = examples.iter().map(|e| e.trimmed(size)).collect();
     let held_out = match &args.eval_examples {
@@ -221,7 +212,7 @@ pub fn run(
             .collect();
         compare(&refs, &held_read, &scores, &fusion, &fusion_weight)
     });
-    let head_path = out_dir.join(HEAD_FILE);
+    let head_path = out_dir.join(super::ranking::HEAD_FILE);
     let manifest = JudgeHeadManifest {
         schema: "rca.training/1",
         until: rfc3339(until),

@@ -137,11 +137,19 @@ impl Session {
 pub fn fusion(args: &ModelArgs) -> Result<Fusion> {
     match args.fusion.as_deref() {
         Some(BUILT_IN) => Ok(Fusion::default()),
-        Some(path) => FusionFile::load(std::path::Path::new(path)),
-        None => match model::find_in_models(FUSION_FILE) {
-            Some(path) => FusionFile::load(&path),
-            None => Ok(Fusion::default()),
-        },
+        path => fusion_or_default(path.map(std::path::Path::new)),
+    }
+}
+
+/// The fusion in `path`, else models/fusion.yaml when present, else the
+/// hand-set one.
+pub fn fusion_or_default(path: Option<&std::path::Path>) -> Result<Fusion> {
+    match path
+        .map(std::path::Path::to_path_buf)
+        .or_else(|| model::find_in_models(FUSION_FILE))
+    {
+        Some(path) => FusionFile::load(&path),
+        None => Ok(Fusion::default()),
     }
 }
 
