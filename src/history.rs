@@ -35,8 +35,8 @@ pub struct FileChange {
     pub old_path: Option<String>,
     pub added: u32,
     pub removed: u32,
-    /// Binary files (and blobs missing from a partial clone) have no line
-    /// counts.
+    /// Binary files, submodules (a gitlink whose commit changed) and blobs
+    /// missing from a partial clone have no line counts.
     pub binary: bool,
 }
 
@@ -409,7 +409,8 @@ fn describe(repo: &Repository, entry: &Pending, edge: &HashSet<Oid>) -> Result<R
     if edge.contains(&entry.id) || (commit.parent_count() > 0 && commit.parent(0).is_err()) {
         return Ok(Read::ParentMissing(entry.id.to_string()));
     }
-    let message = String::from_utf8_lossy(commit.message_bytes());
+    let encoding = commit.message_encoding();
+    let message = decode(commit.message_bytes(), encoding);
     let message = message.trim();
     let (subject, body) = match message.split_once('\n') {
         Some((subject, body)) => (subject.trim().to_owned(), body.trim().to_owned()),
@@ -421,7 +422,7 @@ fn describe(repo: &Repository, entry: &Pending, edge: &HashSet<Oid>) -> Result<R
         changed_files(repo, &commit).with_context(|| format!("diffing commit {}", entry.id))?;
     Ok(Read::Commit(Box::new(Commit {
         id: entry.id.to_string(),
-        author: String::from_utf8_lossy(author.name_bytes()).into_owned(),
+        author: decode(author.name_bytes(), encoding).into_owned(),
         email: String::from_utf8_lossy(author.email_bytes()).into_owned(),
         authored_at: author.when().seconds(),
         committed_at,
@@ -432,6 +433,18 @@ fn describe(repo: &Repository, entry: &Pending, edge: &HashSet<Oid>) -> Result<R
         diff,
         merged_by: entry.merged_by.map(|id| id.to_string()),
     })))
+}
+
+/// Commit text in the encoding its `encoding` header declares (git writes
+/// one for `i18n.commitEncoding`, e.g. ISO-8859-1), else UTF-8; bytes that
+/// do not decode become U+FFFD.
+fn decode<'a>(bytes: &'a [u8], encoding: Option<&str>) -> std::borrow::Cow<'a, str> {
+    match encoding.and_then(|label| encoding_rs::Encoding::for_label(label.as_bytes())) {
+        Some(encoding) if std::str::from_utf8(bytes).is_err() => {
+            encoding.decode_without_bom_handling(bytes).0
+        }
+        _ => String::from_utf8_lossy(bytes),
+    }
 }
 
 /// The files a commit changed against its first parent, and the text of
@@ -504,8 +517,12 @@ fn changed_files(
             continue;
         }
         let index = u32::try_from(files.len()).unwrap_or(u32::MAX);
-        let (added, removed, binary) =
-            line_counts(repo, change.old, change.new, &path, index, &mut reader)?;
+        // A submodule has no lines here: counted like a binary file.
+        let (added, removed, binary) = if change.gitlink {
+            (0, 0, true)
+        } else {
+            line_counts(repo, change.old, change.new, &path, index, &mut reader)?
+        };
         files.push(FileChange {
             path,
             old_path: None,
@@ -522,6 +539,8 @@ struct BlobChange {
     path: Vec<u8>,
     old: Option<Oid>,
     new: Option<Oid>,
+    /// A submodule's commit rather than a blob on one side.
+    gitlink: bool,
 }
 
 /// Tree entries sort as their names, with a tree's name followed by "/".
@@ -581,7 +600,7 @@ fn visit(
     prefix: &mut Vec<u8>,
     out: &mut Vec<BlobChange>,
 ) -> Result<()> {
-    use git2::ObjectType::{Blob, Tree};
+    use git2::ObjectType::{Blob, Commit, Tree};
     let name = old
         .or(new)
         .map(|e| e.name_bytes().to_vec())
@@ -600,9 +619,10 @@ fn visit(
         diff_trees(repo, old_tree.as_ref(), new_tree.as_ref(), prefix, out)?;
         prefix.pop();
     }
-    // Blobs (and a blob replaced by a tree or back); submodules are skipped.
+    // Blobs (and a blob replaced by a tree or back), and gitlinks: a
+    // submodule bumped, added or removed is a change to its path.
     let blob = |e: Option<&git2::TreeEntry<'_>>, k| match (e, k) {
-        (Some(e), Some(Blob)) => Some(e.id()),
+        (Some(e), Some(Blob | Commit)) => Some(e.id()),
         _ => None,
     };
     let (old_blob, new_blob) = (blob(old, old_kind), blob(new, new_kind));
@@ -611,6 +631,7 @@ fn visit(
             path: prefix.clone(),
             old: old_blob,
             new: new_blob,
+            gitlink: old_kind == Some(Commit) || new_kind == Some(Commit),
         });
     }
     prefix.truncate(mark);

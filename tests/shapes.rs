@@ -273,3 +273,230 @@ fn completions_man_page_and_markdown_reports() {
         "{text}"
     );
 }
+
+/// Commits `files` (path → bytes) with a message and a date; `-c` settings
+/// go to git.
+fn commit_files(
+    dir: &Path,
+    files: &[(&str, &[u8])],
+    message: &[u8],
+    date: &str,
+    settings: &[&str],
+) {
+    for (path, bytes) in files {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+    }
+    git(dir, &["add", "-A"]);
+    let message_file = dir.join("../message.txt");
+    std::fs::write(&message_file, message).unwrap();
+    let mut args = vec!["-c", "user.name=a", "-c", "user.email=a@example.com"];
+    for setting in settings {
+        args.extend(["-c", setting]);
+    }
+    let status = Command::new("git")
+        .args(&args)
+        .args(["commit", "-q", "--allow-empty", "-F"])
+        .arg(&message_file)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_DATE", date)
+        .env("GIT_COMMITTER_DATE", date)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn report(output: &std::process::Output) -> serde_json::Value {
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn worktrees_and_bare_mirrors_are_read_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = dir.path().join("main");
+    daily_commits(&main, 4);
+    git(&main, &["worktree", "add", "-q", "../wt", "HEAD~1"]);
+    let url = format!("file://{}", main.display());
+    git(dir.path(), &["clone", "-q", "--bare", &url, "bare.git"]);
+    let of = |repo: &Path| report(&investigate(repo, &["--format", "json"]));
+    assert_eq!(of(&dir.path().join("wt"))["window"]["commits"], 3);
+    assert_eq!(of(&dir.path().join("bare.git"))["window"]["commits"], 4);
+    assert_eq!(of(&main)["window"]["commits"], 4);
+}
+
+#[test]
+fn odd_contents_and_encodings_give_honest_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    commit_files(
+        &repo,
+        &[("a.c", b"int a;\n")],
+        b"start",
+        "2024-05-01T10:00:00Z",
+        &[],
+    );
+    // A binary file, an LFS pointer and a symlink.
+    commit_files(
+        &repo,
+        &[
+            ("blob.bin", &[0u8, 159, 146, 150, 0, 1, 2][..]),
+            (
+                "big.psd",
+                b"version https://git-lfs.github.com/spec/v1\noid sha256:4d7a2146\nsize 12345\n",
+            ),
+        ],
+        b"assets: add the blob",
+        "2024-05-02T10:00:00Z",
+        &[],
+    );
+    std::os::unix::fs::symlink("a.c", repo.join("link.c")).unwrap();
+    commit_files(&repo, &[], b"add a link", "2024-05-03T10:00:00Z", &[]);
+    // A gitlink (submodule) change: a path that points at a commit.
+    let status = Command::new("git")
+        .args(["update-index", "--add", "--cacheinfo"])
+        .arg("160000,1111111111111111111111111111111111111111,vendor/sub")
+        .current_dir(&repo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = Command::new("git")
+        .args(["-c", "user.name=a", "-c", "user.email=a@example.com"])
+        .args(["commit", "-q", "-m", "vendor/sub: bump the submodule"])
+        .current_dir(&repo)
+        .env("GIT_AUTHOR_DATE", "2024-05-04T10:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2024-05-04T10:00:00Z")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Later commits stage what is on disk: keep the gitlink out of them.
+    std::fs::create_dir_all(repo.join("vendor/sub")).unwrap();
+    // A latin-1 message, declared as such.
+    commit_files(
+        &repo,
+        &[("b.c", b"int b;\n")],
+        b"r\xe9seau: fix the caf\xe9 path\n",
+        "2024-05-05T10:00:00Z",
+        &["i18n.commitEncoding=ISO-8859-1"],
+    );
+    // A message that is not valid in any declared encoding.
+    commit_files(
+        &repo,
+        &[("c.c", b"int c;\n")],
+        b"bad \xff\xfe bytes",
+        "2024-05-06T10:00:00Z",
+        &[],
+    );
+    let report = report(&investigate(&repo, &["--format", "json", "--top", "10"]));
+    assert_eq!(report["window"]["commits"], 6);
+    let suspects = report["suspects"].as_array().unwrap();
+    let by_subject = |needle: &str| {
+        suspects
+            .iter()
+            .find(|s| s["subject"].as_str().unwrap().contains(needle))
+            .unwrap_or_else(|| panic!("no suspect {needle}: {suspects:?}"))
+    };
+    let submodule = by_subject("submodule");
+    assert_eq!(submodule["files"], serde_json::json!(["vendor/sub"]));
+    let assets = by_subject("assets");
+    assert_eq!(assets["files_changed"], 2);
+    assert!(by_subject("link")["files"]
+        .as_array()
+        .unwrap()
+        .contains(&"link.c".into()));
+    // Declared latin-1 is decoded as such; git itself re-encodes undeclared
+    // bytes that are not UTF-8, and whatever is left is read lossily.
+    assert_eq!(by_subject("seau")["subject"], "réseau: fix the café path");
+    assert!(by_subject("bad")["subject"]
+        .as_str()
+        .unwrap()
+        .starts_with("bad "));
+}
+
+#[test]
+fn dates_before_1970_and_in_the_future_do_not_break_the_walk() {
+    // git refuses to date a commit before 1970, but such objects exist:
+    // write them raw.
+    let dir = tempfile::tempdir().unwrap();
+    git(dir.path(), &["init", "-q"]);
+    let run = |args: &[&str], input: &str| -> String {
+        let mut child = Command::new("git")
+            .args(args)
+            .current_dir(dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "git {args:?}");
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    };
+    let tree = run(&["write-tree"], "");
+    let mut parent = String::new();
+    for (seconds, message) in [
+        (-14_182_940i64, "old"),
+        (1_715_335_200, "now"),
+        (4_070_908_800, "future"),
+    ] {
+        let mut body = format!("tree {tree}\n");
+        if !parent.is_empty() {
+            body.push_str(&format!("parent {parent}\n"));
+        }
+        body.push_str(&format!(
+            "author a <a@example.com> {seconds} +0000\ncommitter a <a@example.com> {seconds} +0000\n\n{message}\n"
+        ));
+        parent = run(
+            &[
+                "hash-object",
+                "-t",
+                "commit",
+                "-w",
+                "--literally",
+                "--stdin",
+            ],
+            &body,
+        );
+    }
+    run(&["update-ref", "HEAD", &parent], "");
+    // 2024-05-10 lands in May; the future commit lands after --until.
+    let report = report(&investigate(dir.path(), &["--format", "json"]));
+    assert_eq!(report["window"]["commits"], 1);
+    let whole = rca(&[
+        "investigate",
+        "--repo",
+        dir.path().to_str().unwrap(),
+        "--title",
+        "x",
+        "--since",
+        "1960-01-01",
+        "--until",
+        "2100-01-01",
+        "--format",
+        "json",
+    ]);
+    let whole = crate::report(&whole);
+    assert_eq!(whole["window"]["commits"], 3);
+    let landed: Vec<&str> = whole["suspects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["landed_at"].as_str().unwrap())
+        .collect();
+    assert!(landed.contains(&"1969-07-20T20:17:40Z"), "{landed:?}");
+}
