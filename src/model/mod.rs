@@ -628,6 +628,56 @@ impl Model {
     }
 }
 
+/// A prompt split where its shared part ends, scored with that part's KV
+/// cache computed once and reused while the shared text stays the same
+/// (the judges' facts prefix).
+///
+/// Reuse is on the CPU only, where it is bit-exact. On CUDA, candle's
+/// quantized kernels give the suffix run different log-probabilities than
+/// the full prompt (up to 0.36 measured on an H200, enough to reorder a
+/// top-5), and the reuse saved nothing measurable there
+/// (docs/benchmarks.md).
+pub struct PrefixCache {
+    reuse: bool,
+    /// The last shared text run, and its cache.
+    last: Option<(String, Prefix)>,
+}
+
+impl PrefixCache {
+    /// Reuse on `model`'s device when it is the CPU.
+    pub fn new(model: &Model) -> PrefixCache {
+        PrefixCache {
+            reuse: model.info().device == "cpu",
+            last: None,
+        }
+    }
+
+    /// Turns reuse off (for measuring it); it stays off on other devices.
+    pub fn set_reuse(&mut self, on: bool, model: &Model) {
+        self.reuse = on && model.info().device == "cpu";
+    }
+
+    /// [`Model::next_token`] after `shared` then `rest`.
+    pub fn next_token(
+        &mut self,
+        model: &Model,
+        shared: &str,
+        rest: &str,
+        candidates: &[u32],
+    ) -> Result<NextToken, ModelError> {
+        if !self.reuse {
+            let tokens = model.encode(&format!("{shared}{rest}"))?;
+            return model.next_token(None, &tokens, candidates);
+        }
+        if self.last.as_ref().map(|(text, _)| text.as_str()) != Some(shared) {
+            let tokens = model.encode(shared)?;
+            self.last = Some((shared.to_owned(), model.prefix(&tokens)?));
+        }
+        let suffix = model.encode_continuation(rest)?;
+        model.next_token(self.last.as_ref().map(|(_, p)| p), &suffix, candidates)
+    }
+}
+
 /// The next token's log-probabilities for chosen tokens, and the hidden
 /// state they come from.
 #[derive(Debug, Clone)]

@@ -10,7 +10,7 @@
 use super::prompt::{batch_text, facts_text, ANSWER_PREFIX};
 use super::{Judge, LABELS};
 use crate::cases::Facts;
-use crate::model::{Model, Prefix};
+use crate::model::{Model, PrefixCache};
 use crate::retrieve::Candidate;
 use crate::when::Seconds;
 use anyhow::{Context, Result};
@@ -21,14 +21,8 @@ pub struct LlmJudge {
     model: Model,
     /// Token ids of the labels, in slot order.
     labels: Vec<u32>,
-    /// The last prefix run, keyed by its text.
-    prefix: Option<(String, Prefix)>,
-    /// Use the shared-prefix cache: on the CPU only (by default), where it
-    /// is bit-exact. On CUDA, candle's quantized kernels give the suffix
-    /// run different log-probabilities than the full prompt (up to 0.36
-    /// measured on an H200, enough to reorder a top-5), and the reuse saved
-    /// nothing measurable there (docs/benchmarks.md).
-    reuse_prefix: bool,
+    /// The shared part of the prompts (instruction and facts), run once.
+    prefix: PrefixCache,
     dump: Option<PathBuf>,
     judged: usize,
 }
@@ -41,10 +35,9 @@ impl LlmJudge {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         Ok(LlmJudge {
-            reuse_prefix: model.info().device == "cpu",
+            prefix: PrefixCache::new(&model),
             model,
             labels,
-            prefix: None,
             dump,
             judged: 0,
         })
@@ -57,7 +50,7 @@ impl LlmJudge {
     /// Turns the shared-prefix cache off (for measuring it). It stays off
     /// on devices other than the CPU.
     pub fn set_prefix_reuse(&mut self, on: bool) {
-        self.reuse_prefix = on && self.model.info().device == "cpu";
+        self.prefix.set_reuse(on, &self.model);
     }
 
     /// The full prompt of a batch, split at the end of the shared part.
@@ -116,29 +109,11 @@ impl Judge for LlmJudge {
     fn judge(&mut self, facts: &Facts, until: Seconds, batch: &[&Candidate]) -> Result<Vec<f64>> {
         let (shared, rest) = self.prompt(facts, until, batch);
         let labels = &self.labels[..batch.len()];
-        let model_error = |e: crate::model::ModelError| crate::error::model(e.to_string());
-        let logprobs = if self.reuse_prefix {
-            if self.prefix.as_ref().map(|(text, _)| text) != Some(&shared) {
-                let tokens = self.model.encode(&shared).map_err(model_error)?;
-                self.prefix = Some((
-                    shared.clone(),
-                    self.model.prefix(&tokens).map_err(model_error)?,
-                ));
-            }
-            let suffix = self.model.encode_continuation(&rest).map_err(model_error)?;
-            let prefix = self.prefix.as_ref().map(|(_, p)| p);
-            self.model
-                .next_token_logprobs(prefix, &suffix, labels)
-                .map_err(model_error)?
-        } else {
-            let tokens = self
-                .model
-                .encode(&format!("{shared}{rest}"))
-                .map_err(model_error)?;
-            self.model
-                .next_token_logprobs(None, &tokens, labels)
-                .map_err(model_error)?
-        };
+        let logprobs = self
+            .prefix
+            .next_token(&self.model, &shared, &rest, labels)
+            .map_err(|e| crate::error::model(e.to_string()))?
+            .logprobs;
         self.judged += 1;
         if let Some(dir) = &self.dump {
             let record = serde_json::json!({

@@ -21,7 +21,7 @@
 use super::card::card;
 use crate::cases::Facts;
 use crate::history::Commit;
-use crate::model::{Model, Prefix};
+use crate::model::{Model, PrefixCache};
 use crate::retrieve::Candidate;
 use crate::when::Seconds;
 use anyhow::{Context, Result};
@@ -167,10 +167,8 @@ pub struct PointwiseJudge {
     yes: u32,
     no: u32,
     head: Head,
-    /// The last facts prefix run, keyed by its text.
-    prefix: Option<(String, Prefix)>,
-    /// On the CPU only: see `LlmJudge`'s note on CUDA.
-    reuse_prefix: bool,
+    /// The facts part of the prompts, run once per investigation.
+    prefix: PrefixCache,
     dump: Option<PathBuf>,
     judged: usize,
 }
@@ -188,12 +186,11 @@ impl PointwiseJudge {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         Ok(PointwiseJudge {
-            reuse_prefix: model.info().device == "cpu",
+            prefix: PrefixCache::new(&model),
             model,
             yes,
             no,
             head,
-            prefix: None,
             dump,
             judged: 0,
         })
@@ -210,28 +207,10 @@ impl PointwiseJudge {
     /// The model's reading of one change.
     pub fn read(&mut self, facts: &Facts, until: Seconds, commit: &Commit) -> Result<Reading> {
         let (shared, rest) = prompt(&self.model, facts, until, commit);
-        let model_error = |e: crate::model::ModelError| crate::error::model(e.to_string());
-        let candidates = [self.yes, self.no];
-        let next = if self.reuse_prefix {
-            if self.prefix.as_ref().map(|(text, _)| text) != Some(&shared) {
-                let tokens = self.model.encode(&shared).map_err(model_error)?;
-                let prefix = self.model.prefix(&tokens).map_err(model_error)?;
-                self.prefix = Some((shared.clone(), prefix));
-            }
-            let suffix = self.model.encode_continuation(&rest).map_err(model_error)?;
-            let prefix = self.prefix.as_ref().map(|(_, p)| p);
-            self.model
-                .next_token(prefix, &suffix, &candidates)
-                .map_err(model_error)?
-        } else {
-            let tokens = self
-                .model
-                .encode(&format!("{shared}{rest}"))
-                .map_err(model_error)?;
-            self.model
-                .next_token(None, &tokens, &candidates)
-                .map_err(model_error)?
-        };
+        let next = self
+            .prefix
+            .next_token(&self.model, &shared, &rest, &[self.yes, self.no])
+            .map_err(|e| crate::error::model(e.to_string()))?;
         let reading = Reading {
             logodds: next.logprobs[0] - next.logprobs[1],
             hidden: next.hidden,

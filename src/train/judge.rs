@@ -257,19 +257,16 @@ pub fn rank_of(scores: &[f64], culprit: usize) -> usize {
         .count()
 }
 
-/// Scores centred over the judged candidates: what the fusion adds.
-pub fn centred(scores: &[f64]) -> Vec<f64> {
-    let mean = scores.iter().sum::<f64>() / scores.len().max(1) as f64;
-    scores.iter().map(|s| s - mean).collect()
-}
+pub use crate::rank::centred;
 
-/// The fusion's score of each candidate of an example, under `fusion`.
+/// The fusion's log-prior of each candidate of an example, up to a
+/// constant: its score over the temperature, as `ln(prior)` in the ranking.
 pub fn fusion_scores(example: &Example, fusion: &Fusion) -> Vec<f64> {
     let weights = fusion.weights(Regime::of(&example.facts));
     example
         .candidates
         .iter()
-        .map(|c| weights.score(&c.features))
+        .map(|c| weights.score(&c.features) / fusion.temperature)
         .collect()
 }
 
@@ -319,13 +316,8 @@ mod tests {
     /// log-odds miss: the head must find it.
     #[test]
     fn the_head_learns_what_the_log_odds_miss() {
-        let mut state = 11u64;
-        let mut next = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 33) as f32 / (1u64 << 31) as f32
-        };
+        let mut rng = crate::train::Rng::new(11);
+        let mut next = || rng.next_f64() as f32;
         let examples: Vec<Vec<Reading>> = (0..60)
             .map(|i| {
                 (0..8)
