@@ -12,6 +12,7 @@
 //! `cases` and `fixture` serve backtests and tests; `mine` finds cases in a
 //! repository's own history.
 
+pub mod bisect;
 pub mod calibrate;
 pub mod cases;
 pub mod cli;

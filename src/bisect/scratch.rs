@@ -1,0 +1,1 @@
+//! Scratch checkouts for `rca bisect` (filled in below).
