@@ -16,6 +16,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Investigate(InvestigateArgs),
+    Bisect(BisectArgs),
     Backtest(BacktestArgs),
     Calibrate(CalibrateArgs),
     Train(TrainArgs),
@@ -163,8 +164,46 @@ pub struct ModelArgs {
 /// caused an incident.
 #[derive(Debug, Args)]
 pub struct InvestigateArgs {
-    /// The incident's title, as the people on call wrote it.
+    #[command(flatten)]
+    pub incident: IncidentArgs,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// How many suspects to report [default: 5].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub top: Option<u16>,
+    /// Abstain (exit 1) when the confidence that the culprit is listed is
+    /// below this [default: 0].
+    #[arg(long, conflicts_with = "precision")]
+    pub min_confidence: Option<f64>,
+    /// Abstain unless the confidence reaches the threshold that gave this
+    /// precision@5 in the calibration's backtest (needs a calibration).
     #[arg(long)]
+    pub precision: Option<f64>,
+    /// Calibration file from `rca calibrate` (default: rca.yaml's, else
+    /// models/calibration-<ranker>.yaml when present).
+    #[arg(long, value_name = "FILE")]
+    pub calibration: Option<PathBuf>,
+    /// Report the raw confidence even when a calibration is present.
+    #[arg(long, conflicts_with = "calibration")]
+    pub no_calibration: bool,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+    /// Show the evidence and scores behind each suspect.
+    #[arg(long)]
+    pub explain: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// The incident's facts and its window, as `investigate` and `bisect` take
+/// them.
+#[derive(Debug, Clone, Args)]
+pub struct IncidentArgs {
+    /// The incident's title, as the people on call wrote it (required).
+    // Not `required` for clap: a flattened `Option` of these args (bisect's)
+    // would then be required too (clap issue 5092). Parsing still fails
+    // without it.
+    #[arg(long, required = false)]
     pub title: String,
     /// A sentence on the impact or symptom.
     #[arg(long)]
@@ -184,6 +223,11 @@ pub struct InvestigateArgs {
     /// commits that landed before it are seen.
     #[arg(long, value_name = "WHEN")]
     pub until: Option<String>,
+}
+
+/// Where the commits come from and how many go to the ranking.
+#[derive(Debug, Clone, Args)]
+pub struct SourceArgs {
     /// The repository (bare or not; default: the current directory).
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub repo: PathBuf,
@@ -193,38 +237,73 @@ pub struct InvestigateArgs {
     /// Ownership file to use instead of detecting one.
     #[arg(long, value_name = "PATH")]
     pub ownership_file: Option<String>,
-    /// How many suspects to report [default: 5].
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=100))]
-    pub top: Option<u16>,
     /// How many candidates retrieval keeps for ranking [default: 200].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub candidates: Option<u32>,
-    /// Abstain (exit 1) when the confidence that the culprit is listed is
-    /// below this [default: 0].
-    #[arg(long, conflicts_with = "precision")]
-    pub min_confidence: Option<f64>,
-    /// Abstain unless the confidence reaches the threshold that gave this
-    /// precision@5 in the calibration's backtest (needs a calibration).
-    #[arg(long)]
-    pub precision: Option<f64>,
-    /// Calibration file from `rca calibrate` (default: rca.yaml's, else
-    /// models/calibration-<ranker>.yaml when present).
-    #[arg(long, value_name = "FILE")]
-    pub calibration: Option<PathBuf>,
-    /// Report the raw confidence even when a calibration is present.
-    #[arg(long, conflicts_with = "calibration")]
-    pub no_calibration: bool,
     /// Config file (default: rca.yaml at the root of the repository's work
     /// tree, when present).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
-    pub format: ReportFormat,
-    /// Show the evidence and scores behind each suspect.
+}
+
+/// Find which commit of an investigation's window makes a command fail:
+/// a Bayesian bisection that starts from rca's ranking and allows for flaky
+/// runs. Runs happen in scratch checkouts; the repository is not touched.
+#[derive(Debug, Args)]
+pub struct BisectArgs {
+    /// The reproduction, run with `sh -c` at the root of a scratch checkout
+    /// of each commit tested: exit 0 good, 125 cannot test (skip), any
+    /// other code from 1 to 127 bad (126 and 127, a command that cannot
+    /// run, stop the bisection).
+    #[arg(long, value_name = "CMD", required_unless_present = "dry_run")]
+    pub run: Option<String>,
+    /// The JSON report `rca investigate --format json` wrote: the same
+    /// facts, window and tip (instead of --title and the window flags).
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+    #[command(flatten)]
+    pub incident: Option<IncidentArgs>,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Stop when one commit's posterior probability reaches this.
+    #[arg(long, default_value_t = 0.95)]
+    pub confidence: f64,
+    /// Stop after this many runs [default: 2 × log2(window) + 8].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_runs: Option<u32>,
+    /// Chance that a good commit's run fails anyway (a flaky test).
+    #[arg(long, default_value_t = 0.01)]
+    pub false_fail: f64,
+    /// Chance that a bad commit's run passes anyway.
+    #[arg(long, default_value_t = 0.01)]
+    pub false_pass: f64,
+    /// Where the prior comes from.
+    #[arg(long, value_enum, default_value_t = PriorName::Ranking)]
+    pub prior: PriorName,
+    /// Share of the prior spread evenly over every commit of the window,
+    /// so that a commit the ranking missed is still found.
+    #[arg(long, default_value_t = defaults::PRIOR_FLOOR)]
+    pub prior_floor: f64,
+    /// Commits tested at once (each in its own scratch checkout), chosen
+    /// to be informative together.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=8))]
+    pub jobs: u16,
+    /// Print the first commits it would test, and why, without running.
     #[arg(long)]
-    pub explain: bool,
+    pub dry_run: bool,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
     #[command(flatten)]
     pub model: ModelArgs,
+}
+
+/// The prior of `rca bisect`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PriorName {
+    /// The investigation's ranking over every commit of the window.
+    Ranking,
+    /// Every commit alike (what `git bisect` assumes).
+    Flat,
 }
 
 /// Replay past investigations whose culprit is known and measure the
@@ -279,6 +358,15 @@ pub struct BacktestArgs {
     /// --save-examples`, to measure a judge on the candidates it would see.
     #[arg(long, value_name = "FILE")]
     pub save_examples: Option<PathBuf>,
+    /// Also simulate `rca bisect` on each case, with a test that fails
+    /// exactly when the culprit is in the commit tested: runs and accuracy
+    /// of git bisect, of rca bisect with a flat prior and with the ranking's.
+    #[arg(long)]
+    pub bisect: bool,
+    /// In the simulation, the chance that a bad commit's run passes (also
+    /// told to rca bisect's model, which uses at least 0.01).
+    #[arg(long, default_value_t = 0.0, requires = "bisect")]
+    pub bisect_false_pass: f64,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -524,6 +612,8 @@ pub mod defaults {
     pub const KEEP: u16 = 5;
     pub const VOTES: u16 = 2;
     pub const DEVICE: &str = "auto";
+    /// `rca bisect --prior-floor`.
+    pub const PRIOR_FLOOR: f64 = 0.1;
 }
 
 impl RankerName {

@@ -24,6 +24,11 @@ pub mod exit_code {
     /// or incomplete clone: commits are missing from it (the report says
     /// which part and how to fetch it). Takes precedence over 1.
     pub const INCOMPLETE_HISTORY: u8 = 5;
+    /// `rca bisect`: the culprit is not in the window. The command fails
+    /// even before the window, or does not fail even at its tip.
+    pub const NOT_IN_WINDOW: u8 = 6;
+    /// Interrupted (Ctrl-C): the scratch checkouts are removed.
+    pub const INTERRUPTED: u8 = 130;
     /// A bug or an unexpected environment failure.
     pub const INTERNAL: u8 = 70;
 }

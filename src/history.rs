@@ -93,6 +93,9 @@ pub struct Window {
     pub truncated: bool,
     /// Where the readable history stops, when the walk hit that edge.
     pub edge: Option<Edge>,
+    /// The last main-line commit that landed before `since` (None when the
+    /// walk reached the first commit or the edge of the history first).
+    pub base: Option<String>,
 }
 
 /// The edge of a shallow or otherwise incomplete history, as the walk met it.
@@ -378,7 +381,13 @@ pub fn window(repo: &Repository, start: Oid, since: Seconds, until: Seconds) -> 
             .then(a.id.cmp(&b.id))
     });
 
+    let base = lines
+        .iter()
+        .skip_while(|l| l.landed_at >= until)
+        .find(|l| l.landed_at < since)
+        .map(|l| l.id.to_string());
     Ok(Window {
+        base,
         start: start.to_string(),
         since,
         until,

@@ -53,6 +53,8 @@ pub struct Outcome {
     pub report: Report,
     /// Every candidate, best first (the report holds the first `top`).
     pub ranking: Vec<Suspect>,
+    /// The last main-line commit before the window, when the history has it.
+    pub base: Option<String>,
 }
 
 /// Maps history errors to input errors; the rest stays internal.
@@ -108,6 +110,7 @@ pub fn run(
             .as_ref()
             .map(|e| EdgeReport::new(e, request.since)),
     };
+    let base = window.base.clone();
     let options = retrieve::Options {
         limit: request.candidates.max(1),
         fusion: request.fusion.clone(),
@@ -205,5 +208,6 @@ pub fn run(
     Ok(Outcome {
         report,
         ranking: suspects,
+        base,
     })
 }

@@ -51,6 +51,8 @@ pub struct Graph {
     pub ids: Vec<String>,
     /// Row `c`: the commits of the window that are `c` or its ancestors.
     ancestors: Vec<Vec<u64>>,
+    /// Each commit's parents inside the window.
+    parents: Vec<Vec<usize>>,
     /// The window's newest main-line commit: where the incident was seen.
     pub tip: usize,
     /// The last main-line commit before the window, when the repository
@@ -112,48 +114,53 @@ impl Graph {
         Ok(Graph {
             ids,
             ancestors,
+            parents: parents.to_vec(),
             tip,
             base,
         })
     }
 
-    /// Reads the parents of the window's commits from the repository. `tip`
-    /// is the window's newest main-line commit; the base is the first
-    /// parent of the oldest main-line commit inside the window.
-    pub fn from_repository(repo: &Repository, ids: Vec<String>, tip: &str) -> Result<Graph> {
-        let index: HashMap<&str, usize> =
-            ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
-        let tip_index = *index
-            .get(tip)
-            .ok_or_else(|| input(format!("bisect: {tip} is not in the window")))?;
-        let mut parents = Vec::with_capacity(ids.len());
-        let mut first_parent = Vec::with_capacity(ids.len());
-        for id in &ids {
-            let commit = repo.find_commit(Oid::from_str(id)?)?;
-            let all: Vec<String> = commit.parent_ids().map(|p| p.to_string()).collect();
-            parents.push(
-                all.iter()
-                    .filter_map(|p| index.get(p.as_str()).copied())
-                    .collect::<Vec<usize>>(),
-            );
-            first_parent.push(all.into_iter().next());
+    /// Reads the window from the repository: every commit reachable from
+    /// `tip` but not from `base` (`git rev-list tip ^base`), merges
+    /// included, as `git bisect` sees it. Without a base, the whole history
+    /// behind the tip.
+    pub fn from_repository(repo: &Repository, tip: &str, base: Option<&str>) -> Result<Graph> {
+        let mut walk = repo.revwalk()?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)?;
+        walk.push(Oid::from_str(tip)?)?;
+        if let Some(base) = base {
+            walk.hide(Oid::from_str(base)?)?;
         }
-        let mut line = tip_index;
-        let base = loop {
-            match first_parent[line].as_deref() {
-                Some(p) => match index.get(p) {
-                    Some(&i) => line = i,
-                    None => {
-                        let present = Oid::from_str(p)
-                            .ok()
-                            .is_some_and(|oid| repo.find_commit(oid).is_ok());
-                        break present.then(|| p.to_owned());
-                    }
-                },
-                None => break None,
+        let mut ids = Vec::new();
+        for id in walk {
+            // A shallow clone's edge ends the walk early; what was read is
+            // still a window.
+            let Ok(id) = id else { break };
+            ids.push(id);
+            if ids.len() > MAX_COMMITS {
+                return Err(input(format!(
+                    "the window holds more than {MAX_COMMITS} commits, more than bisect takes: narrow --since"
+                )));
             }
-        };
-        Graph::new(ids, &parents, tip_index, base)
+        }
+        let index: HashMap<Oid, usize> = ids.iter().enumerate().map(|(i, &id)| (id, i)).collect();
+        let parents: Vec<Vec<usize>> = ids
+            .iter()
+            .map(|&id| {
+                Ok(repo
+                    .find_commit(id)?
+                    .parent_ids()
+                    .filter_map(|p| index.get(&p).copied())
+                    .collect())
+            })
+            .collect::<Result<_>>()?;
+        let tip = index[&Oid::from_str(tip)?];
+        Graph::new(
+            ids.iter().map(Oid::to_string).collect(),
+            &parents,
+            tip,
+            base.map(str::to_owned),
+        )
     }
 
     pub fn len(&self) -> usize {
@@ -253,6 +260,8 @@ pub struct Search<'g> {
     noise: Noise,
     /// Commits (and the base, last) whose command said "cannot test".
     untestable: Vec<bool>,
+    /// Failing and passing runs seen per commit (and the base, last).
+    seen: Vec<[u32; 2]>,
 }
 
 impl<'g> Search<'g> {
@@ -291,6 +300,7 @@ impl<'g> Search<'g> {
             posterior,
             noise: noise.clamped(),
             untestable,
+            seen: vec![[0, 0]; n + 1],
         }
     }
 
@@ -341,10 +351,7 @@ impl<'g> Search<'g> {
     }
 
     fn testable(&self, target: Target) -> bool {
-        match target {
-            Target::Commit(c) => !self.untestable[c],
-            Target::Base => !self.untestable[self.graph.len()],
-        }
+        !self.untestable[self.slot(target)]
     }
 
     /// Every run still possible, most informative first (ties: the lower
@@ -453,8 +460,43 @@ impl<'g> Search<'g> {
         marginal - conditional
     }
 
+    fn slot(&self, target: Target) -> usize {
+        match target {
+            Target::Commit(c) => c,
+            Target::Base => self.graph.len(),
+        }
+    }
+
+    /// The run that a verdict for `hypothesis` still lacks, if any: as with
+    /// `git bisect`, a culprit is a commit seen failing whose parents were
+    /// seen passing (the base stands for parents before the window); the
+    /// time before the window needs the base seen failing, and "nothing
+    /// fails" the tip seen passing. Runs that cannot be made (skipped, or
+    /// no base) are not asked for.
+    pub fn missing_evidence(&self, hypothesis: Hypothesis) -> Option<Target> {
+        let graph = self.graph;
+        let wanted: Vec<(Target, bool)> = match hypothesis {
+            Hypothesis::Commit(c) => {
+                let mut wanted = vec![(Target::Commit(c), true)];
+                if graph.parents[c].is_empty() {
+                    wanted.push((Target::Base, false));
+                }
+                wanted.extend(graph.parents[c].iter().map(|&p| (Target::Commit(p), false)));
+                wanted
+            }
+            Hypothesis::BeforeWindow => vec![(Target::Base, true)],
+            Hypothesis::NoFailure => vec![(Target::Commit(graph.tip), false)],
+        };
+        wanted.into_iter().find_map(|(target, fail)| {
+            let seen = self.seen[self.slot(target)][usize::from(!fail)];
+            (seen == 0 && self.testable(target)).then_some(target)
+        })
+    }
+
     /// Updates the posterior with one run's result.
     pub fn observe(&mut self, target: Target, failed: bool) {
+        let slot = self.slot(target);
+        self.seen[slot][usize::from(!failed)] += 1;
         for h in 0..self.posterior.len() {
             let fail = self.noise.p_fail(self.bad(target, h));
             self.posterior[h] *= if failed { fail } else { 1.0 - fail };
@@ -467,13 +509,8 @@ impl<'g> Search<'g> {
 
     /// The command cannot test `target` (exit 125): it is not chosen again.
     pub fn skip(&mut self, target: Target) {
-        match target {
-            Target::Commit(c) => self.untestable[c] = true,
-            Target::Base => {
-                let n = self.graph.len();
-                self.untestable[n] = true;
-            }
-        }
+        let slot = self.slot(target);
+        self.untestable[slot] = true;
     }
 
     /// The `k` most probable hypotheses, most probable first.
@@ -546,14 +583,27 @@ pub fn drive(
 ) -> Result<(Stop, usize)> {
     let mut runs = 0;
     loop {
-        if search.best().1 >= limits.confidence {
+        let (best, probability) = search.best();
+        let missing = search.missing_evidence(best);
+        if probability >= limits.confidence && missing.is_none() {
             return Ok((Stop::Confident, runs));
         }
         if runs >= limits.max_runs {
             return Ok((Stop::Budget, runs));
         }
         let jobs = limits.jobs.min(limits.max_runs - runs);
-        let batch = search.next(jobs);
+        let batch = match missing.filter(|_| probability >= limits.confidence) {
+            // Confident, but without the runs that prove it: make them.
+            Some(target) => {
+                let p_bad = search.p_bad(target);
+                vec![Choice {
+                    target,
+                    p_bad,
+                    bits: search.bits(p_bad).max(1e-6),
+                }]
+            }
+            None => search.next(jobs),
+        };
         if batch.first().is_none_or(|c| c.bits < 1e-9) {
             return Ok((Stop::NothingToTest, runs));
         }

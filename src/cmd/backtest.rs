@@ -43,6 +43,10 @@ pub struct CaseResult {
     pub history_s: f64,
     pub retrieve_s: f64,
     pub rank_s: f64,
+    /// With `--bisect`: the simulated bisections (None when the culprit is
+    /// not in the window).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bisect: Option<super::bisect::SimulatedCase>,
 }
 
 /// Aggregate metrics over a set of cases.
@@ -82,6 +86,9 @@ pub struct Summary {
     pub curve: Vec<CurvePoint>,
     /// The curve at 25, 50, 75 and 100% coverage.
     pub operating_points: Vec<CurvePoint>,
+    /// With `--bisect`: the simulated bisections.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bisect: Option<super::bisect::SimulationSummary>,
 }
 
 pub fn metrics(results: &[&CaseResult]) -> Metrics {
@@ -152,6 +159,8 @@ pub struct RunInfo<'a> {
     pub candidates_limit: usize,
     pub min_confidence: f64,
     pub calibrated: bool,
+    /// `--bisect` with this share of bad runs passing.
+    pub bisect: Option<f64>,
 }
 
 pub fn summarize(results: &[CaseResult], info: &RunInfo<'_>) -> Summary {
@@ -179,6 +188,10 @@ pub fn summarize(results: &[CaseResult], info: &RunInfo<'_>) -> Summary {
             .filter_map(|&c| at_coverage(&curve, c))
             .collect(),
         curve,
+        bisect: info.bisect.map(|false_pass| {
+            let cases: Vec<_> = results.iter().map(|r| r.bisect.clone()).collect();
+            super::bisect::summarize_simulation(&cases, false_pass)
+        }),
     }
 }
 
@@ -292,7 +305,11 @@ pub fn run(mut args: BacktestArgs) -> Result<u8> {
         candidates,
         min_confidence: args.min_confidence,
         calibration: calibration.map(|(_, c)| c),
+        bisect: args.bisect.then_some(args.bisect_false_pass),
     };
+    if !(0.0..0.5).contains(&args.bisect_false_pass) {
+        return Err(usage("--bisect-false-pass must be at least 0 and below 0.5"));
+    }
     let bar = progress::bar(total as u64, "cases");
     let mut results = Vec::new();
     for (file, repo) in &files {
@@ -322,6 +339,7 @@ pub fn run(mut args: BacktestArgs) -> Result<u8> {
             candidates_limit: candidates,
             min_confidence: settings.min_confidence,
             calibrated: settings.calibration.is_some(),
+            bisect: settings.bisect,
         },
     );
     if let Some(dir) = output {
@@ -336,7 +354,12 @@ pub fn run(mut args: BacktestArgs) -> Result<u8> {
     }
     match args.format {
         BacktestFormat::Json => out(&format!("{}\n", serde_json::to_string_pretty(&summary)?))?,
-        BacktestFormat::Text => out(&render(&results, &summary))?,
+        BacktestFormat::Text => {
+            out(&render(&results, &summary))?;
+            if let Some(simulation) = &summary.bisect {
+                out(&super::bisect::render_simulation(simulation))?;
+            }
+        }
         BacktestFormat::Jsonl => {}
     }
     Ok(exit_code::SUCCESS)
@@ -349,6 +372,8 @@ struct Settings {
     candidates: usize,
     min_confidence: f64,
     calibration: Option<Calibration>,
+    /// Simulate bisections, with this share of bad runs passing.
+    bisect: Option<f64>,
 }
 
 /// The `--out` folder: per-case lines as they finish (a stopped run keeps
@@ -428,6 +453,13 @@ fn curve_svg(summary: &Summary, results: &[CaseResult]) -> Result<String> {
         "precision@5 (culprit in the top 5)",
         &series,
     )
+}
+
+/// A seed from a case id (FNV-1a), the same on every machine.
+fn seed_of(id: &str) -> u64 {
+    id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Candidates per `--save-examples` example: the judge's electorate.
@@ -518,6 +550,16 @@ fn replay(
         history_s: report.timings.history_s,
         retrieve_s: report.timings.retrieve_s,
         rank_s: report.timings.rank_s,
+        bisect: match settings.bisect {
+            Some(false_pass) => super::bisect::simulate(
+                repo,
+                &outcome,
+                &culprit,
+                false_pass,
+                seed_of(&case.id),
+            )?,
+            None => None,
+        },
     };
     Ok((result, group, example))
 }

@@ -2,7 +2,7 @@
 
 use super::{out, progress, shell_quote};
 use crate::cases::Facts;
-use crate::cli::{defaults, InvestigateArgs, ReportFormat};
+use crate::cli::{defaults, IncidentArgs, InvestigateArgs, ModelArgs, ReportFormat, SourceArgs};
 use crate::config::Config;
 use crate::error::{exit_code, input, usage};
 use crate::history;
@@ -13,11 +13,8 @@ use crate::when;
 use anyhow::Result;
 
 pub fn run(mut args: InvestigateArgs) -> Result<u8> {
-    if args.title.trim().is_empty() {
-        return Err(usage("--title must not be empty"));
-    }
-    let repo = history::open(&args.repo).map_err(|e| input(e.to_string()))?;
-    let config = Config::find(args.config.as_deref(), repo.workdir())?;
+    let repo = history::open(&args.source.repo).map_err(|e| input(e.to_string()))?;
+    let config = Config::find(args.source.config.as_deref(), repo.workdir())?;
     config.fill_model_args(&mut args.model)?;
     let request = resolve(&args, &config)?;
     let repository_label = repo
@@ -25,7 +22,8 @@ pub fn run(mut args: InvestigateArgs) -> Result<u8> {
         .unwrap_or_else(|| repo.path())
         .display()
         .to_string();
-    let reproduce = reproduce_command(&args, &request);
+    let reproduce =
+        reproduce_command("investigate", &request, &args.source.repo, &args.model);
     let mut session = super::ranking::Session::new(&args.model, request.top)?;
     let spinner = progress::spinner("walking history and retrieving");
     let outcome = investigation::run(
@@ -55,23 +53,7 @@ pub fn run(mut args: InvestigateArgs) -> Result<u8> {
 /// Checks the arguments, with the config filling what they leave out, and
 /// turns them into a request.
 fn resolve(args: &InvestigateArgs, config: &Config) -> Result<Request> {
-    let paths = config.alias_paths(
-        &format!("{} {}", args.title, args.impact.as_deref().unwrap_or("")),
-        &args.paths,
-    );
-    retrieve::path_globs(&paths).map_err(|e| usage(format!("--path: {e}")))?;
-    let now = when::now();
-    let until = match &args.until {
-        Some(text) => when::parse(text, now).map_err(|e| input(format!("--until: {e}")))?,
-        None => now,
-    };
-    let since_text = args
-        .since
-        .as_ref()
-        .or(config.window.since.as_ref())
-        .ok_or_else(|| usage("--since is required (or window.since in rca.yaml)"))?;
-    let since = when::parse(since_text, until).map_err(|e| input(format!("--since: {e}")))?;
-    let fusion = super::ranking::fusion(&args.model)?;
+    let mut request = request(&args.incident, &args.source, &args.model, config)?;
     let calibration = super::calibrate::resolve(
         args.no_calibration,
         args.calibration.clone().or_else(|| {
@@ -82,7 +64,7 @@ fn resolve(args: &InvestigateArgs, config: &Config) -> Result<Request> {
                 .map(|p| config.path(p))
         }),
         args.model.ranker().as_str(),
-        &fusion_id(&fusion),
+        &fusion_id(&request.fusion),
     )?;
     // Flags override the config as a pair: --min-confidence also replaces
     // the config's precision, and the reverse.
@@ -94,57 +76,100 @@ fn resolve(args: &InvestigateArgs, config: &Config) -> Result<Request> {
             config.confidence.precision,
         )
     };
-    let min_confidence =
+    request.min_confidence =
         super::calibrate::threshold(min_confidence, precision, calibration.as_ref())?;
+    request.top = usize::from(args.top.or(config.ranking.top).unwrap_or(defaults::TOP));
+    request.calibration = calibration.map(|(_, c)| c);
+    Ok(request)
+}
+
+/// The request of an incident's facts and window, before the confidence
+/// settings: no threshold, no calibration, the default top.
+pub(super) fn request(
+    incident: &IncidentArgs,
+    source: &SourceArgs,
+    model: &ModelArgs,
+    config: &Config,
+) -> Result<Request> {
+    if incident.title.trim().is_empty() {
+        return Err(usage("--title must not be empty"));
+    }
+    let paths = config.alias_paths(
+        &format!(
+            "{} {}",
+            incident.title,
+            incident.impact.as_deref().unwrap_or("")
+        ),
+        &incident.paths,
+    );
+    retrieve::path_globs(&paths).map_err(|e| usage(format!("--path: {e}")))?;
+    let now = when::now();
+    let until = match &incident.until {
+        Some(text) => when::parse(text, now).map_err(|e| input(format!("--until: {e}")))?,
+        None => now,
+    };
+    let since_text = incident
+        .since
+        .as_ref()
+        .or(config.window.since.as_ref())
+        .ok_or_else(|| usage("--since is required (or window.since in rca.yaml)"))?;
+    let since = when::parse(since_text, until).map_err(|e| input(format!("--since: {e}")))?;
     Ok(Request {
         facts: Facts {
-            title: args.title.clone(),
-            impact: args.impact.clone(),
-            team_hints: args.teams.clone(),
+            title: incident.title.clone(),
+            impact: incident.impact.clone(),
+            team_hints: incident.teams.clone(),
             path_hints: paths,
         },
         since,
         until,
-        reference: args
+        reference: source
             .reference
             .clone()
             .or_else(|| config.window.reference.clone()),
-        ownership_file: args
+        ownership_file: source
             .ownership_file
             .clone()
             .or_else(|| config.ownership_file.clone()),
-        candidates: args
+        candidates: source
             .candidates
             .or(config.ranking.candidates)
             .unwrap_or(defaults::CANDIDATES) as usize,
-        top: usize::from(args.top.or(config.ranking.top).unwrap_or(defaults::TOP)),
-        min_confidence,
-        fusion,
-        calibration: calibration.map(|(_, c)| c),
+        top: usize::from(defaults::TOP),
+        min_confidence: 0.0,
+        fusion: super::ranking::fusion(model)?,
+        calibration: None,
     })
 }
 
 /// A command line that replays this investigation exactly: absolute
-/// window bounds instead of relative ones.
-fn reproduce_command(args: &InvestigateArgs, request: &Request) -> String {
+/// window bounds instead of relative ones. `command` is the subcommand and
+/// its own flags.
+pub(super) fn reproduce_command(
+    command: &str,
+    request: &Request,
+    repo: &std::path::Path,
+    model: &ModelArgs,
+) -> String {
+    let facts = &request.facts;
     let mut parts = vec![
-        "rca investigate".to_owned(),
-        format!("--title {}", shell_quote(&args.title)),
+        format!("rca {command}"),
+        format!("--title {}", shell_quote(&facts.title)),
     ];
-    if let Some(impact) = &args.impact {
+    if let Some(impact) = &facts.impact {
         parts.push(format!("--impact {}", shell_quote(impact)));
     }
-    for team in &args.teams {
+    for team in &facts.team_hints {
         parts.push(format!("--team {}", shell_quote(team)));
     }
-    for path in &request.facts.path_hints {
+    for path in &facts.path_hints {
         parts.push(format!("--path {}", shell_quote(path)));
     }
     parts.push(format!("--since {}", when::rfc3339(request.since)));
     parts.push(format!("--until {}", when::rfc3339(request.until)));
     parts.push(format!(
         "--repo {}",
-        shell_quote(&args.repo.display().to_string())
+        shell_quote(&repo.display().to_string())
     ));
     if let Some(reference) = &request.reference {
         parts.push(format!("--ref {}", shell_quote(reference)));
@@ -153,6 +178,6 @@ fn reproduce_command(args: &InvestigateArgs, request: &Request) -> String {
         parts.push(format!("--ownership-file {}", shell_quote(file)));
     }
     parts.push(format!("--candidates {}", request.candidates));
-    parts.extend(super::ranking::flags(&args.model));
+    parts.extend(super::ranking::flags(model));
     parts.join(" ")
 }

@@ -3,6 +3,7 @@
 //! through [`out`].
 
 pub mod backtest;
+pub mod bisect;
 pub mod calibrate;
 pub mod fixture;
 pub mod investigate;
@@ -22,6 +23,7 @@ use std::io::Write;
 pub fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Investigate(args) => investigate::run(args),
+        Command::Bisect(args) => bisect::run(args),
         Command::Backtest(args) => backtest::run(args),
         Command::Calibrate(args) => calibrate::run(args),
         Command::Train(args) => train::run(args),
