@@ -22,6 +22,7 @@ pub mod diff;
 pub mod error;
 pub mod fixture;
 pub mod history;
+pub mod interrupt;
 pub mod investigation;
 pub mod mine;
 pub mod model;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     rca::model::tune_allocator();
+    rca::interrupt::install();
     let cli = match rca::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -171,3 +171,30 @@ fn model_problems_are_one_line_errors_with_exit_code_4() {
     let output = fixture.run(&["--ranker", "llm", "--device", "tpu"]);
     assert_one_line_error(&output, 2, "unknown device");
 }
+
+#[test]
+fn ctrl_c_ends_an_investigation_with_exit_code_130() {
+    let fixture = build("codeowners-monorepo", true);
+    let mut args = fixture.investigate_args();
+    args.extend(["--ranker".into(), "llm".into(), "--elect".into(), "60".into()]);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_rca"))
+        .args(&args)
+        .env("RAYON_NUM_THREADS", "2")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Loading the model and judging 60 changes takes seconds.
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let pid = child.id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.trim_end().ends_with("rca: interrupted"), "{stderr}");
+    assert!(output.stdout.is_empty(), "no partial report");
+}

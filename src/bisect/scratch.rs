@@ -14,32 +14,7 @@ use anyhow::{Context, Result};
 use git2::{build::CheckoutBuilder, Oid, Repository};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-/// Set by the Ctrl-C handler.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-/// The interruption, as an error: the command maps it to exit code 130.
-#[derive(Debug, thiserror::Error)]
-#[error("interrupted")]
-pub struct Interrupted;
-
-/// Catches Ctrl-C (SIGINT, and SIGTERM) from now on: running commands are
-/// stopped and the scratch checkouts removed before rca exits with 130.
-pub fn catch_interrupts() {
-    // A second install (tests run several bisects in one process) fails
-    // harmlessly: the first handler sets the same flag.
-    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
-}
-
-fn check_interrupt() -> Result<()> {
-    if INTERRUPTED.load(Ordering::SeqCst) {
-        Err(Interrupted.into())
-    } else {
-        Ok(())
-    }
-}
 
 /// One scratch checkout.
 pub struct Scratch {
@@ -105,12 +80,12 @@ pub struct Ended {
 /// waits for all. The command sees `RCA_BISECT_COMMIT`; its standard output
 /// goes to rca's standard error, so that rca's own output stays clean.
 pub fn run_all(command: &str, jobs: &[(&Scratch, &str)]) -> Result<Vec<Ended>> {
-    check_interrupt()?;
+    crate::interrupt::check()?;
     let mut running: Vec<(Child, Instant)> = Vec::with_capacity(jobs.len());
     let mut spawned = || -> Result<()> {
         for (scratch, commit) in jobs {
             scratch.checkout(commit)?;
-            check_interrupt()?;
+            crate::interrupt::check()?;
             running.push((spawn(command, scratch.path(), commit)?, Instant::now()));
         }
         Ok(())
@@ -131,7 +106,7 @@ pub fn run_all(command: &str, jobs: &[(&Scratch, &str)]) -> Result<Vec<Ended>> {
         if ended.iter().all(Option::is_some) {
             break Ok(());
         }
-        check_interrupt()?;
+        crate::interrupt::check()?;
         std::thread::sleep(Duration::from_millis(20));
     });
     if let Err(e) = outcome {

@@ -318,7 +318,7 @@ pub fn run(mut args: BisectArgs) -> Result<u8> {
         return Ok(exit_code::SUCCESS);
     }
     let command = args.run.clone().unwrap_or_default();
-    scratch::catch_interrupts();
+    crate::interrupt::cooperate();
     let scratches = (0..limits.jobs)
         .map(|_| Scratch::create(&repo))
         .collect::<Result<Vec<_>>>()?;
@@ -377,7 +377,7 @@ pub fn run(mut args: BisectArgs) -> Result<u8> {
     drop(scratches);
     let (stop, count) = match stopped {
         Ok(done) => done,
-        Err(e) if e.is::<scratch::Interrupted>() => {
+        Err(e) if e.is::<crate::interrupt::Interrupted>() => {
             eprintln!(
                 "rca: interrupted after {} runs; the scratch checkouts are removed",
                 runs.len()

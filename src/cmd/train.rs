@@ -110,6 +110,9 @@ struct Source {
 
 pub fn run(args: TrainArgs) -> Result<u8> {
     let started = Instant::now();
+    // Ctrl-C: nothing is written during the replay; during fine-tuning the
+    // checkpoint is, and the same command resumes from it.
+    crate::interrupt::cooperate();
     let budget = std::time::Duration::from_secs(u64::from(args.max_minutes) * 60);
     let (since, until) =
         when::period(args.since.as_deref(), args.until.as_deref(), DEFAULT_PERIOD)?;
@@ -180,6 +183,11 @@ pub fn run(args: TrainArgs) -> Result<u8> {
     let mut index = 0usize;
     'replay: for source in &sources {
         for case in &source.file.cases {
+            if crate::interrupt::requested() {
+                bar.finish_and_clear();
+                eprintln!("rca: interrupted while replaying cases; nothing was written");
+                return Ok(exit_code::INTERRUPTED);
+            }
             if started.elapsed() > budget {
                 stopped = true;
                 break 'replay;
@@ -314,6 +322,17 @@ pub fn run(args: TrainArgs) -> Result<u8> {
         manifest.seconds = started.elapsed().as_secs_f64();
     }
     let manifest_path = write_manifest(&out_dir, &manifest)?;
+    if manifest
+        .lora
+        .as_ref()
+        .is_some_and(|l| l.report.stopped == train::StopReason::Interrupted)
+    {
+        eprintln!(
+            "rca: interrupted: the fine-tuning checkpoint is in {}; the same command resumes it",
+            out_dir.display()
+        );
+        return Ok(exit_code::INTERRUPTED);
+    }
     match args.format {
         Format::Json => out(&format!("{}\n", serde_json::to_string_pretty(&manifest)?))?,
         Format::Text => out(&render(&manifest, &manifest_path))?,

@@ -132,6 +132,8 @@ pub enum StopReason {
     Finished,
     /// `max_minutes` ran out; the checkpoint resumes it.
     TimeBudget,
+    /// Ctrl-C; the checkpoint resumes it.
+    Interrupted,
 }
 
 /// The outcome of [`Trainer::run`].
@@ -428,6 +430,10 @@ impl Trainer {
                 self.state.epoch += 1;
                 self.state.index = 0;
                 continue;
+            }
+            if crate::interrupt::requested() {
+                stopped = StopReason::Interrupted;
+                break;
             }
             if let Some(minutes) = self.config.max_minutes {
                 let elapsed = start.elapsed().as_secs_f64();
