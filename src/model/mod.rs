@@ -311,6 +311,20 @@ impl std::fmt::Debug for Prefix {
     }
 }
 
+/// Reads a GGUF as [`Model::load`] does before it reads any weight: opens
+/// and checks the header (magic, metadata, tensor extents, architecture),
+/// builds the tokenizer from the metadata and reads the Llama
+/// hyper-parameters. Tensor data is never read. Every problem is a
+/// [`ModelError`]; the fuzz targets (`fuzz/`) drive the GGUF reader
+/// through this.
+pub fn read_gguf_metadata(path: &Path) -> Result<(), ModelError> {
+    let file = gguf::open(path)?;
+    tokenizer::TextTokenizer::from_gguf(&file)?;
+    let _ = (file.parameter_count(), file.weight_dtypes(), file.string("general.name"));
+    llama::read_config(&file)?;
+    Ok(())
+}
+
 impl Model {
     /// Loads a GGUF, choosing the weight format with [`WeightFormat::choose`].
     pub fn load(path: &Path, opts: &LoadOptions) -> Result<Model, ModelError> {
