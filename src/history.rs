@@ -38,6 +38,10 @@ pub struct FileChange {
     /// Binary files, submodules (a gitlink whose commit changed) and blobs
     /// missing from a partial clone have no line counts.
     pub binary: bool,
+    /// A blob of this change is missing (a partial clone, or a damaged
+    /// repository): its lines could not be read.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub missing: bool,
 }
 
 /// A commit in the window, as plain data.
@@ -522,13 +526,14 @@ fn changed_files(
                 added: 0,
                 removed: 0,
                 binary: false,
+                missing: false,
             });
             continue;
         }
         let index = u32::try_from(files.len()).unwrap_or(u32::MAX);
         // A submodule has no lines here: counted like a binary file.
-        let (added, removed, binary) = if change.gitlink {
-            (0, 0, true)
+        let (added, removed, binary, missing) = if change.gitlink {
+            (0, 0, true, false)
         } else {
             line_counts(repo, change.old, change.new, &path, index, &mut reader)?
         };
@@ -538,6 +543,7 @@ fn changed_files(
             added,
             removed,
             binary,
+            missing,
         });
     }
     Ok((files, reader.finish()))
@@ -652,7 +658,7 @@ fn is_binary(content: &[u8]) -> bool {
     content[..content.len().min(8000)].contains(&0)
 }
 
-/// (added, removed, binary) between two blobs; the changed lines go to
+/// (added, removed, binary, missing) between two blobs; the changed lines go to
 /// `reader` while its budget lasts, unless the file is vendored or generated.
 ///
 /// Lines are compared as [`diff::changed_lines`] does: common ends trimmed,
@@ -667,7 +673,7 @@ fn line_counts(
     path: &str,
     index: u32,
     reader: &mut diff::Reader,
-) -> Result<(u32, u32, bool)> {
+) -> Result<(u32, u32, bool, bool)> {
     // A blob missing from a partial or filtered clone has no line counts,
     // like a binary one; the path still counts.
     let (Ok(old_blob), Ok(new_blob)) = (
@@ -675,16 +681,16 @@ fn line_counts(
         new.map(|id| repo.find_blob(id)).transpose(),
     ) else {
         reader.skip();
-        return Ok((0, 0, true));
+        return Ok((0, 0, true, true));
     };
     let old_content = old_blob.as_ref().map_or(&[][..], |b| b.content());
     let new_content = new_blob.as_ref().map_or(&[][..], |b| b.content());
     if is_binary(old_content) || is_binary(new_content) {
         reader.skip();
-        return Ok((0, 0, true));
+        return Ok((0, 0, true, false));
     }
     if old_content == new_content {
-        return Ok((0, 0, false));
+        return Ok((0, 0, false, false));
     }
     let lines = diff::changed_lines(old_content, new_content);
     let readable = !diff::is_vendored_or_generated_path(path)
@@ -698,6 +704,7 @@ fn line_counts(
     Ok((
         u32::try_from(lines.added.len()).unwrap_or(u32::MAX),
         u32::try_from(lines.removed.len()).unwrap_or(u32::MAX),
+        false,
         false,
     ))
 }

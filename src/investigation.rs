@@ -109,6 +109,13 @@ pub fn run(
             .edge
             .as_ref()
             .map(|e| EdgeReport::new(e, request.since)),
+        missing_objects: window
+            .commits
+            .iter()
+            .filter(|c| c.files.iter().any(|f| f.missing))
+            .take(20)
+            .map(|c| c.id.clone())
+            .collect(),
     };
     let base = window.base.clone();
     let options = retrieve::Options {

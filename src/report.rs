@@ -63,9 +63,25 @@ pub struct WindowSummary {
     /// Where the readable history stops, when `truncated`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub edge: Option<EdgeReport>,
+    /// Commits of the window with a blob missing from the repository (a
+    /// partial clone, or damage): their line counts and diff words are
+    /// incomplete. Ids, at most 20.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing_objects: Vec<String>,
 }
 
 impl WindowSummary {
+    /// The warning about missing objects, if any.
+    pub fn missing_objects_line(&self) -> Option<String> {
+        (!self.missing_objects.is_empty()).then(|| {
+            format!(
+                "warning: objects are missing from this repository (a partial clone, or damage): the changes of {} window commit(s) were read in part (first: {}); `git fsck` tells which",
+                self.missing_objects.len(),
+                &self.missing_objects[0][..12.min(self.missing_objects[0].len())]
+            )
+        })
+    }
+
     /// Commits of the window are missing from this clone.
     pub fn incomplete(&self) -> bool {
         self.edge.as_ref().is_some_and(|e| e.window_incomplete)
@@ -444,6 +460,9 @@ pub fn render_markdown(report: &Report) -> String {
         report.candidates,
         report.ranker
     );
+    if let Some(line) = report.window.missing_objects_line() {
+        let _ = writeln!(out, "> **{}**\n", cell(&line));
+    }
     if let Some(edge) = &report.window.edge {
         let _ = writeln!(out, "> **{}**\n", cell(&edge.describe()));
     }
@@ -515,6 +534,9 @@ pub fn render_text(report: &Report, explain: bool) -> String {
         other => format!("{other} ranking"),
     };
     let _ = writeln!(out, "Ranking: {ranking}");
+    if let Some(line) = report.window.missing_objects_line() {
+        let _ = writeln!(out, "{line}");
+    }
     if let Some(edge) = &report.window.edge {
         let _ = writeln!(out, "{}", edge.describe());
     }

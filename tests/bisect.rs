@@ -69,7 +69,13 @@ fn repo() -> Repo {
     )
     .unwrap();
     git(&path, &["add", "test.sh", "flaky.sh"], None);
-    commit(&path, "config.txt", "limit = 10\n", "config: limits", &day(1));
+    commit(
+        &path,
+        "config.txt",
+        "limit = 10\n",
+        "config: limits",
+        &day(1),
+    );
     let mut culprit = String::new();
     for d in 2..=30 {
         if d == 11 {
@@ -82,13 +88,26 @@ fn repo() -> Repo {
                 "config: let the limit be set by the caller",
                 &day(12),
             );
-            commit(&path, "tuning.txt", "a\nb\n", "tuning: more notes", &day(13));
+            commit(
+                &path,
+                "tuning.txt",
+                "a\nb\n",
+                "tuning: more notes",
+                &day(13),
+            );
             git(&path, &["checkout", "-q", "main"], None);
         }
         if d == 22 {
             git(
                 &path,
-                &["merge", "-q", "--no-ff", "-m", "Merge branch tuning", "tuning"],
+                &[
+                    "merge",
+                    "-q",
+                    "--no-ff",
+                    "-m",
+                    "Merge branch tuning",
+                    "tuning",
+                ],
                 Some(&day(22)),
             );
             continue;
@@ -224,7 +243,10 @@ fn batches_dry_runs_and_saved_reports() {
     let output = repo.bisect(&args);
     let text = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{text}");
-    assert!(text.contains("first run 1:") && text.contains("if it fails, then:"), "{text}");
+    assert!(
+        text.contains("first run 1:") && text.contains("if it fails, then:"),
+        "{text}"
+    );
     // The JSON report of investigate gives the same window.
     let saved = repo.tmp.parent().unwrap().join("report.json");
     let investigate = Command::new(env!("CARGO_BIN_EXE_rca"))
@@ -265,11 +287,17 @@ fn commands_that_cannot_find_the_culprit_say_why() {
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert_eq!(missing.status.code(), Some(3), "{stderr}");
     let last = stderr.trim_end().lines().last().unwrap_or_default();
-    assert!(last.starts_with("rca: error: ") && last.contains("was not found"), "{stderr}");
+    assert!(
+        last.starts_with("rca: error: ") && last.contains("was not found"),
+        "{stderr}"
+    );
     let fails = run("exit 1");
     let text = String::from_utf8_lossy(&fails.stdout);
     assert_eq!(fails.status.code(), Some(6), "{text}");
-    assert!(text.contains("the window does not contain the culprit"), "{text}");
+    assert!(
+        text.contains("the window does not contain the culprit"),
+        "{text}"
+    );
     let passes = run("exit 0");
     let text = String::from_utf8_lossy(&passes.stdout);
     assert_eq!(passes.status.code(), Some(6), "{text}");
@@ -320,11 +348,18 @@ fn an_interrupted_bisection_stops_its_command_and_cleans_up() {
         .unwrap();
     let started = std::time::Instant::now();
     while !marker.exists() {
-        assert!(started.elapsed().as_secs() < 60, "the command never started");
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the command never started"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(130), "{output:?}");
     assert!(

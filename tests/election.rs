@@ -176,7 +176,12 @@ fn model_problems_are_one_line_errors_with_exit_code_4() {
 fn ctrl_c_ends_an_investigation_with_exit_code_130() {
     let fixture = build("codeowners-monorepo", true);
     let mut args = fixture.investigate_args();
-    args.extend(["--ranker".into(), "llm".into(), "--elect".into(), "60".into()]);
+    args.extend([
+        "--ranker".into(),
+        "llm".into(),
+        "--elect".into(),
+        "60".into(),
+    ]);
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_rca"))
         .args(&args)
         .env("RAYON_NUM_THREADS", "2")

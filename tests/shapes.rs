@@ -500,3 +500,107 @@ fn dates_before_1970_and_in_the_future_do_not_break_the_walk() {
         .collect();
     assert!(landed.contains(&"1969-07-20T20:17:40Z"), "{landed:?}");
 }
+
+/// Builds history with `git fast-import` from a stream.
+fn fast_import(dir: &Path, stream: &[u8]) {
+    use std::io::Write as _;
+    let mut child = Command::new("git")
+        .args(["fast-import", "--quiet"])
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stream).unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn a_commit_of_fifty_thousand_files_and_non_utf8_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    let mut stream: Vec<u8> = b"blob\nmark :1\ndata 8\nint x;\n\n".to_vec();
+    let commit = |stream: &mut Vec<u8>, mark: u32, day: u32, message: &str, body: &[u8]| {
+        stream.extend(format!(
+            "commit refs/heads/main\nmark :{mark}\ncommitter a <a@example.com> {} +0000\ndata {}\n{message}\n",
+            1_714_550_400 + day * 86_400,
+            message.len() + 1
+        ).bytes());
+        if mark > 2 {
+            stream.extend(format!("from :{}\n", mark - 1).bytes());
+        }
+        stream.extend_from_slice(body);
+        stream.push(b'\n');
+    };
+    commit(&mut stream, 2, 0, "base", b"M 100644 :1 README\n");
+    let mut many = Vec::new();
+    for i in 0..50_000 {
+        many.extend(format!("M 100644 :1 gen/d{}/f{i}.c\n", i % 100).bytes());
+    }
+    commit(
+        &mut stream,
+        3,
+        1,
+        "vendor: import fifty thousand files",
+        &many,
+    );
+    // A path in latin-1 bytes (café.c), not UTF-8.
+    commit(
+        &mut stream,
+        4,
+        2,
+        "cafe: add the latin-1 file",
+        b"M 100644 :1 src/caf\xe9.c\n",
+    );
+    fast_import(&repo, &stream);
+    let started = std::time::Instant::now();
+    let output = investigate(&repo, &["--format", "json"]);
+    let elapsed = started.elapsed();
+    let report = report(&output);
+    assert_eq!(report["window"]["commits"], 3);
+    let suspects = report["suspects"].as_array().unwrap();
+    let big = suspects
+        .iter()
+        .find(|s| s["subject"] == "vendor: import fifty thousand files")
+        .expect("the big commit is ranked");
+    assert_eq!(big["files_changed"], 50_000);
+    assert_eq!(big["lines_added"], 100_000, "two lines per file");
+    assert!(big["files"].as_array().unwrap().len() <= 10);
+    let cafe = suspects
+        .iter()
+        .find(|s| s["subject"] == "cafe: add the latin-1 file")
+        .expect("the latin-1 commit is ranked");
+    assert_eq!(cafe["files"][0], "src/caf\u{fffd}.c", "{cafe}");
+    assert!(elapsed.as_secs() < 120, "{elapsed:?}");
+}
+
+#[test]
+fn a_missing_object_is_reported_not_hidden() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    daily_commits(&repo, 4);
+    let rev = |what: &str| {
+        let out = Command::new("git")
+            .args(["rev-parse", what])
+            .current_dir(&repo)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    // Remove the blob that the newest commit wrote (objects are loose here).
+    let blob = rev("HEAD:f.c");
+    std::fs::remove_file(repo.join(".git/objects").join(&blob[..2]).join(&blob[2..])).unwrap();
+    let report = report(&investigate(&repo, &["--format", "json"]));
+    assert_eq!(
+        report["window"]["missing_objects"],
+        serde_json::json!([rev("HEAD")])
+    );
+    let text = investigate(&repo, &[]);
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        stdout.contains("objects are missing from this repository"),
+        "{stdout}"
+    );
+}

@@ -68,6 +68,7 @@ fn candidate(id: usize, subject: &str, path: &str, hours_ago: i64) -> Candidate 
                 added: 12,
                 removed: 3,
                 binary: false,
+                missing: false,
             }],
             diff: Default::default(),
             merged_by: None,

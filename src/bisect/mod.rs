@@ -404,10 +404,7 @@ impl<'g> Search<'g> {
                 *targets.last_mut().expect("pushed") = candidate.target;
                 let bits = self.joint_bits(&targets);
                 if best.is_none_or(|b| bits > b.bits + 1e-12) {
-                    best = Some(Choice {
-                        bits,
-                        ..*candidate
-                    });
+                    best = Some(Choice { bits, ..*candidate });
                 }
             }
             batch.extend(best);
@@ -516,7 +513,11 @@ impl<'g> Search<'g> {
     /// The `k` most probable hypotheses, most probable first.
     pub fn top(&self, k: usize) -> Vec<(Hypothesis, f64)> {
         let mut order: Vec<usize> = (0..self.posterior.len()).collect();
-        order.sort_by(|&a, &b| self.posterior[b].total_cmp(&self.posterior[a]).then(a.cmp(&b)));
+        order.sort_by(|&a, &b| {
+            self.posterior[b]
+                .total_cmp(&self.posterior[a])
+                .then(a.cmp(&b))
+        });
         order
             .into_iter()
             .take(k)

@@ -119,8 +119,8 @@ pub fn run_all(command: &str, jobs: &[(&Scratch, &str)]) -> Result<Vec<Ended>> {
 }
 
 fn spawn(command: &str, dir: &Path, commit: &str) -> Result<Child> {
-    use std::os::unix::process::CommandExt as _;
     use std::os::fd::AsFd as _;
+    use std::os::unix::process::CommandExt as _;
     let stdout = std::io::stderr()
         .as_fd()
         .try_clone_to_owned()

@@ -39,7 +39,10 @@ fn ancestry_follows_parents_through_a_merge() {
     let ids = (0..4).map(|i| format!("{i:040x}")).collect();
     let g = Graph::new(ids, &[vec![1, 2], vec![3], vec![3], vec![]], 0, None).unwrap();
     assert!(g.contains(0, 2) && g.contains(0, 3) && g.contains(2, 3));
-    assert!(!g.contains(1, 2), "a branch commit is not in the main line before the merge");
+    assert!(
+        !g.contains(1, 2),
+        "a branch commit is not in the main line before the merge"
+    );
     assert!(!g.contains(3, 1));
 }
 
@@ -48,9 +51,20 @@ fn a_flat_search_finds_the_culprit_in_about_log2_runs() {
     let g = line(128, true);
     for culprit in [0, 1, 37, 64, 126, 127] {
         let mut o = oracle(&g, culprit, QUIET, 1);
-        let (runs, verdict) =
-            simulate_search(&mut o, &vec![1.0; 128], Noise { false_fail: 0.01, false_pass: 0.01 }, &limits(1));
-        assert_eq!(verdict, Some(Hypothesis::Commit(culprit)), "culprit {culprit}");
+        let (runs, verdict) = simulate_search(
+            &mut o,
+            &vec![1.0; 128],
+            Noise {
+                false_fail: 0.01,
+                false_pass: 0.01,
+            },
+            &limits(1),
+        );
+        assert_eq!(
+            verdict,
+            Some(Hypothesis::Commit(culprit)),
+            "culprit {culprit}"
+        );
         assert!((7..=12).contains(&runs), "culprit {culprit}: {runs} runs");
     }
 }
@@ -62,7 +76,10 @@ fn a_good_prior_saves_runs_and_a_wrong_one_costs_little() {
     let (runs, verdict) = simulate_search(
         &mut oracle(&g, 37, QUIET, 1),
         &right,
-        Noise { false_fail: 0.01, false_pass: 0.01 },
+        Noise {
+            false_fail: 0.01,
+            false_pass: 0.01,
+        },
         &limits(1),
     );
     assert_eq!(verdict, Some(Hypothesis::Commit(37)));
@@ -71,7 +88,10 @@ fn a_good_prior_saves_runs_and_a_wrong_one_costs_little() {
     let (runs, verdict) = simulate_search(
         &mut oracle(&g, 37, QUIET, 1),
         &wrong,
-        Noise { false_fail: 0.01, false_pass: 0.01 },
+        Noise {
+            false_fail: 0.01,
+            false_pass: 0.01,
+        },
         &limits(1),
     );
     assert_eq!(verdict, Some(Hypothesis::Commit(37)));
@@ -92,7 +112,10 @@ fn flaky_runs_are_outvoted() {
         let (_, verdict) = simulate_search(&mut o, &vec![1.0; 200], noise, &limits(1));
         found += usize::from(verdict == Some(Hypothesis::Commit(culprit)));
     }
-    assert!(found >= 37, "found {found} of 40 with 20% of bad runs passing");
+    assert!(
+        found >= 37,
+        "found {found} of 40 with 20% of bad runs passing"
+    );
     // git bisect without reruns goes wrong on the same noise.
     let mut wrong = 0;
     for seed in 0..40 {
@@ -114,7 +137,14 @@ fn git_bisect_halves_a_line() {
 #[test]
 fn batches_are_informative_together() {
     let g = line(256, true);
-    let search = Search::new(&g, &vec![1.0; 256], Noise { false_fail: 0.01, false_pass: 0.01 });
+    let search = Search::new(
+        &g,
+        &vec![1.0; 256],
+        Noise {
+            false_fail: 0.01,
+            false_pass: 0.01,
+        },
+    );
     let batch = search.next(3);
     assert_eq!(batch.len(), 3);
     let mut targets: Vec<Target> = batch.iter().map(|c| c.target).collect();
@@ -125,7 +155,10 @@ fn batches_are_informative_together() {
     let (runs, verdict) = simulate_search(
         &mut oracle(&g, 99, QUIET, 3),
         &vec![1.0; 256],
-        Noise { false_fail: 0.01, false_pass: 0.01 },
+        Noise {
+            false_fail: 0.01,
+            false_pass: 0.01,
+        },
         &limits(4),
     );
     assert_eq!(verdict, Some(Hypothesis::Commit(99)));
@@ -135,7 +168,14 @@ fn batches_are_informative_together() {
 #[test]
 fn failing_everywhere_blames_the_time_before_the_window() {
     let g = line(50, true);
-    let mut search = Search::new(&g, &vec![1.0; 50], Noise { false_fail: 0.01, false_pass: 0.01 });
+    let mut search = Search::new(
+        &g,
+        &vec![1.0; 50],
+        Noise {
+            false_fail: 0.01,
+            false_pass: 0.01,
+        },
+    );
     let (stop, _) = drive(
         &mut search,
         &limits(1),
@@ -150,7 +190,14 @@ fn failing_everywhere_blames_the_time_before_the_window() {
 #[test]
 fn passing_everywhere_says_nothing_fails() {
     let g = line(50, false);
-    let mut search = Search::new(&g, &vec![1.0; 50], Noise { false_fail: 0.01, false_pass: 0.01 });
+    let mut search = Search::new(
+        &g,
+        &vec![1.0; 50],
+        Noise {
+            false_fail: 0.01,
+            false_pass: 0.01,
+        },
+    );
     let (stop, runs) = drive(
         &mut search,
         &limits(1),
@@ -166,7 +213,14 @@ fn passing_everywhere_says_nothing_fails() {
 #[test]
 fn skipped_commits_are_not_chosen_again_and_can_leave_it_undecided() {
     let g = line(8, true);
-    let mut search = Search::new(&g, &vec![1.0; 8], Noise { false_fail: 0.01, false_pass: 0.01 });
+    let mut search = Search::new(
+        &g,
+        &vec![1.0; 8],
+        Noise {
+            false_fail: 0.01,
+            false_pass: 0.01,
+        },
+    );
     let (stop, runs) = drive(
         &mut search,
         &limits(1),
@@ -184,7 +238,10 @@ fn a_window_of_one_commit() {
     let (runs, verdict) = simulate_search(
         &mut oracle(&g, 0, QUIET, 0),
         &[1.0],
-        Noise { false_fail: 0.01, false_pass: 0.01 },
+        Noise {
+            false_fail: 0.01,
+            false_pass: 0.01,
+        },
         &limits(1),
     );
     assert_eq!(verdict, Some(Hypothesis::Commit(0)));

@@ -308,7 +308,9 @@ pub fn run(mut args: BacktestArgs) -> Result<u8> {
         bisect: args.bisect.then_some(args.bisect_false_pass),
     };
     if !(0.0..0.5).contains(&args.bisect_false_pass) {
-        return Err(usage("--bisect-false-pass must be at least 0 and below 0.5"));
+        return Err(usage(
+            "--bisect-false-pass must be at least 0 and below 0.5",
+        ));
     }
     let bar = progress::bar(total as u64, "cases");
     let mut results = Vec::new();
@@ -551,13 +553,9 @@ fn replay(
         retrieve_s: report.timings.retrieve_s,
         rank_s: report.timings.rank_s,
         bisect: match settings.bisect {
-            Some(false_pass) => super::bisect::simulate(
-                repo,
-                &outcome,
-                &culprit,
-                false_pass,
-                seed_of(&case.id),
-            )?,
+            Some(false_pass) => {
+                super::bisect::simulate(repo, &outcome, &culprit, false_pass, seed_of(&case.id))?
+            }
             None => None,
         },
     };

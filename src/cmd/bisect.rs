@@ -344,7 +344,8 @@ pub fn run(mut args: BisectArgs) -> Result<u8> {
         },
         |search, done| {
             let top = context.top(search, 5);
-            for ((choice, outcome), (code, seconds)) in done.iter().zip(ended_codes.borrow().iter()) {
+            for ((choice, outcome), (code, seconds)) in done.iter().zip(ended_codes.borrow().iter())
+            {
                 let id = context.id(choice.target).to_owned();
                 let run = RunReport {
                     run: runs.len() + 1,
@@ -491,7 +492,10 @@ fn plan(context: &Context<'_>, search: &Search<'_>, jobs: usize) -> Plan {
 }
 
 fn reproduce(args: &BisectArgs, request: &Request) -> String {
-    let mut own = format!("bisect --run {}", shell_quote(args.run.as_deref().unwrap_or("")));
+    let mut own = format!(
+        "bisect --run {}",
+        shell_quote(args.run.as_deref().unwrap_or(""))
+    );
     own.push_str(&format!(
         " --confidence {} --false-fail {} --false-pass {} --prior {} --prior-floor {} --jobs {}",
         args.confidence,
@@ -585,7 +589,8 @@ fn render_top(top: &[Belief]) -> String {
                 b.probability,
                 id,
                 b.subject.as_deref().unwrap_or(""),
-                b.ranked.map_or(String::new(), |r| format!("  (ranked {r})"))
+                b.ranked
+                    .map_or(String::new(), |r| format!("  (ranked {r})"))
             ),
             None => format!(
                 "  {:.3}  {}\n",
@@ -739,7 +744,12 @@ pub const STRATEGIES: [&str; 4] = ["git_bisect", "git_bisect_rerun", "flat", "ra
 
 impl SimulatedCase {
     pub fn strategies(&self) -> [Simulated; 4] {
-        [self.git_bisect, self.git_bisect_rerun, self.flat, self.ranking]
+        [
+            self.git_bisect,
+            self.git_bisect_rerun,
+            self.flat,
+            self.ranking,
+        ]
     }
 }
 
@@ -784,8 +794,7 @@ pub fn simulate(
         }
     };
     let search = |prior: &[f64], salt: u64| {
-        let (runs, verdict) =
-            bisect::simulate_search(&mut oracle(salt), prior, model, &limits);
+        let (runs, verdict) = bisect::simulate_search(&mut oracle(salt), prior, model, &limits);
         Simulated {
             runs,
             found: verdict == Some(Hypothesis::Commit(culprit)),
@@ -836,10 +845,7 @@ pub struct StrategySummary {
     pub accuracy: f64,
 }
 
-pub fn summarize_simulation(
-    cases: &[Option<SimulatedCase>],
-    false_pass: f64,
-) -> SimulationSummary {
+pub fn summarize_simulation(cases: &[Option<SimulatedCase>], false_pass: f64) -> SimulationSummary {
     let kept: Vec<&SimulatedCase> = cases.iter().flatten().collect();
     let n = kept.len().max(1) as f64;
     SimulationSummary {

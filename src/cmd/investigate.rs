@@ -22,8 +22,7 @@ pub fn run(mut args: InvestigateArgs) -> Result<u8> {
         .unwrap_or_else(|| repo.path())
         .display()
         .to_string();
-    let reproduce =
-        reproduce_command("investigate", &request, &args.source.repo, &args.model);
+    let reproduce = reproduce_command("investigate", &request, &args.source.repo, &args.model);
     let mut session = super::ranking::Session::new(&args.model, request.top)?;
     let spinner = progress::spinner("walking history and retrieving");
     let outcome = investigation::run(

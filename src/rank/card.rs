@@ -219,6 +219,7 @@ mod tests {
                     added: 50,
                     removed: 0,
                     binary: false,
+                    missing: false,
                 },
                 FileChange {
                     path: "drivers/net/mlx5/mlx5_ethdev.c".into(),
@@ -226,6 +227,7 @@ mod tests {
                     added: 3,
                     removed: 1,
                     binary: false,
+                    missing: false,
                 },
             ],
             diff: ChangeText {

@@ -277,6 +277,7 @@ mod tests {
                         added: 3,
                         removed: 1,
                         binary: false,
+                        missing: false,
                     }],
                     diff: Default::default(),
                     merged_by: None,
