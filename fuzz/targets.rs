@@ -67,7 +67,10 @@ fn query(ownership: &Ownership, text: &str) {
             .find(|w| w.contains('/') || w.contains('.'))
             .unwrap_or("");
         let word = word.trim_start_matches(['F', 'X', ':', '#']).trim();
-        let path: String = word.chars().filter(|c| !matches!(c, '*' | '?' | '[' | ']')).collect();
+        let path: String = word
+            .chars()
+            .filter(|c| !matches!(c, '*' | '?' | '[' | ']'))
+            .collect();
         if !path.is_empty() {
             paths.push(path.trim_start_matches('/').to_owned());
             paths.push(format!("{}/x/y.c", path.trim_matches('/')));
@@ -78,7 +81,10 @@ fn query(ownership: &Ownership, text: &str) {
         let nearest = ownership.nearest_owners_of(path);
         // The nearest rule's owners are among all the owners.
         for owner in &nearest {
-            assert!(owners.contains(owner), "{path}: nearest owner {owner} not among {owners:?}");
+            assert!(
+                owners.contains(owner),
+                "{path}: nearest owner {owner} not among {owners:?}"
+            );
         }
     }
     for area in ownership.areas().iter().take(64) {
@@ -134,7 +140,11 @@ pub fn owners(data: &[u8]) {
                 None => (&b"OWNERS"[..], file),
             };
             let path = String::from_utf8_lossy(path).trim().to_owned();
-            let path = if path.is_empty() { "OWNERS".to_owned() } else { path };
+            let path = if path.is_empty() {
+                "OWNERS".to_owned()
+            } else {
+                path
+            };
             (path, contents.to_vec())
         })
         .collect();
@@ -210,7 +220,9 @@ pub fn when(data: &[u8]) {
     for &reference in REFERENCES {
         let _ = rca::when::parse(text, reference);
     }
-    let (since, until) = text.split_once('\u{1}').unwrap_or((text, "2024-05-04T12:00:00Z"));
+    let (since, until) = text
+        .split_once('\u{1}')
+        .unwrap_or((text, "2024-05-04T12:00:00Z"));
     let _ = rca::when::period(Some(since), Some(until), 86_400);
 }
 

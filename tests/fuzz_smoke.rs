@@ -102,7 +102,9 @@ fn mutate(rng: &mut Rng, seed: &[u8], other: &[u8]) -> Vec<u8> {
 }
 
 fn corpus(name: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(name);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(name);
     let mut seeds: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|entry| {
@@ -130,7 +132,10 @@ fn run_one(name: &str, target: targets::Target, what: &str, data: &[u8]) {
             .cloned()
             .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_default();
-        panic!("target {name} panicked on {what} (input saved to {}): {message}", file.display());
+        panic!(
+            "target {name} panicked on {what} (input saved to {}): {message}",
+            file.display()
+        );
     }
 }
 
@@ -150,14 +155,31 @@ fn smoke(name: &str) {
         let (path, seed) = &seeds[i % seeds.len()];
         let other = &seeds[rng.below(seeds.len())].1;
         let data = mutate(&mut rng, seed, other);
-        run_one(name, target, &format!("mutation {i} of {}", path.display()), &data);
+        run_one(
+            name,
+            target,
+            &format!("mutation {i} of {}", path.display()),
+            &data,
+        );
     }
-    eprintln!("{name}: {} seeds + {MUTATIONS} mutations in {:.2?}", seeds.len(), start.elapsed());
+    eprintln!(
+        "{name}: {} seeds + {MUTATIONS} mutations in {:.2?}",
+        seeds.len(),
+        start.elapsed()
+    );
 }
 
 #[test]
 fn every_target_has_a_test_and_a_corpus() {
-    let tested = ["codeowners", "maintainers", "owners", "cases", "config", "when", "gguf"];
+    let tested = [
+        "codeowners",
+        "maintainers",
+        "owners",
+        "cases",
+        "config",
+        "when",
+        "gguf",
+    ];
     for (name, _) in targets::ALL {
         assert!(tested.contains(name), "{name} has no smoke test");
         assert!(!corpus(name).is_empty());

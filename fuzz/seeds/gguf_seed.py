@@ -5,7 +5,10 @@ where both halves and the result are in the kept vocabulary), and a single
 1x1 f32 `token_embd.weight` tensor, so that the whole header parses and the
 metadata reader (tokenizer, hyper-parameters) runs to the end.
 
-usage: gguf_seed.py IN.gguf OUT.gguf [TOKENS]
+usage: gguf_seed.py IN.gguf OUT.gguf [TOKENS [ALIGNMENT]]
+
+ALIGNMENT, when given, adds (or replaces) `general.alignment` as a u32, as
+llama.cpp's writer does for non-default alignments.
 """
 import struct
 import sys
@@ -52,6 +55,7 @@ def value(t, v):
 def main():
     src, dst = sys.argv[1], sys.argv[2]
     keep = int(sys.argv[3]) if len(sys.argv) > 3 else 256
+    alignment = int(sys.argv[4]) if len(sys.argv) > 4 else None
     with open(src, "rb") as f:
         r = Reader(f)
         assert f.read(4) == b"GGUF"
@@ -63,6 +67,9 @@ def main():
             key = r.string()
             t = r.read("I")
             kvs.append((key, t, r.value(t)))
+    if alignment is not None:
+        kvs = [kv for kv in kvs if kv[0] != b"general.alignment"]
+        kvs.insert(1, (b"general.alignment", 4, alignment))
     meta = dict((k, v) for k, _, v in kvs)
     tokens = set(meta.get(b"tokenizer.ggml.tokens", (8, []))[1][:keep])
     out = []

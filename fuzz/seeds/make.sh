@@ -62,9 +62,11 @@ while IFS= read -r phrase; do
 done < "$here/when-phrases"
 
 # GGUF: the first 4 KB of the embedded model (header, start of the
-# metadata), and a small complete GGUF made from its metadata.
+# metadata), and small complete GGUFs made from its metadata (one with
+# an explicit general.alignment).
 head -c 4096 "$gguf" > "$out/gguf/smollm2-head-4k"
 python3 "$here/gguf_seed.py" "$gguf" "$out/gguf/smollm2-small.gguf" 256
+python3 "$here/gguf_seed.py" "$gguf" "$out/gguf/smollm2-small-aligned.gguf" 64 64
 
 chmod -R u+w,go-w "$out"
 find "$out" -type f -size +64k -print | sed 's/^/too big: /' && true

@@ -320,7 +320,11 @@ impl std::fmt::Debug for Prefix {
 pub fn read_gguf_metadata(path: &Path) -> Result<(), ModelError> {
     let file = gguf::open(path)?;
     tokenizer::TextTokenizer::from_gguf(&file)?;
-    let _ = (file.parameter_count(), file.weight_dtypes(), file.string("general.name"));
+    let _ = (
+        file.parameter_count(),
+        file.weight_dtypes(),
+        file.string("general.name"),
+    );
     llama::read_config(&file)?;
     Ok(())
 }
