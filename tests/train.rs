@@ -561,3 +561,39 @@ fn a_tiny_training_run_teaches_the_judge_its_culprits() {
     assert_eq!(report.steps, steps);
     assert_eq!(report.resumed_at, steps);
 }
+
+#[test]
+fn ctrl_c_stops_fine_tuning_at_a_checkpoint_that_resumes() {
+    let _guard = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("examples.jsonl");
+    rca::train::examples::save(&file, &examples()).unwrap();
+    let out = dir.path().join("out");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_rca"))
+        .args(["train", "--examples"])
+        .arg(&file)
+        .args(["--until", "2030-01-01", "--lora-top-layers", "2"])
+        .args(["--lora-epochs", "1000", "--lora-accumulate", "1", "--model"])
+        .arg(model_path())
+        .arg("--out")
+        .arg(&out)
+        .env("RAYON_NUM_THREADS", "2")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A thousand epochs take far longer than this.
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    let pid = child.id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("the same command resumes it"), "{stderr}");
+    let checkpoint = out.join("lora-checkpoint.safetensors");
+    assert!(checkpoint.exists(), "no checkpoint: {stderr}");
+}

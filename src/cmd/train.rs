@@ -325,12 +325,8 @@ pub fn run(args: TrainArgs) -> Result<u8> {
     if manifest
         .lora
         .as_ref()
-        .is_some_and(|l| l.report.stopped == train::StopReason::Interrupted)
+        .is_some_and(|l| interrupted(l, &out_dir))
     {
-        eprintln!(
-            "rca: interrupted: the fine-tuning checkpoint is in {}; the same command resumes it",
-            out_dir.display()
-        );
         return Ok(exit_code::INTERRUPTED);
     }
     match args.format {
@@ -397,6 +393,18 @@ fn load_examples(paths: &[PathBuf], until: Seconds, size: usize) -> Result<(Vec<
     Ok((kept.iter().map(|e| e.trimmed(size)).collect(), excluded))
 }
 
+/// Whether Ctrl-C stopped the fine-tuning; says where the checkpoint is.
+fn interrupted(lora: &LoraOutcome, out_dir: &Path) -> bool {
+    let stopped = lora.report.stopped == train::StopReason::Interrupted;
+    if stopped {
+        eprintln!(
+            "rca: interrupted: the fine-tuning checkpoint is in {}; the same command resumes it",
+            out_dir.display()
+        );
+    }
+    stopped
+}
+
 /// Fine-tunes the judge on saved examples alone and writes train.json.
 fn judge_only(
     args: &TrainArgs,
@@ -418,6 +426,9 @@ fn judge_only(
         lora,
     };
     let manifest_path = write_manifest(out_dir, &manifest)?;
+    if interrupted(&manifest.lora, out_dir) {
+        return Ok(exit_code::INTERRUPTED);
+    }
     match args.format {
         Format::Json => out(&format!("{}\n", serde_json::to_string_pretty(&manifest)?))?,
         Format::Text => {
