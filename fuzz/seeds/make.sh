@@ -68,6 +68,12 @@ head -c 4096 "$gguf" > "$out/gguf/smollm2-head-4k"
 python3 "$here/gguf_seed.py" "$gguf" "$out/gguf/smollm2-small.gguf" 256
 python3 "$here/gguf_seed.py" "$gguf" "$out/gguf/smollm2-small-aligned.gguf" 64 64
 
+# Inputs that crashed a target once (docs/fuzzing.md), kept as seeds.
+for dir in "$here"/regressions/*/; do
+    t=$(basename "$dir")
+    for f in "$dir"*; do cp "$f" "$out/$t/regression-$(basename "$f")"; done
+done
+
 chmod -R u+w,go-w "$out"
 find "$out" -type f -size +64k -print | sed 's/^/too big: /' && true
 du -sh "$out"/*
