@@ -577,17 +577,21 @@ pub(crate) fn read_config(gguf: &GgufFile) -> Result<Config, ModelError> {
     let head_dim = gguf
         .arch_usize("attention.key_length")
         .unwrap_or(dim / n_head.max(1));
-    let vocab_size = gguf
-        .content
-        .tensor_infos
-        .get("token_embd.weight")
-        .map(|info| info.shape.dims()[0])
-        .ok_or_else(|| {
-            ModelError::Other(format!(
+    let vocab_size = match gguf.content.tensor_infos.get("token_embd.weight") {
+        None => {
+            return Err(ModelError::Other(format!(
                 "{}: GGUF lacks tensor token_embd.weight",
                 gguf.path.display()
+            )))
+        }
+        // A corrupt header can declare a tensor of rank 0.
+        Some(info) => *info.shape.dims().first().ok_or_else(|| {
+            ModelError::Other(format!(
+                "{}: malformed GGUF: tensor token_embd.weight has no dimensions",
+                gguf.path.display()
             ))
-        })?;
+        })?,
+    };
     let config = Config {
         dim,
         n_layer: gguf.require_arch_usize("block_count")?,
@@ -607,7 +611,7 @@ pub(crate) fn read_config(gguf: &GgufFile) -> Result<Config, ModelError> {
         && n_kv_head > 0
         && n_head % n_kv_head == 0
         && head_dim.is_multiple_of(2)
-        && n_head * head_dim == dim;
+        && n_head.checked_mul(head_dim) == Some(dim);
     if !shape_ok {
         return Err(ModelError::Other(format!(
             "{}: unsupported attention shape (heads {n_head}, kv heads {n_kv_head}, head size {head_dim}, width {dim})",
