@@ -653,7 +653,8 @@ impl Oracle<'_> {
 }
 
 /// `git bisect` on the oracle, each step run `repeats` times and counted
-/// bad when any run fails. Returns (runs, the commit it names).
+/// bad when any run fails. Returns (runs, the commit it names); its steps
+/// are `runs / repeats`.
 pub fn simulate_git_bisect(oracle: &mut Oracle<'_>, repeats: usize) -> (usize, usize) {
     let graph = oracle.graph;
     let mut possible: Vec<bool> = (0..graph.len())
@@ -672,18 +673,21 @@ pub fn simulate_git_bisect(oracle: &mut Oracle<'_>, repeats: usize) -> (usize, u
     (runs, named)
 }
 
-/// rca's search on the oracle. Returns (runs, the verdict when confident).
+/// rca's search on the oracle. Returns (runs, batches, the verdict when
+/// confident).
 pub fn simulate_search(
     oracle: &mut Oracle<'_>,
     prior: &[f64],
     model_noise: Noise,
     limits: &Limits,
-) -> (usize, Option<Hypothesis>) {
+) -> (usize, usize, Option<Hypothesis>) {
     let mut search = Search::new(oracle.graph, prior, model_noise);
+    let mut batches = 0;
     let (stop, runs) = drive(
         &mut search,
         limits,
         |batch| {
+            batches += 1;
             Ok(batch
                 .iter()
                 .map(|c| {
@@ -698,7 +702,7 @@ pub fn simulate_search(
         |_, _| {},
     )
     .expect("the oracle never fails");
-    (runs, (stop == Stop::Confident).then(|| search.best().0))
+    (runs, batches, (stop == Stop::Confident).then(|| search.best().0))
 }
 
 fn xlog2x(p: f64) -> f64 {

@@ -51,7 +51,7 @@ fn a_flat_search_finds_the_culprit_in_about_log2_runs() {
     let g = line(128, true);
     for culprit in [0, 1, 37, 64, 126, 127] {
         let mut o = oracle(&g, culprit, QUIET, 1);
-        let (runs, verdict) = simulate_search(
+        let (runs, _, verdict) = simulate_search(
             &mut o,
             &vec![1.0; 128],
             Noise {
@@ -73,7 +73,7 @@ fn a_flat_search_finds_the_culprit_in_about_log2_runs() {
 fn a_good_prior_saves_runs_and_a_wrong_one_costs_little() {
     let g = line(128, true);
     let right = ranking_prior(128, &[(37, 0.6), (12, 0.2)], 0.1);
-    let (runs, verdict) = simulate_search(
+    let (runs, _, verdict) = simulate_search(
         &mut oracle(&g, 37, QUIET, 1),
         &right,
         Noise {
@@ -85,7 +85,7 @@ fn a_good_prior_saves_runs_and_a_wrong_one_costs_little() {
     assert_eq!(verdict, Some(Hypothesis::Commit(37)));
     assert!(runs <= 3, "{runs} runs with the culprit ranked first");
     let wrong = ranking_prior(128, &[(90, 0.6), (12, 0.2)], 0.1);
-    let (runs, verdict) = simulate_search(
+    let (runs, _, verdict) = simulate_search(
         &mut oracle(&g, 37, QUIET, 1),
         &wrong,
         Noise {
@@ -109,7 +109,7 @@ fn flaky_runs_are_outvoted() {
     for seed in 0..40 {
         let culprit = (seed as usize * 37) % 200;
         let mut o = oracle(&g, culprit, noise, seed);
-        let (_, verdict) = simulate_search(&mut o, &vec![1.0; 200], noise, &limits(1));
+        let (_, _, verdict) = simulate_search(&mut o, &vec![1.0; 200], noise, &limits(1));
         found += usize::from(verdict == Some(Hypothesis::Commit(culprit)));
     }
     assert!(
@@ -152,7 +152,7 @@ fn batches_are_informative_together() {
     assert_eq!(targets.len(), 3, "three different commits: {batch:?}");
     // Three runs split the line in about four: close to 2 bits.
     assert!(batch[2].bits > 1.8, "{batch:?}");
-    let (runs, verdict) = simulate_search(
+    let (runs, _, verdict) = simulate_search(
         &mut oracle(&g, 99, QUIET, 3),
         &vec![1.0; 256],
         Noise {
@@ -235,7 +235,7 @@ fn skipped_commits_are_not_chosen_again_and_can_leave_it_undecided() {
 #[test]
 fn a_window_of_one_commit() {
     let g = line(1, true);
-    let (runs, verdict) = simulate_search(
+    let (runs, _, verdict) = simulate_search(
         &mut oracle(&g, 0, QUIET, 0),
         &[1.0],
         Noise {

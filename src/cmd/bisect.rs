@@ -245,24 +245,7 @@ pub fn run(mut args: BisectArgs) -> Result<u8> {
     };
     let prior = match args.prior {
         PriorName::Flat => vec![1.0; graph.len()],
-        PriorName::Ranking => {
-            let index: std::collections::HashMap<&str, usize> = graph
-                .ids
-                .iter()
-                .enumerate()
-                .map(|(i, id)| (id.as_str(), i))
-                .collect();
-            let ranked: Vec<(usize, f64)> = outcome
-                .ranking
-                .iter()
-                .filter_map(|s| {
-                    index
-                        .get(s.candidate.commit.id.as_str())
-                        .map(|&i| (i, s.probability))
-                })
-                .collect();
-            bisect::ranking_prior(graph.len(), &ranked, args.prior_floor)
-        }
+        PriorName::Ranking => prior_of(&graph, &outcome, args.prior_floor),
     };
     let noise = Noise {
         false_fail: args.false_fail,
@@ -722,14 +705,16 @@ impl SavedReport {
 }
 
 /// One strategy's result on one simulated case.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Simulated {
     pub runs: usize,
+    /// Rounds of runs made at once (the wall time with enough machines).
+    pub rounds: usize,
     pub found: bool,
 }
 
 /// `rca backtest --bisect`: each strategy on one case.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct SimulatedCase {
     pub window: usize,
     pub git_bisect: Simulated,
@@ -737,18 +722,19 @@ pub struct SimulatedCase {
     pub git_bisect_rerun: Simulated,
     pub flat: Simulated,
     pub ranking: Simulated,
+    /// The ranking's prior, four runs at a time (`--jobs 4`).
+    pub ranking_jobs4: Simulated,
 }
 
-/// The strategies' names, in the order of [`SimulatedCase`].
-pub const STRATEGIES: [&str; 4] = ["git_bisect", "git_bisect_rerun", "flat", "ranking"];
-
 impl SimulatedCase {
-    pub fn strategies(&self) -> [Simulated; 4] {
+    /// Each strategy by name, in the order of the fields.
+    pub fn strategies(&self) -> [(&'static str, Simulated); 5] {
         [
-            self.git_bisect,
-            self.git_bisect_rerun,
-            self.flat,
-            self.ranking,
+            ("git_bisect", self.git_bisect),
+            ("git_bisect_rerun", self.git_bisect_rerun),
+            ("flat", self.flat),
+            ("ranking", self.ranking),
+            ("ranking_jobs4", self.ranking_jobs4),
         ]
     }
 }
@@ -790,16 +776,35 @@ pub fn simulate(
         let (runs, named) = bisect::simulate_git_bisect(&mut oracle(salt), repeats);
         Simulated {
             runs,
+            // The repeats of a step can run at once.
+            rounds: runs / repeats,
             found: named == culprit,
         }
     };
-    let search = |prior: &[f64], salt: u64| {
-        let (runs, verdict) = bisect::simulate_search(&mut oracle(salt), prior, model, &limits);
+    let search = |prior: &[f64], jobs: usize, salt: u64| {
+        let limits = Limits { jobs, ..limits };
+        let (runs, rounds, verdict) =
+            bisect::simulate_search(&mut oracle(salt), prior, model, &limits);
         Simulated {
             runs,
+            rounds,
             found: verdict == Some(Hypothesis::Commit(culprit)),
         }
     };
+    let prior = prior_of(&graph, outcome, crate::cli::defaults::PRIOR_FLOOR);
+    Ok(Some(SimulatedCase {
+        window: graph.len(),
+        git_bisect: git(1, 1),
+        git_bisect_rerun: git(2, 2),
+        flat: search(&vec![1.0; graph.len()], 1, 3),
+        ranking: search(&prior, 1, 4),
+        ranking_jobs4: search(&prior, 4, 5),
+    }))
+}
+
+/// The ranking's prior over the graph's commits (see
+/// [`bisect::ranking_prior`]).
+fn prior_of(graph: &Graph, outcome: &investigation::Outcome, floor: f64) -> Vec<f64> {
     let index: std::collections::HashMap<&str, usize> = graph
         .ids
         .iter()
@@ -815,14 +820,7 @@ pub fn simulate(
                 .map(|&i| (i, s.probability))
         })
         .collect();
-    let floor = crate::cli::defaults::PRIOR_FLOOR;
-    Ok(Some(SimulatedCase {
-        window: graph.len(),
-        git_bisect: git(1, 1),
-        git_bisect_rerun: git(2, 2),
-        flat: search(&vec![1.0; graph.len()], 3),
-        ranking: search(&bisect::ranking_prior(graph.len(), &ranked, floor), 4),
-    }))
+    bisect::ranking_prior(graph.len(), &ranked, floor)
 }
 
 /// Mean and 90th-percentile runs and accuracy per strategy.
@@ -840,6 +838,8 @@ pub struct StrategySummary {
     pub strategy: &'static str,
     pub mean_runs: f64,
     pub p90_runs: usize,
+    /// Rounds of runs made at once, on average.
+    pub mean_rounds: f64,
     /// Share of cases whose culprit it named (with rca bisect: named with
     /// posterior ≥ 0.95).
     pub accuracy: f64,
@@ -848,15 +848,17 @@ pub struct StrategySummary {
 pub fn summarize_simulation(cases: &[Option<SimulatedCase>], false_pass: f64) -> SimulationSummary {
     let kept: Vec<&SimulatedCase> = cases.iter().flatten().collect();
     let n = kept.len().max(1) as f64;
+    let names = SimulatedCase::default().strategies().map(|(name, _)| name);
     SimulationSummary {
         cases: kept.len(),
         not_in_window: cases.len() - kept.len(),
         false_pass,
-        strategies: STRATEGIES
+        strategies: names
             .iter()
             .enumerate()
             .map(|(i, &strategy)| {
-                let mut runs: Vec<usize> = kept.iter().map(|c| c.strategies()[i].runs).collect();
+                let of: Vec<Simulated> = kept.iter().map(|c| c.strategies()[i].1).collect();
+                let mut runs: Vec<usize> = of.iter().map(|s| s.runs).collect();
                 runs.sort_unstable();
                 StrategySummary {
                     strategy,
@@ -865,7 +867,8 @@ pub fn summarize_simulation(cases: &[Option<SimulatedCase>], false_pass: f64) ->
                         .get(((runs.len() as f64 * 0.9).ceil() as usize).saturating_sub(1))
                         .copied()
                         .unwrap_or(0),
-                    accuracy: kept.iter().filter(|c| c.strategies()[i].found).count() as f64 / n,
+                    mean_rounds: of.iter().map(|s| s.rounds).sum::<usize>() as f64 / n,
+                    accuracy: of.iter().filter(|s| s.found).count() as f64 / n,
                 }
             })
             .collect(),
@@ -874,19 +877,20 @@ pub fn summarize_simulation(cases: &[Option<SimulatedCase>], false_pass: f64) ->
 
 pub fn render_simulation(summary: &SimulationSummary) -> String {
     let mut text = format!(
-        "\nbisect simulation: {} cases ({} left out: culprit not in the window), {:.0}% of bad runs pass\n{:<18} {:>9} {:>8} {:>9}\n",
+        "\nbisect simulation: {} cases ({} left out: culprit not in the window), {:.0}% of bad runs pass\n{:<18} {:>9} {:>8} {:>11} {:>9}\n",
         summary.cases,
         summary.not_in_window,
         summary.false_pass * 100.0,
         "strategy",
         "mean runs",
         "p90 runs",
+        "mean rounds",
         "accuracy"
     );
     for s in &summary.strategies {
         text.push_str(&format!(
-            "{:<18} {:>9.2} {:>8} {:>9.3}\n",
-            s.strategy, s.mean_runs, s.p90_runs, s.accuracy
+            "{:<18} {:>9.2} {:>8} {:>11.2} {:>9.3}\n",
+            s.strategy, s.mean_runs, s.p90_runs, s.mean_rounds, s.accuracy
         ));
     }
     text
