@@ -340,7 +340,7 @@ fn an_interrupted_bisection_stops_its_command_and_cleans_up() {
     let mut args = WINDOW.to_vec();
     let command = format!("touch {}; sleep 60", marker.display());
     args.extend(["--run", &command]);
-    let mut child = repo
+    let child = repo
         .command(&args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
