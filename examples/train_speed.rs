@@ -49,6 +49,7 @@ fn candidate(i: usize) -> Candidate {
                     added: 10 + f as u32 * 3,
                     removed: 2 + i as u32 % 5,
                     binary: false,
+                    missing: false,
                 })
                 .collect(),
             diff: Default::default(),
