@@ -31,3 +31,7 @@ bench-model: model
 # Record llama.cpp's next-token log-probabilities for the parity test (tests/data/logprob_reference.json).
 parity-reference: model
     RCA_RECORD_LLAMA="$(scripts/llama-ref build)/llama-logprobs" cargo test --locked --test model next_token_logprobs_match_llama_cpp -- --nocapture
+
+# Fuzz every parser of untrusted input for SECONDS each (cargo-fuzz, stable Rust; docs/fuzzing.md).
+fuzz SECONDS="600":
+    fuzz/run.sh {{SECONDS}}
