@@ -415,7 +415,8 @@ impl<'g> Search<'g> {
     /// Mutual information between the hypothesis and the results of runs
     /// of `targets` together.
     pub fn joint_bits(&self, targets: &[Target]) -> f64 {
-        let mut classes: HashMap<u32, f64> = HashMap::new();
+        // Ordered, so that sums run in the same order on every run.
+        let mut classes: std::collections::BTreeMap<u32, f64> = Default::default();
         for (h, &mass) in self.posterior.iter().enumerate() {
             if mass > 0.0 {
                 let pattern = targets
@@ -702,7 +703,11 @@ pub fn simulate_search(
         |_, _| {},
     )
     .expect("the oracle never fails");
-    (runs, batches, (stop == Stop::Confident).then(|| search.best().0))
+    (
+        runs,
+        batches,
+        (stop == Stop::Confident).then(|| search.best().0),
+    )
 }
 
 fn xlog2x(p: f64) -> f64 {

@@ -215,7 +215,7 @@ fn skipped_commits_are_not_chosen_again_and_can_leave_it_undecided() {
     let g = line(8, true);
     let mut search = Search::new(
         &g,
-        &vec![1.0; 8],
+        &[1.0; 8],
         Noise {
             false_fail: 0.01,
             false_pass: 0.01,
