@@ -382,8 +382,16 @@ mod tests {
         let string = |s: &str| [&(s.len() as u64).to_le_bytes()[..], s.as_bytes()].concat();
         vec![
             ("general.architecture", 8, string("llama")),
-            ("llama.attention.head_count", 10, head_count.to_le_bytes().to_vec()),
-            ("llama.attention.key_length", 10, 4u64.to_le_bytes().to_vec()),
+            (
+                "llama.attention.head_count",
+                10,
+                head_count.to_le_bytes().to_vec(),
+            ),
+            (
+                "llama.attention.key_length",
+                10,
+                4u64.to_le_bytes().to_vec(),
+            ),
             ("llama.embedding_length", 10, 8u64.to_le_bytes().to_vec()),
             ("llama.block_count", 10, 1u64.to_le_bytes().to_vec()),
         ]
@@ -445,7 +453,10 @@ mod tests {
         let mut bytes = gguf(&llama_kvs(2), &tensors);
         bytes.resize(bytes.len() + 128, 0);
         let file = open_bytes(&bytes).unwrap();
-        assert_eq!(crate::model::llama::read_config(&file).unwrap().vocab_size, 4);
+        assert_eq!(
+            crate::model::llama::read_config(&file).unwrap().vocab_size,
+            4
+        );
     }
 
     /// A head count whose product with the head size overflows is an
