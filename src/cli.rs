@@ -15,6 +15,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    // --title is required here; see IncidentArgs.
+    #[command(mut_arg("title", |a| a.required(true)))]
     Investigate(InvestigateArgs),
     Bisect(BisectArgs),
     Backtest(BacktestArgs),
@@ -199,10 +201,10 @@ pub struct InvestigateArgs {
 /// them.
 #[derive(Debug, Clone, Args)]
 pub struct IncidentArgs {
-    /// The incident's title, as the people on call wrote it (required).
-    // Not `required` for clap: a flattened `Option` of these args (bisect's)
-    // would then be required too (clap issue 5092). Parsing still fails
-    // without it.
+    /// The incident's title, as the people on call wrote it.
+    // Not `required` here: a flattened `Option` of these args (bisect's)
+    // would then be required too (clap issue 5092). `investigate` marks it
+    // required on its own command.
     #[arg(long, required = false)]
     pub title: String,
     /// A sentence on the impact or symptom.
