@@ -203,3 +203,52 @@ fn ctrl_c_ends_an_investigation_with_exit_code_130() {
     assert!(stderr.trim_end().ends_with("rca: interrupted"), "{stderr}");
     assert!(output.stdout.is_empty(), "no partial report");
 }
+
+#[test]
+fn ctrl_c_during_a_backtest_keeps_the_cases_it_streamed() {
+    use std::io::BufRead as _;
+    let fixture = build("codeowners-monorepo", true);
+    // The fixture's case three times over, so that one finishes early.
+    let text = std::fs::read_to_string(&fixture.cases_path).unwrap();
+    let (head, case) = text.split_once("cases:\n").unwrap();
+    let mut cases = format!("{head}cases:\n");
+    for i in 0..3 {
+        cases.push_str(&case.replacen("- id: ", &format!("- id: copy{i}-"), 1));
+    }
+    let path = fixture.dir.path().join("three.yaml");
+    std::fs::write(&path, cases).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rca"))
+        .args(["backtest", "--cases"])
+        .arg(&path)
+        .arg("--repo")
+        .arg(&fixture.repo)
+        .args(["--ranker", "llm", "--elect", "60", "--format", "jsonl"])
+        .env("RAYON_NUM_THREADS", "2")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let pid = child.id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    let lines: Vec<&str> = std::iter::once(first.as_str())
+        .chain(rest.lines())
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert!(!lines.is_empty() && lines.len() < 3, "{lines:?}");
+    for line in lines {
+        let case: serde_json::Value = serde_json::from_str(line).expect("a whole JSON line");
+        assert!(case["id"].as_str().unwrap().starts_with("copy"));
+    }
+}
