@@ -235,6 +235,11 @@ pub fn run(mut args: BacktestArgs) -> Result<u8> {
     if !(0.0..=1.0).contains(&args.min_confidence) {
         return Err(usage("--min-confidence must be between 0 and 1"));
     }
+    if !(0.0..0.5).contains(&args.bisect_false_pass) {
+        return Err(usage(
+            "--bisect-false-pass must be at least 0 and below 0.5",
+        ));
+    }
     let config = match &args.config {
         Some(path) => Config::load(path)?,
         None => Config::default(),
@@ -307,11 +312,6 @@ pub fn run(mut args: BacktestArgs) -> Result<u8> {
         calibration: calibration.map(|(_, c)| c),
         bisect: args.bisect.then_some(args.bisect_false_pass),
     };
-    if !(0.0..0.5).contains(&args.bisect_false_pass) {
-        return Err(usage(
-            "--bisect-false-pass must be at least 0 and below 0.5",
-        ));
-    }
     let bar = progress::bar(total as u64, "cases");
     let mut results = Vec::new();
     for (file, repo) in &files {
