@@ -10,6 +10,13 @@ demo: model
         --title "checkout p99 latency doubled" \
         --impact "POST /v1/checkout p99 went from 450ms to 950ms; traces show the extra time waiting on catalog." \
         --team @acme/checkout --since 14d --until 2024-05-03T17:00:00Z --ranker llm --explain
+    # Then prove it: bisect the window from the ranking. The reproduction here
+    # stands in for a real one: it fails once the fixture's culprit is in.
+    culprit=$(sed -n 's/^ *root_cause: *//p' target/demo/monorepo.cases.yaml) && \
+    target/release/rca bisect --repo target/demo/monorepo \
+        --title "checkout p99 latency doubled" --team @acme/checkout \
+        --since 14d --until 2024-05-03T17:00:00Z \
+        --run "if git merge-base --is-ancestor $culprit HEAD; then echo slow; exit 1; fi"
 
 # Run every test (unit, integration, and the real model).
 test: model
