@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{assert_one_line_error, tree_hash};
+use common::{assert_one_line_error, ctrl_c, tree_hash};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -354,12 +354,7 @@ fn an_interrupted_bisection_stops_its_command_and_cleans_up() {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success());
+    ctrl_c(&child);
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(130), "{output:?}");
     assert!(

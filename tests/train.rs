@@ -5,6 +5,9 @@
 //! when they do not fit, a merged adapter scores exactly like the training
 //! pass, and a tiny run teaches the judge its culprits.
 
+mod common;
+
+use common::ctrl_c;
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
@@ -584,12 +587,7 @@ fn ctrl_c_stops_fine_tuning_at_a_checkpoint_that_resumes() {
         .unwrap();
     // A thousand epochs take far longer than this.
     std::thread::sleep(std::time::Duration::from_secs(8));
-    let pid = child.id().to_string();
-    let sent = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
-    assert!(sent.success());
+    ctrl_c(&child);
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(130), "{stderr}");

@@ -16,6 +16,12 @@ const QUIET: Noise = Noise {
     false_pass: 0.0,
 };
 
+/// The model's default rates.
+const NOISY: Noise = Noise {
+    false_fail: 0.01,
+    false_pass: 0.01,
+};
+
 fn limits(jobs: usize) -> Limits {
     Limits {
         confidence: 0.95,
@@ -51,15 +57,7 @@ fn a_flat_search_finds_the_culprit_in_about_log2_runs() {
     let g = line(128, true);
     for culprit in [0, 1, 37, 64, 126, 127] {
         let mut o = oracle(&g, culprit, QUIET, 1);
-        let (runs, _, verdict) = simulate_search(
-            &mut o,
-            &vec![1.0; 128],
-            Noise {
-                false_fail: 0.01,
-                false_pass: 0.01,
-            },
-            &limits(1),
-        );
+        let (runs, _, verdict) = simulate_search(&mut o, &vec![1.0; 128], NOISY, &limits(1));
         assert_eq!(
             verdict,
             Some(Hypothesis::Commit(culprit)),
@@ -73,27 +71,13 @@ fn a_flat_search_finds_the_culprit_in_about_log2_runs() {
 fn a_good_prior_saves_runs_and_a_wrong_one_costs_little() {
     let g = line(128, true);
     let right = ranking_prior(128, &[(37, 0.6), (12, 0.2)], 0.1);
-    let (runs, _, verdict) = simulate_search(
-        &mut oracle(&g, 37, QUIET, 1),
-        &right,
-        Noise {
-            false_fail: 0.01,
-            false_pass: 0.01,
-        },
-        &limits(1),
-    );
+    let (runs, _, verdict) =
+        simulate_search(&mut oracle(&g, 37, QUIET, 1), &right, NOISY, &limits(1));
     assert_eq!(verdict, Some(Hypothesis::Commit(37)));
     assert!(runs <= 3, "{runs} runs with the culprit ranked first");
     let wrong = ranking_prior(128, &[(90, 0.6), (12, 0.2)], 0.1);
-    let (runs, _, verdict) = simulate_search(
-        &mut oracle(&g, 37, QUIET, 1),
-        &wrong,
-        Noise {
-            false_fail: 0.01,
-            false_pass: 0.01,
-        },
-        &limits(1),
-    );
+    let (runs, _, verdict) =
+        simulate_search(&mut oracle(&g, 37, QUIET, 1), &wrong, NOISY, &limits(1));
     assert_eq!(verdict, Some(Hypothesis::Commit(37)));
     assert!(runs <= 14, "{runs} runs with a wrong prior");
 }
@@ -137,14 +121,7 @@ fn git_bisect_halves_a_line() {
 #[test]
 fn batches_are_informative_together() {
     let g = line(256, true);
-    let search = Search::new(
-        &g,
-        &vec![1.0; 256],
-        Noise {
-            false_fail: 0.01,
-            false_pass: 0.01,
-        },
-    );
+    let search = Search::new(&g, &vec![1.0; 256], NOISY);
     let batch = search.next(3);
     assert_eq!(batch.len(), 3);
     let mut targets: Vec<Target> = batch.iter().map(|c| c.target).collect();
@@ -155,79 +132,44 @@ fn batches_are_informative_together() {
     let (runs, _, verdict) = simulate_search(
         &mut oracle(&g, 99, QUIET, 3),
         &vec![1.0; 256],
-        Noise {
-            false_fail: 0.01,
-            false_pass: 0.01,
-        },
+        NOISY,
         &limits(4),
     );
     assert_eq!(verdict, Some(Hypothesis::Commit(99)));
     assert!(runs <= 24, "{runs} runs in batches of 4");
 }
 
-#[test]
-fn failing_everywhere_blames_the_time_before_the_window() {
-    let g = line(50, true);
-    let mut search = Search::new(
-        &g,
-        &vec![1.0; 50],
-        Noise {
-            false_fail: 0.01,
-            false_pass: 0.01,
-        },
-    );
-    let (stop, _) = drive(
+/// A search over a line of `n` commits whose every run says `outcome`:
+/// why it stopped, the verdict, and the runs.
+fn always(n: usize, base: bool, outcome: Outcome) -> (Stop, Hypothesis, usize) {
+    let g = line(n, base);
+    let mut search = Search::new(&g, &vec![1.0; n], NOISY);
+    let (stop, runs) = drive(
         &mut search,
         &limits(1),
-        |batch| Ok(vec![Outcome::Fail; batch.len()]),
+        |batch| Ok(vec![outcome; batch.len()]),
         |_, _| {},
     )
     .unwrap();
-    assert_eq!(stop, Stop::Confident);
-    assert_eq!(search.best().0, Hypothesis::BeforeWindow);
+    (stop, search.best().0, runs)
+}
+
+#[test]
+fn failing_everywhere_blames_the_time_before_the_window() {
+    let (stop, verdict, _) = always(50, true, Outcome::Fail);
+    assert_eq!((stop, verdict), (Stop::Confident, Hypothesis::BeforeWindow));
 }
 
 #[test]
 fn passing_everywhere_says_nothing_fails() {
-    let g = line(50, false);
-    let mut search = Search::new(
-        &g,
-        &vec![1.0; 50],
-        Noise {
-            false_fail: 0.01,
-            false_pass: 0.01,
-        },
-    );
-    let (stop, runs) = drive(
-        &mut search,
-        &limits(1),
-        |batch| Ok(vec![Outcome::Pass; batch.len()]),
-        |_, _| {},
-    )
-    .unwrap();
-    assert_eq!(stop, Stop::Confident);
-    assert_eq!(search.best().0, Hypothesis::NoFailure);
+    let (stop, verdict, runs) = always(50, false, Outcome::Pass);
+    assert_eq!((stop, verdict), (Stop::Confident, Hypothesis::NoFailure));
     assert!(runs < 20, "{runs}");
 }
 
 #[test]
 fn skipped_commits_are_not_chosen_again_and_can_leave_it_undecided() {
-    let g = line(8, true);
-    let mut search = Search::new(
-        &g,
-        &[1.0; 8],
-        Noise {
-            false_fail: 0.01,
-            false_pass: 0.01,
-        },
-    );
-    let (stop, runs) = drive(
-        &mut search,
-        &limits(1),
-        |batch| Ok(vec![Outcome::Skip; batch.len()]),
-        |_, _| {},
-    )
-    .unwrap();
+    let (stop, _, runs) = always(8, true, Outcome::Skip);
     assert_eq!(stop, Stop::NothingToTest);
     assert_eq!(runs, 9, "each of 8 commits and the base once");
 }
@@ -235,15 +177,8 @@ fn skipped_commits_are_not_chosen_again_and_can_leave_it_undecided() {
 #[test]
 fn a_window_of_one_commit() {
     let g = line(1, true);
-    let (runs, _, verdict) = simulate_search(
-        &mut oracle(&g, 0, QUIET, 0),
-        &[1.0],
-        Noise {
-            false_fail: 0.01,
-            false_pass: 0.01,
-        },
-        &limits(1),
-    );
+    let (runs, _, verdict) =
+        simulate_search(&mut oracle(&g, 0, QUIET, 0), &[1.0], NOISY, &limits(1));
     assert_eq!(verdict, Some(Hypothesis::Commit(0)));
     assert!(runs <= 2);
 }

@@ -171,3 +171,12 @@ pub fn tree_hash(dir: &Path) -> u64 {
     entries.hash(&mut hasher);
     hasher.finish()
 }
+
+/// Sends Ctrl-C (SIGINT) to a running child, as a terminal would.
+pub fn ctrl_c(child: &std::process::Child) {
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success(), "kill -INT failed");
+}
