@@ -225,6 +225,6 @@ fn gguf() {
 /// mutations of it reach the tokenizer and hyper-parameter code.
 #[test]
 fn the_small_gguf_seed_reads() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/gguf/smollm2-small.gguf");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/gguf/smollm2-small.seed");
     rca::model::read_gguf_metadata(&path).unwrap();
 }

@@ -65,8 +65,8 @@ done < "$here/when-phrases"
 # metadata), and small complete GGUFs made from its metadata (one with
 # an explicit general.alignment).
 head -c 4096 "$gguf" > "$out/gguf/smollm2-head-4k"
-python3 "$here/gguf_seed.py" "$gguf" "$out/gguf/smollm2-small.gguf" 256
-python3 "$here/gguf_seed.py" "$gguf" "$out/gguf/smollm2-small-aligned.gguf" 64 64
+python3 "$here/gguf_seed.py" "$gguf" "$out/gguf/smollm2-small.seed" 256
+python3 "$here/gguf_seed.py" "$gguf" "$out/gguf/smollm2-small-aligned.seed" 64 64
 
 # Inputs that crashed a target once (docs/fuzzing.md), kept as seeds.
 for dir in "$here"/regressions/*/; do
