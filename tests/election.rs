@@ -182,13 +182,7 @@ fn ctrl_c_ends_an_investigation_with_exit_code_130() {
         "--elect".into(),
         "60".into(),
     ]);
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_rca"))
-        .args(&args)
-        .env("RAYON_NUM_THREADS", "2")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_rca(&args);
     // Loading the model and judging 60 changes takes seconds.
     std::thread::sleep(std::time::Duration::from_millis(700));
     ctrl_c(&child);
@@ -212,17 +206,19 @@ fn ctrl_c_during_a_backtest_keeps_the_cases_it_streamed() {
     }
     let path = fixture.dir.path().join("three.yaml");
     std::fs::write(&path, cases).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rca"))
-        .args(["backtest", "--cases"])
-        .arg(&path)
-        .arg("--repo")
-        .arg(&fixture.repo)
-        .args(["--ranker", "llm", "--elect", "60", "--format", "jsonl"])
-        .env("RAYON_NUM_THREADS", "2")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_rca(&[
+        "backtest".as_ref(),
+        "--cases".as_ref(),
+        path.as_os_str(),
+        "--repo".as_ref(),
+        fixture.repo.as_os_str(),
+        "--ranker".as_ref(),
+        "llm".as_ref(),
+        "--elect".as_ref(),
+        "60".as_ref(),
+        "--format".as_ref(),
+        "jsonl".as_ref(),
+    ] as &[&std::ffi::OsStr]);
     let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
     stdout.read_line(&mut first).unwrap();

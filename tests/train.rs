@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::ctrl_c;
+use common::{ctrl_c, spawn_rca};
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
@@ -572,19 +572,24 @@ fn ctrl_c_stops_fine_tuning_at_a_checkpoint_that_resumes() {
     let file = dir.path().join("examples.jsonl");
     rca::train::examples::save(&file, &examples()).unwrap();
     let out = dir.path().join("out");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_rca"))
-        .args(["train", "--examples"])
-        .arg(&file)
-        .args(["--until", "2030-01-01", "--lora-top-layers", "2"])
-        .args(["--lora-epochs", "1000", "--lora-accumulate", "1", "--model"])
-        .arg(model_path())
-        .arg("--out")
-        .arg(&out)
-        .env("RAYON_NUM_THREADS", "2")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let model = model_path();
+    let child = spawn_rca(&[
+        "train".as_ref(),
+        "--examples".as_ref(),
+        file.as_os_str(),
+        "--until".as_ref(),
+        "2030-01-01".as_ref(),
+        "--lora-top-layers".as_ref(),
+        "2".as_ref(),
+        "--lora-epochs".as_ref(),
+        "1000".as_ref(),
+        "--lora-accumulate".as_ref(),
+        "1".as_ref(),
+        "--model".as_ref(),
+        model.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ] as &[&std::ffi::OsStr]);
     // A thousand epochs take far longer than this.
     std::thread::sleep(std::time::Duration::from_secs(8));
     ctrl_c(&child);

@@ -209,11 +209,7 @@ pub fn run(mut args: BisectArgs) -> Result<u8> {
             None,
         ),
     };
-    let repository_label = repo
-        .workdir()
-        .unwrap_or_else(|| repo.path())
-        .display()
-        .to_string();
+    let repository_label = super::repository_label(&repo);
     let mut session = super::ranking::Session::new(&args.model, request.top)?;
     let spinner = progress::spinner("walking history and ranking the window");
     let outcome = investigation::run(

@@ -17,11 +17,7 @@ pub fn run(mut args: InvestigateArgs) -> Result<u8> {
     let config = Config::find(args.source.config.as_deref(), repo.workdir())?;
     config.fill_model_args(&mut args.model)?;
     let request = resolve(&args, &config)?;
-    let repository_label = repo
-        .workdir()
-        .unwrap_or_else(|| repo.path())
-        .display()
-        .to_string();
+    let repository_label = super::repository_label(&repo);
     let reproduce = reproduce_command("investigate", &request, &args.source.repo, &args.model);
     let mut session = super::ranking::Session::new(&args.model, request.top)?;
     let spinner = progress::spinner("walking history and retrieving");

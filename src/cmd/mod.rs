@@ -104,6 +104,15 @@ pub fn out(text: &str) -> Result<()> {
     }
 }
 
+/// How a report names the repository: its work tree, or its git
+/// directory when it is bare.
+pub fn repository_label(repo: &git2::Repository) -> String {
+    repo.workdir()
+        .unwrap_or_else(|| repo.path())
+        .display()
+        .to_string()
+}
+
 /// Quotes a value for a reproducible shell command line.
 pub fn shell_quote(value: &str) -> String {
     if !value.is_empty()

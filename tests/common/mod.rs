@@ -172,6 +172,17 @@ pub fn tree_hash(dir: &Path) -> u64 {
     hasher.finish()
 }
 
+/// Starts the binary with `args`, its output piped, to be interrupted.
+pub fn spawn_rca<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_rca"))
+        .args(args)
+        .env("RAYON_NUM_THREADS", "2")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("rca starts")
+}
+
 /// Sends Ctrl-C (SIGINT) to a running child, as a terminal would.
 pub fn ctrl_c(child: &std::process::Child) {
     let sent = Command::new("kill")
