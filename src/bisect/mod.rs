@@ -530,15 +530,6 @@ impl<'g> Search<'g> {
     pub fn best(&self) -> (Hypothesis, f64) {
         self.top(1)[0]
     }
-
-    pub fn probability(&self, hypothesis: Hypothesis) -> f64 {
-        let n = self.graph.len();
-        self.posterior[match hypothesis {
-            Hypothesis::Commit(c) => c,
-            Hypothesis::BeforeWindow => n,
-            Hypothesis::NoFailure => n + 1,
-        }]
-    }
 }
 
 /// What one run said.
