@@ -18,8 +18,9 @@ demo: model
         --since 14d --until 2024-05-03T17:00:00Z \
         --run "if git merge-base --is-ancestor $culprit HEAD; then echo slow; exit 1; fi"
 
-# Run every test (unit, integration, and the real model).
+# Run every test (unit, integration, the real model, and llama.cpp as the reference and the server).
 test: model
+    scripts/llama-ref build
     cargo test --locked
 
 # Install the embedded default model into models/.

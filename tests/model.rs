@@ -418,8 +418,9 @@ fn foreign_architecture_is_refused() {
     let text = err.to_string();
     assert!(text.contains("gpt2") && text.contains("llama"), "{text}");
 
-    // The real model with its architecture string patched to "qwen2" (same
-    // length, so every offset stays valid).
+    // The real model with its architecture string patched to "qwen3" (same
+    // length, so every offset stays valid): a Llama-like block rca does not
+    // run (it normalises queries and keys per head).
     let mut bytes = std::fs::read(model_path()).unwrap();
     let key = b"general.architecture";
     let at = bytes
@@ -429,12 +430,12 @@ fn foreign_architecture_is_refused() {
     // key, then u32 value type (8 = string), u64 length 5, then "llama".
     let value = at + key.len() + 4 + 8;
     assert_eq!(&bytes[value..value + 5], b"llama");
-    bytes[value..value + 5].copy_from_slice(b"qwen2");
-    let path = dir.path().join("qwen2.gguf");
+    bytes[value..value + 5].copy_from_slice(b"qwen3");
+    let path = dir.path().join("qwen3.gguf");
     std::fs::write(&path, bytes).unwrap();
     let err = load(&path).err().unwrap();
     assert!(
-        matches!(err, ModelError::UnsupportedArchitecture(ref a) if a == "qwen2"),
+        matches!(err, ModelError::UnsupportedArchitecture(ref a) if a == "qwen3"),
         "{err:?}"
     );
 }

@@ -21,10 +21,11 @@ use super::{one_line, ModelError};
 ///
 /// llama.cpp's converter writes "llama" for every model with the Llama block
 /// structure: Llama 1/2/3, Mistral and Mixtral, TinyLlama, SmolLM/SmolLM2 and
-/// many fine-tunes. Other names ("mistral3", "qwen2", "gemma", ...) differ in
-/// RoPE layout, norms or biases and would load but compute garbage, so they
-/// are refused.
-pub(crate) const SUPPORTED_ARCHITECTURES: &[&str] = &["llama"];
+/// many fine-tunes. "qwen2" (Qwen2, Qwen2.5) is the same block with biases
+/// on the Q/K/V projections and NEOX-style RoPE. Other names ("mistral3",
+/// "qwen3", "gemma", ...) differ in norms or attention and would load but
+/// compute garbage, so they are refused.
+pub(crate) const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "qwen2"];
 
 /// The four bytes every GGUF file starts with ("GGUF", little-endian u32
 /// 0x46554747).

@@ -84,6 +84,13 @@ pub(crate) struct Config {
     pub vocab_size: usize,
     pub n_expert: usize,
     pub n_expert_used: usize,
+    /// RoPE rotates dimension pairs `(i, i + head_dim/2)` (llama.cpp's
+    /// NEOX layout: "qwen2") rather than `(2i, 2i+1)` ("llama", whose GGUF
+    /// converter permutes Q and K to that layout). rca's kernel rotates
+    /// interleaved pairs, so NEOX models have their Q and K rows permuted
+    /// once at load ([`neox_to_interleaved`]): the attention scores are
+    /// unchanged, because queries and keys get the same permutation.
+    pub neox_rope: bool,
 }
 
 impl Config {
@@ -229,6 +236,9 @@ fn softmax_rows(rows: &[Vec<f32>]) -> Vec<Vec<f32>> {
 struct Layer {
     attn_norm: RmsNorm,
     attention: Attention,
+    /// Biases of the Q, K and V projections, concatenated in that order
+    /// (Qwen2); `None` for Llama.
+    qkv_bias: Option<Tensor>,
     attn_out: Linear,
     ffn_norm: RmsNorm,
     ffn: FeedForward,
@@ -270,6 +280,12 @@ impl Weights {
         adapter: Option<&Adapter>,
     ) -> Result<Weights, ModelError> {
         let config = read_config(gguf)?;
+        if adapter.is_some() && config.neox_rope {
+            return Err(ModelError::Adapter(format!(
+                "LoRA adapters are supported for \"llama\" models, not \"{}\"",
+                gguf.architecture()
+            )));
+        }
         if adapter.is_some() && format != WeightFormat::F32 {
             return Err(ModelError::Adapter(
                 "a LoRA adapter can only be merged into f32 weights, and this model's weights stay quantized (models over 1B parameters, or CUDA)".into(),
@@ -314,6 +330,23 @@ impl Weights {
         let names: std::collections::HashSet<String> =
             gguf.content.tensor_infos.keys().cloned().collect();
         let has = |name: &str| names.contains(name);
+        // Biases rca applies: Q, K and V (Qwen2; optional in llama.cpp's
+        // Llama). Any other would be silently left out, so it is refused.
+        let applied = |n: &str| {
+            n.starts_with("blk.")
+                && ["attn_q.bias", "attn_k.bias", "attn_v.bias"]
+                    .iter()
+                    .any(|b| n.ends_with(b))
+        };
+        if let Some(bias) = names
+            .iter()
+            .filter(|n| n.ends_with(".bias") && !applied(n))
+            .min()
+        {
+            return Err(ModelError::Other(format!(
+                "{path}: tensor {bias} is a bias rca does not apply (it runs Q/K/V biases only)"
+            )));
+        }
 
         let linear = |name: &str, t: QTensor| -> Result<Linear, ModelError> {
             if format == WeightFormat::F32 {
@@ -357,11 +390,33 @@ impl Weights {
                 let t = read(&n)?;
                 Ok((n, t))
             };
-            let (q, k, v) = (
+            let (mut q, mut k, v) = (
                 named("attn_q.weight")?,
                 named("attn_k.weight")?,
                 named("attn_v.weight")?,
             );
+            let mut qkv_bias = None;
+            if has(&name("attn_q.bias")) {
+                let (mut bq, mut bk, bv) = (
+                    named("attn_q.bias")?.1,
+                    named("attn_k.bias")?.1,
+                    named("attn_v.bias")?.1,
+                );
+                if config.neox_rope {
+                    bq = neox_to_interleaved(&bq, config.n_head, config.head_dim)?;
+                    bk = neox_to_interleaved(&bk, config.n_kv_head, config.head_dim)?;
+                }
+                let parts = [bq, bk, bv]
+                    .iter()
+                    .map(|t| t.dequantize(device))
+                    .collect::<candle_core::Result<Vec<_>>>()
+                    .map_err(candle_err)?;
+                qkv_bias = Some(Tensor::cat(&parts, 0).map_err(candle_err)?);
+            }
+            if config.neox_rope {
+                q.1 = neox_to_interleaved(&q.1, config.n_head, config.head_dim)?;
+                k.1 = neox_to_interleaved(&k.1, config.n_kv_head, config.head_dim)?;
+            }
             let attention = match format {
                 WeightFormat::F32 => Attention::Fused(fused(vec![q, k, v])?),
                 WeightFormat::Quantized => Attention::Separate {
@@ -412,6 +467,7 @@ impl Weights {
             layers.push(Layer {
                 attn_norm: norm(read(&name("attn_norm.weight"))?)?,
                 attention,
+                qkv_bias,
                 attn_out: linear(&out_name, out)?,
                 ffn_norm: norm(read(&name("ffn_norm.weight"))?)?,
                 ffn,
@@ -478,12 +534,15 @@ impl Weights {
         let scale = 1.0 / (cfg.head_dim as f32).sqrt();
         for (layer, slot) in self.layers.iter().zip(cache.layers.iter_mut()) {
             let h = layer.attn_norm.forward(&x)?;
-            let qkv = match &layer.attention {
+            let mut qkv = match &layer.attention {
                 Attention::Fused(w) => w.forward(&h)?,
                 Attention::Separate { q, k, v } => {
                     Tensor::cat(&[q.forward(&h)?, k.forward(&h)?, v.forward(&h)?], 1)?
                 }
             };
+            if let Some(bias) = &layer.qkv_bias {
+                qkv = qkv.broadcast_add(bias)?;
+            }
             // (n_head + 2·n_kv, seq, head_dim): queries and keys rotated.
             let heads = kernels::rope_heads(
                 &qkv,
@@ -557,6 +616,40 @@ pub struct Next {
     pub logits: Tensor,
 }
 
+/// Reorders the rows of a Q or K projection (or its bias) from NEOX RoPE's
+/// pairing to the interleaved one: within each head, row `i` of the first
+/// half goes to `2i` and row `i` of the second half to `2i + 1`. Rows are
+/// whole quantization blocks (they run along the input dimension), so the
+/// bytes move as they are, in any GGUF type.
+fn neox_to_interleaved(t: &QTensor, heads: usize, head_dim: usize) -> Result<QTensor, ModelError> {
+    let rows = t.shape().dims().first().copied().unwrap_or(0);
+    let data = t.data().map_err(candle_err)?;
+    if rows != heads * head_dim || rows == 0 || data.len() % rows != 0 {
+        return Err(ModelError::Other(format!(
+            "a Q/K tensor of shape {:?} does not hold {heads} heads of {head_dim}",
+            t.shape().dims()
+        )));
+    }
+    let row_bytes = data.len() / rows;
+    let half = head_dim / 2;
+    let mut out = vec![0u8; data.len()];
+    for head in 0..heads {
+        for i in 0..head_dim {
+            let from = head * head_dim + i;
+            let to = head * head_dim + if i < half { 2 * i } else { 2 * (i - half) + 1 };
+            out[to * row_bytes..(to + 1) * row_bytes]
+                .copy_from_slice(&data[from * row_bytes..(from + 1) * row_bytes]);
+        }
+    }
+    let storage = candle_core::quantized::QStorage::from_data(
+        std::borrow::Cow::Owned(out),
+        &t.device(),
+        t.dtype(),
+    )
+    .map_err(candle_err)?;
+    QTensor::new(storage, t.shape().clone()).map_err(candle_err)
+}
+
 /// A GGUF weight as a matrix-product operand in the chosen format. Tensors
 /// that are already f32/f16 are always plain tensors.
 fn matmul_weights(t: QTensor, format: WeightFormat) -> candle_core::Result<QMatMul> {
@@ -606,6 +699,7 @@ pub(crate) fn read_config(gguf: &GgufFile) -> Result<Config, ModelError> {
         vocab_size,
         n_expert: gguf.arch_usize("expert_count").unwrap_or(0),
         n_expert_used: gguf.arch_usize("expert_used_count").unwrap_or(0),
+        neox_rope: gguf.architecture() == "qwen2",
     };
     let shape_ok = n_head > 0
         && n_kv_head > 0
@@ -638,10 +732,20 @@ pub(crate) fn rope_tables(
         )));
     }
     let base = gguf.arch_f32("rope.freq_base").unwrap_or(10_000.0);
-    // Linear RoPE scaling divides positions by the factor.
-    let linear_scale = match gguf.string(&format!("{}.rope.scaling.type", gguf.architecture())) {
-        Some(kind) if kind == "linear" => gguf.arch_f32("rope.scaling.factor").unwrap_or(1.0),
-        _ => 1.0,
+    // Linear RoPE scaling divides positions by the factor. Llama 3.1's
+    // scaling comes as per-frequency factors (`rope_freqs.weight`), which
+    // llama.cpp's converter computes from the model's rope_scaling. YaRN
+    // and the rest change attention in ways this forward pass does not.
+    let scaling = gguf.string(&format!("{}.rope.scaling.type", gguf.architecture()));
+    let linear_scale = match scaling.as_deref() {
+        None | Some("none") => 1.0,
+        Some("linear") => gguf.arch_f32("rope.scaling.factor").unwrap_or(1.0),
+        Some(other) => {
+            return Err(ModelError::Other(format!(
+                "{}: RoPE scaling \"{other}\" is not supported (rca runs none, linear, and Llama 3.1's frequency factors)",
+                gguf.path.display()
+            )))
+        }
     };
     let half = rope_dim / 2;
     let inv_freq: Vec<f32> = (0..half)

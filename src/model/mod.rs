@@ -101,7 +101,7 @@ pub enum ModelError {
     NotGguf(PathBuf),
     #[error("GGUF model file is truncated (its tensor data runs past the end of the file; was the download interrupted?): {}", .0.display())]
     Truncated(PathBuf),
-    #[error("unsupported model architecture \"{0}\": rca runs GGUFs whose general.architecture is \"llama\" (Llama 1/2/3, Mistral, Mixtral, TinyLlama, SmolLM and their fine-tunes)")]
+    #[error("unsupported model architecture \"{0}\": rca runs GGUFs whose general.architecture is \"llama\" (Llama 1/2/3, Mistral, Mixtral, TinyLlama, SmolLM and their fine-tunes) or \"qwen2\" (Qwen2, Qwen2.5)")]
     UnsupportedArchitecture(String),
     #[error("tokenizer: {0}")]
     Tokenizer(String),
@@ -327,6 +327,32 @@ pub fn read_gguf_metadata(path: &Path) -> Result<(), ModelError> {
     );
     llama::read_config(&file)?;
     Ok(())
+}
+
+/// A GGUF's tokenizer alone, without its weights: for checking a model
+/// family's vocabulary (llama.cpp ships vocabulary-only GGUFs) and for
+/// counting tokens.
+pub struct Vocabulary(tokenizer::TextTokenizer);
+
+impl Vocabulary {
+    /// Builds the tokenizer from a GGUF's metadata, as [`Model::load`] does.
+    pub fn from_gguf(path: &Path) -> Result<Vocabulary, ModelError> {
+        Ok(Vocabulary(tokenizer::TextTokenizer::from_gguf(&gguf::open(path)?)?))
+    }
+
+    /// Token ids for `text`, as [`Model::encode`].
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, ModelError> {
+        self.0.encode(text)
+    }
+
+    /// Token ids with nothing added in front (no BOS).
+    pub fn encode_plain(&self, text: &str) -> Result<Vec<u32>, ModelError> {
+        self.0.encode_plain(text)
+    }
+
+    pub fn description(&self) -> &str {
+        &self.0.description
+    }
 }
 
 impl Model {

@@ -90,8 +90,13 @@ impl TextTokenizer {
             .enumerate()
             .map(|(id, token)| (token.clone(), id as u32))
             .collect();
+        // llama.cpp's Llama 3 vocabularies take a pre-token that is itself in
+        // the vocabulary as one token, whatever the merges would make of it,
+        // and put BOS in front unless the GGUF says otherwise.
+        let llama3 = matches!(pre.as_str(), "llama3" | "llama-v3" | "llama-bpe");
         let bpe = BPE::builder()
             .vocab_and_merges(vocab, merges)
+            .ignore_merges(llama3)
             .build()
             .map_err(|err| ModelError::Tokenizer(one_line(&err.to_string())))?;
 
@@ -126,7 +131,10 @@ impl TextTokenizer {
             .collect();
         inner.add_special_tokens(&specials);
 
-        let bos = if gguf.bool("tokenizer.ggml.add_bos_token").unwrap_or(false) {
+        let bos = if gguf
+            .bool("tokenizer.ggml.add_bos_token")
+            .unwrap_or(llama3)
+        {
             gguf.usize("tokenizer.ggml.bos_token_id")
                 .map(|id| id as u32)
         } else {
@@ -233,6 +241,7 @@ const SUPPORTED_PRE: &[&str] = &[
     "jais",
     "llama-bpe",
     "llama3",
+    "llama-v3",
     "smaug-bpe",
     "dbrx",
     "qwen2",
@@ -267,7 +276,7 @@ fn pre_tokenizer_for(pre: &str) -> Option<PreTokenizerWrapper> {
             .into()
         }
         "gpt-2" | "gpt2" | "mpt" | "olmo" | "jais" => byte_level_with_gpt2_regex().into(),
-        "llama-bpe" | "llama3" | "smaug-bpe" | "dbrx" => {
+        "llama-bpe" | "llama3" | "llama-v3" | "smaug-bpe" | "dbrx" => {
             Sequence::new(vec![split(REGEX_LLAMA3)?.into(), byte_level_only().into()]).into()
         }
         "qwen2" | "stablelm2" => {

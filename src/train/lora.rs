@@ -177,10 +177,11 @@ impl TrainNet {
         let identity = adapter::base_identity(path)?;
         let mut file = gguf::open(path)?;
         let config = llama::read_config(&file)?;
-        if config.n_expert > 1 {
-            return Err(ModelError::Other(
-                "LoRA training supports dense Llama models, not mixtures of experts".into(),
-            ));
+        if config.n_expert > 1 || config.neox_rope {
+            return Err(ModelError::Other(format!(
+                "LoRA training supports dense \"llama\" models, not mixtures of experts or \"{}\"",
+                file.architecture()
+            )));
         }
         let cpu = Device::Cpu;
         let has_output = file.content.tensor_infos.contains_key("output.weight");

@@ -191,3 +191,21 @@ pub fn ctrl_c(child: &std::process::Child) {
         .expect("kill runs");
     assert!(sent.success(), "kill -INT failed");
 }
+
+/// A llama.cpp program built by `scripts/llama-ref build` (which `just test`
+/// runs first). The reference is part of the test suite: without it the
+/// test fails and says how to build it.
+pub fn llama_bin(name: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let output = Command::new(root.join("scripts/llama-ref"))
+        .arg("bindir")
+        .output()
+        .expect("scripts/llama-ref runs");
+    let dir = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    let path = Path::new(&dir).join(name);
+    assert!(
+        output.status.success() && path.is_file(),
+        "llama.cpp's {name} is not built: run `scripts/llama-ref build` (just test does)"
+    );
+    path
+}
