@@ -160,6 +160,18 @@ pub struct ModelArgs {
     /// Write every batch prompt with its label log-probabilities here.
     #[arg(long, value_name = "DIR")]
     pub dump_prompts: Option<PathBuf>,
+    /// Requests in flight at once to a served model (--model openai:...)
+    /// [default: 4].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: Option<u16>,
+    /// Seconds one request to a served model may take, connection included,
+    /// before it is retried (three times, with backoff) [default: 120].
+    #[arg(long, value_name = "SECONDS")]
+    pub request_timeout: Option<f64>,
+    /// The served model's chat template (a Jinja file, or its
+    /// tokenizer_config.json), for servers that do not publish it at /props.
+    #[arg(long, value_name = "FILE")]
+    pub chat_template: Option<PathBuf>,
 }
 
 /// Rank the commits that landed in a window by how likely each is to have
@@ -614,6 +626,10 @@ pub mod defaults {
     pub const KEEP: u16 = 5;
     pub const VOTES: u16 = 2;
     pub const DEVICE: &str = "auto";
+    /// `--concurrency` for a served model.
+    pub const CONCURRENCY: u16 = 4;
+    /// `--request-timeout` in seconds.
+    pub const REQUEST_TIMEOUT: f64 = 120.0;
     /// `rca bisect --prior-floor`.
     pub const PRIOR_FLOOR: f64 = 0.1;
 }
@@ -626,6 +642,19 @@ impl RankerName {
         }
     }
 }
+
+/// Flags of a model run in-process, refused with a served one.
+const IN_PROCESS_FLAGS: &[&str] = &[
+    "--allow-download",
+    "--adapter",
+    "--tokenizer",
+    "--device",
+    "--threads",
+    "--no-prefix-reuse",
+];
+
+/// Flags of a served model, refused with one run in-process.
+const SERVED_FLAGS: &[&str] = &["--concurrency", "--request-timeout", "--chat-template"];
 
 impl ModelArgs {
     /// The model-ranker flags set here, each with the one judge it applies
@@ -648,6 +677,9 @@ impl ModelArgs {
             (self.keep.is_some(), "--keep", Some(Election)),
             (self.votes.is_some(), "--votes", Some(Election)),
             (self.judge_head.is_some(), "--judge-head", Some(Pointwise)),
+            (self.concurrency.is_some(), "--concurrency", None),
+            (self.request_timeout.is_some(), "--request-timeout", None),
+            (self.chat_template.is_some(), "--chat-template", None),
         ]
         .into_iter()
         .filter(|(set, _, _)| *set)
@@ -672,8 +704,32 @@ impl ModelArgs {
                     self.judge().as_str()
                 ));
             }
+            let served = self.served();
+            if served && IN_PROCESS_FLAGS.contains(&flag) {
+                return Err(format!(
+                    "{flag} applies to a model run in-process, not to a served model (--model openai:...)"
+                ));
+            }
+            if !served && SERVED_FLAGS.contains(&flag) {
+                return Err(format!(
+                    "{flag} applies to a served model only (--model openai:http://HOST:PORT/v1)"
+                ));
+            }
         }
         Ok(())
+    }
+
+    /// Whether the model is served (`--model openai:...`).
+    pub fn served(&self) -> bool {
+        self.model
+            .as_deref()
+            .is_some_and(|m| m.starts_with(crate::model::openai::SCHEME))
+    }
+    pub fn concurrency(&self) -> usize {
+        usize::from(self.concurrency.unwrap_or(defaults::CONCURRENCY))
+    }
+    pub fn request_timeout(&self) -> f64 {
+        self.request_timeout.unwrap_or(defaults::REQUEST_TIMEOUT)
     }
 
     pub fn ranker(&self) -> RankerName {

@@ -156,7 +156,7 @@ impl Config {
         if args.model.is_none() {
             // A local path is relative to the config; hf: specs are not paths.
             args.model = m.path.as_ref().map(|spec| {
-                if spec.starts_with("hf:") {
+                if spec.starts_with("hf:") || spec.starts_with(crate::model::openai::SCHEME) {
                     spec.clone()
                 } else {
                     self.path(Path::new(spec)).display().to_string()

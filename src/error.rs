@@ -27,6 +27,10 @@ pub mod exit_code {
     /// `rca bisect`: the culprit is not in the window. The command fails
     /// even before the window, or does not fail even at its tip.
     pub const NOT_IN_WINDOW: u8 = 6;
+    /// The model server (`--model openai:...`) could not be used:
+    /// unreachable or timed out after retries, no such model, no
+    /// log-probabilities in its replies, a prompt longer than its context.
+    pub const SERVER: u8 = 7;
     /// Interrupted (Ctrl-C): the scratch checkouts are removed.
     pub const INTERRUPTED: u8 = 130;
     /// A bug or an unexpected environment failure.
@@ -39,6 +43,7 @@ pub enum Kind {
     Usage,
     Input,
     Model,
+    Server,
 }
 
 impl Kind {
@@ -47,6 +52,7 @@ impl Kind {
             Kind::Usage => exit_code::USAGE,
             Kind::Input => exit_code::INPUT,
             Kind::Model => exit_code::MODEL,
+            Kind::Server => exit_code::SERVER,
         }
     }
 }
@@ -104,6 +110,15 @@ pub fn usage(message: impl Into<String>) -> anyhow::Error {
 pub fn model(message: impl Into<String>) -> anyhow::Error {
     Failure {
         kind: Kind::Model,
+        message: message.into(),
+    }
+    .into()
+}
+
+/// Builds a model-server error.
+pub fn server(message: impl Into<String>) -> anyhow::Error {
+    Failure {
+        kind: Kind::Server,
         message: message.into(),
     }
     .into()

@@ -156,14 +156,23 @@ fn write_gguf(spec: &Spec, path: &Path, seed: u64) -> usize {
         .collect();
     let key = |k: &str| format!("{}.{k}", spec.arch);
     let metadata: Vec<(String, Value)> = vec![
-        ("general.architecture".into(), Value::String(spec.arch.into())),
-        ("general.name".into(), Value::String(format!("random {}", spec.name))),
+        (
+            "general.architecture".into(),
+            Value::String(spec.arch.into()),
+        ),
+        (
+            "general.name".into(),
+            Value::String(format!("random {}", spec.name)),
+        ),
         (key("context_length"), Value::U32(CONTEXT as u32)),
         (key("embedding_length"), Value::U32(DIM as u32)),
         (key("block_count"), Value::U32(LAYERS as u32)),
         (key("feed_forward_length"), Value::U32(FFN as u32)),
         (key("attention.head_count"), Value::U32(spec.heads as u32)),
-        (key("attention.head_count_kv"), Value::U32(spec.kv_heads as u32)),
+        (
+            key("attention.head_count_kv"),
+            Value::U32(spec.kv_heads as u32),
+        ),
         (key("attention.layer_norm_rms_epsilon"), Value::F32(1e-5)),
         (key("rope.freq_base"), Value::F32(spec.rope_base)),
         (key("rope.dimension_count"), Value::U32(HEAD_DIM as u32)),
@@ -195,9 +204,17 @@ fn write_gguf(spec: &Spec, path: &Path, seed: u64) -> usize {
     };
     // Scaled like a projection, so that a tied output gives logits of the
     // same spread as an untied one (a few nats, not hundreds).
-    add("token_embd.weight".into(), proj(&mut rng, vocab, DIM).affine(2.0, 0.0).unwrap(), spec.main);
+    add(
+        "token_embd.weight".into(),
+        proj(&mut rng, vocab, DIM).affine(2.0, 0.0).unwrap(),
+        spec.main,
+    );
     if !spec.tied {
-        add("output.weight".into(), proj(&mut rng, vocab, DIM), spec.fine);
+        add(
+            "output.weight".into(),
+            proj(&mut rng, vocab, DIM),
+            spec.fine,
+        );
     }
     add(
         "output_norm.weight".into(),
@@ -218,17 +235,41 @@ fn write_gguf(spec: &Spec, path: &Path, seed: u64) -> usize {
     }
     for i in 0..LAYERS {
         let name = |s: &str| format!("blk.{i}.{s}");
-        add(name("attn_norm.weight"), rng.tensor(&[DIM], 1.0, 0.1), GgmlDType::F32);
+        add(
+            name("attn_norm.weight"),
+            rng.tensor(&[DIM], 1.0, 0.1),
+            GgmlDType::F32,
+        );
         add(name("attn_q.weight"), proj(&mut rng, q, DIM), spec.main);
         add(name("attn_k.weight"), proj(&mut rng, kv, DIM), spec.main);
         add(name("attn_v.weight"), proj(&mut rng, kv, DIM), spec.fine);
         if spec.qkv_bias {
-            add(name("attn_q.bias"), rng.tensor(&[q], 0.0, 0.5), GgmlDType::F32);
-            add(name("attn_k.bias"), rng.tensor(&[kv], 0.0, 0.5), GgmlDType::F32);
-            add(name("attn_v.bias"), rng.tensor(&[kv], 0.0, 0.5), GgmlDType::F32);
+            add(
+                name("attn_q.bias"),
+                rng.tensor(&[q], 0.0, 0.5),
+                GgmlDType::F32,
+            );
+            add(
+                name("attn_k.bias"),
+                rng.tensor(&[kv], 0.0, 0.5),
+                GgmlDType::F32,
+            );
+            add(
+                name("attn_v.bias"),
+                rng.tensor(&[kv], 0.0, 0.5),
+                GgmlDType::F32,
+            );
         }
-        add(name("attn_output.weight"), proj(&mut rng, DIM, q), spec.main);
-        add(name("ffn_norm.weight"), rng.tensor(&[DIM], 1.0, 0.1), GgmlDType::F32);
+        add(
+            name("attn_output.weight"),
+            proj(&mut rng, DIM, q),
+            spec.main,
+        );
+        add(
+            name("ffn_norm.weight"),
+            rng.tensor(&[DIM], 1.0, 0.1),
+            GgmlDType::F32,
+        );
         add(name("ffn_gate.weight"), proj(&mut rng, FFN, DIM), spec.main);
         add(name("ffn_up.weight"), proj(&mut rng, FFN, DIM), spec.main);
         add(name("ffn_down.weight"), proj(&mut rng, DIM, FFN), spec.fine);
@@ -302,11 +343,7 @@ fn random_weight_models_match_llama_cpp() {
                 .unwrap_or_else(|e| panic!("{}: {e}", spec.name));
             assert_eq!(model.info().architecture, spec.arch);
             let ours = model.next_token(None, &ids, &all).unwrap().logprobs;
-            let argmax = |v: &[f32]| {
-                (0..v.len())
-                    .max_by(|&a, &b| v[a].total_cmp(&v[b]))
-                    .unwrap()
-            };
+            let argmax = |v: &[f32]| (0..v.len()).max_by(|&a, &b| v[a].total_cmp(&v[b])).unwrap();
             let worst = ours
                 .iter()
                 .zip(&theirs)
@@ -367,8 +404,8 @@ fn family_vocabularies_tokenize_as_llama_cpp() {
     std::fs::write(&text_file, text).unwrap();
     for name in ["llama-bpe", "qwen2"] {
         let path = vocab_gguf(name);
-        let vocabulary = rca::model::Vocabulary::from_gguf(&path)
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let vocabulary =
+            rca::model::Vocabulary::from_gguf(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
         let output = std::process::Command::new(common::llama_bin("llama-tokenize"))
             .arg("-m")
             .arg(&path)
@@ -390,7 +427,11 @@ fn family_vocabularies_tokenize_as_llama_cpp() {
         let inputs: Vec<&str> = inputs.split("\n__ggml_vocab_test__\n").collect();
         let inputs = &inputs[..inputs.len() - 1];
         let outputs: Vec<&str> = outputs.lines().collect();
-        assert_eq!(inputs.len(), outputs.len(), "{name}: .inp and .out disagree");
+        assert_eq!(
+            inputs.len(),
+            outputs.len(),
+            "{name}: .inp and .out disagree"
+        );
         for (input, expected) in inputs.iter().zip(&outputs) {
             let expected: Vec<u32> = expected
                 .split_whitespace()

@@ -3,8 +3,10 @@
 
 use super::progress::{self, ElectionBar};
 use crate::cli::{JudgeName, ModelArgs, RankerName};
-use crate::error::{model as model_error, usage};
+use crate::error::{model as model_error, server as server_error, usage};
 use crate::investigation::Ranker;
+use crate::model::engine::Engine;
+use crate::model::openai::{self, Server, ServerError, ServerOptions};
 use crate::model::{self, DeviceChoice, LoadOptions, Model};
 use crate::rank::llm::LlmJudge;
 use crate::rank::pointwise::{Head, PointwiseJudge};
@@ -30,10 +32,10 @@ enum Loaded {
 }
 
 impl Loaded {
-    fn model(&self) -> &Model {
+    fn engine(&self) -> &Engine {
         match self {
-            Loaded::Election(j) => j.model(),
-            Loaded::Pointwise(j) => j.model(),
+            Loaded::Election(j) => j.engine(),
+            Loaded::Pointwise(j) => j.engine(),
         }
     }
 }
@@ -114,7 +116,7 @@ impl Session {
     pub fn annotate(&mut self, report: &mut Report) -> Result<()> {
         self.bar.0.finish_and_clear();
         if let Some(judge) = &self.judge {
-            let mut info = serde_json::to_value(judge.model().info())?;
+            let mut info = serde_json::to_value(judge.engine().info())?;
             match judge {
                 Loaded::Election(_) => info["election"] = serde_json::to_value(&self.election)?,
                 Loaded::Pointwise(j) => {
@@ -164,29 +166,69 @@ pub const HEAD_FILE: &str = "judge-head.json";
 
 /// Loads the model as the pointwise judge with its head: `--judge-head`,
 /// else models/judge-head.json when it was trained on this model, else the
-/// zero-shot log-odds.
+/// zero-shot log-odds (always for a served model, whose hidden states a
+/// trained head cannot read).
 fn load_pointwise(args: &ModelArgs) -> Result<PointwiseJudge> {
-    let (path, model) = load_model(args)?;
-    let hidden = model.hidden_size();
-    let head = match args.judge_head.as_deref() {
-        Some("none") => Head::zero_shot(),
-        Some(file) => Head::load(std::path::Path::new(file), &path, hidden)?,
-        None => model::find_in_models(HEAD_FILE)
-            .and_then(|file| Head::load(&file, &path, hidden).ok())
+    let (path, engine) = load_engine(args)?;
+    let head = match (engine.model(), args.judge_head.as_deref()) {
+        (_, Some("none")) => Head::zero_shot(),
+        (None, Some(_)) => {
+            return Err(usage(
+                "--judge-head: a trained head reads the model's hidden states, which a served model does not return; use --judge-head none",
+            ))
+        }
+        (None, None) => Head::zero_shot(),
+        (Some(model), Some(file)) => {
+            Head::load(std::path::Path::new(file), &path, model.hidden_size())?
+        }
+        (Some(model), None) => model::find_in_models(HEAD_FILE)
+            .and_then(|file| Head::load(&file, &path, model.hidden_size()).ok())
             .unwrap_or_else(Head::zero_shot),
     };
-    let judge = PointwiseJudge::new(model, head, args.dump_prompts.clone())?;
-    write_dump_manifest(args, judge.model())?;
+    let judge = PointwiseJudge::with_engine(engine, head, args.dump_prompts.clone())?;
+    write_dump_manifest(args, judge.engine())?;
     Ok(judge)
 }
 
 /// Finds and loads the model as the election's judge.
 fn load_judge(args: &ModelArgs) -> Result<LlmJudge> {
-    let (_, model) = load_model(args)?;
-    let mut judge = LlmJudge::new(model, args.dump_prompts.clone())?;
+    let (_, engine) = load_engine(args)?;
+    let mut judge = LlmJudge::with_engine(engine, args.dump_prompts.clone())?;
     judge.set_prefix_reuse(!args.no_prefix_reuse);
-    write_dump_manifest(args, judge.model())?;
+    write_dump_manifest(args, judge.engine())?;
     Ok(judge)
+}
+
+/// The judge's engine: a served model (`--model openai:...`), connected and
+/// checked, or the GGUF loaded in-process (with its adapter), with a
+/// spinner while it loads.
+fn load_engine(args: &ModelArgs) -> Result<(std::path::PathBuf, Engine)> {
+    if let Some(spec) = args
+        .model
+        .as_deref()
+        .filter(|m| m.starts_with(openai::SCHEME))
+    {
+        let timeout = args.request_timeout();
+        if !(timeout > 0.0 && timeout <= 86_400.0) {
+            return Err(usage(format!(
+                "--request-timeout {timeout}: give seconds above 0 and at most 86400"
+            )));
+        }
+        let options = ServerOptions {
+            concurrency: args.concurrency(),
+            timeout: std::time::Duration::from_secs_f64(timeout),
+            chat_template: args.chat_template.clone(),
+        };
+        let spinner = progress::spinner(&format!("connecting to {spec}"));
+        let server = Server::connect(spec, options).map_err(|e| match e {
+            ServerError::Spec(message) => usage(message),
+            other => server_error(other.to_string()),
+        });
+        spinner.finish_and_clear();
+        return Ok((std::path::PathBuf::from(spec), Engine::Served(server?)));
+    }
+    let (path, model) = load_model(args)?;
+    Ok((path, Engine::in_process(model)))
 }
 
 /// Finds and loads the model (with its adapter), with a spinner while it
@@ -226,10 +268,10 @@ fn load_model(args: &ModelArgs) -> Result<(std::path::PathBuf, Model)> {
 
 /// With --dump-prompts, what a person needs to replay the prompts: model,
 /// tokenizer, flags.
-fn write_dump_manifest(args: &ModelArgs, model: &Model) -> Result<()> {
+fn write_dump_manifest(args: &ModelArgs, engine: &Engine) -> Result<()> {
     if let Some(dir) = &args.dump_prompts {
         let manifest = serde_json::json!({
-            "model": model.info(),
+            "model": engine.info(),
             "command_line": std::env::args().collect::<Vec<_>>(),
             "flags": flags(args),
         });
@@ -284,6 +326,12 @@ fn ranker_flags(args: &ModelArgs) -> Vec<String> {
             }
             if let Some(model) = &args.model {
                 flags.push(format!("--model {}", super::shell_quote(model)));
+            }
+            if let Some(template) = &args.chat_template {
+                flags.push(format!(
+                    "--chat-template {}",
+                    super::shell_quote(&template.display().to_string())
+                ));
             }
             let adapter = args
                 .adapter

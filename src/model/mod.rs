@@ -14,10 +14,12 @@
 //! in [`configure_threads`], the tokenizer in `tokenizer.rs`.
 
 pub mod adapter;
+pub mod engine;
 pub(crate) mod gguf;
 mod hub;
 pub(crate) mod kernels;
 pub(crate) mod llama;
+pub mod openai;
 mod tokenizer;
 
 use std::path::{Path, PathBuf};
@@ -337,7 +339,9 @@ pub struct Vocabulary(tokenizer::TextTokenizer);
 impl Vocabulary {
     /// Builds the tokenizer from a GGUF's metadata, as [`Model::load`] does.
     pub fn from_gguf(path: &Path) -> Result<Vocabulary, ModelError> {
-        Ok(Vocabulary(tokenizer::TextTokenizer::from_gguf(&gguf::open(path)?)?))
+        Ok(Vocabulary(tokenizer::TextTokenizer::from_gguf(
+            &gguf::open(path)?,
+        )?))
     }
 
     /// Token ids for `text`, as [`Model::encode`].
@@ -540,45 +544,9 @@ impl Model {
     }
 
     /// A prompt with one user message, ending where the assistant's answer
-    /// starts, in the model's chat format.
-    ///
-    /// The format is recognised from the chat template: ChatML
-    /// (`<|im_start|>role\n...<|im_end|>\n`, SmolLM2, Qwen) and Llama 3
-    /// headers; other models get plain text. With `system = None`, a default
-    /// system message written literally in the template (SmolLM2's "You are
-    /// a helpful AI assistant named SmolLM...") is used, as the template
-    /// itself would. BOS is not included: [`Model::encode`] adds it.
+    /// starts, in the model's chat format ([`chat_prompt`]).
     pub fn chat_prompt(&self, system: Option<&str>, user: &str) -> String {
-        let template = self.chat_template.as_deref().unwrap_or("");
-        if template.contains("<|im_start|>") {
-            let system = system
-                .map(str::to_string)
-                .or_else(|| chatml_default_system(template));
-            let mut prompt = String::new();
-            if let Some(system) = system {
-                prompt.push_str(&format!("<|im_start|>system\n{system}<|im_end|>\n"));
-            }
-            prompt.push_str(&format!(
-                "<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
-            ));
-            prompt
-        } else if template.contains("<|start_header_id|>") {
-            let mut prompt = String::new();
-            if let Some(system) = system {
-                prompt.push_str(&format!(
-                    "<|start_header_id|>system<|end_header_id|>\n\n{system}<|eot_id|>"
-                ));
-            }
-            prompt.push_str(&format!(
-                "<|start_header_id|>user<|end_header_id|>\n\n{user}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
-            ));
-            prompt
-        } else {
-            match system {
-                Some(system) => format!("{system}\n\n{user}\n\n"),
-                None => format!("{user}\n\n"),
-            }
-        }
+        chat_prompt(self.chat_template.as_deref(), system, user)
     }
 
     /// Runs `tokens` once and keeps the model state after them.
@@ -752,6 +720,48 @@ fn log_softmax_at(logits: &[f32], candidates: &[u32]) -> Result<Vec<f32>, ModelE
                 })
         })
         .collect()
+}
+
+/// A prompt with one user message, ending where the assistant's answer
+/// starts, in the chat format of `template` (a model's Jinja chat template).
+///
+/// The format is recognised from the template: ChatML
+/// (`<|im_start|>role\n...<|im_end|>\n`, SmolLM2, Qwen) and Llama 3
+/// headers; other models get plain text. With `system = None`, a default
+/// system message written literally in the template (SmolLM2's "You are
+/// a helpful AI assistant named SmolLM...") is used, as the template
+/// itself would. BOS is not included: the tokenizer adds it.
+pub fn chat_prompt(template: Option<&str>, system: Option<&str>, user: &str) -> String {
+    let template = template.unwrap_or("");
+    if template.contains("<|im_start|>") {
+        let system = system
+            .map(str::to_string)
+            .or_else(|| chatml_default_system(template));
+        let mut prompt = String::new();
+        if let Some(system) = system {
+            prompt.push_str(&format!("<|im_start|>system\n{system}<|im_end|>\n"));
+        }
+        prompt.push_str(&format!(
+            "<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
+        ));
+        prompt
+    } else if template.contains("<|start_header_id|>") {
+        let mut prompt = String::new();
+        if let Some(system) = system {
+            prompt.push_str(&format!(
+                "<|start_header_id|>system<|end_header_id|>\n\n{system}<|eot_id|>"
+            ));
+        }
+        prompt.push_str(&format!(
+            "<|start_header_id|>user<|end_header_id|>\n\n{user}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
+        ));
+        prompt
+    } else {
+        match system {
+            Some(system) => format!("{system}\n\n{user}\n\n"),
+            None => format!("{user}\n\n"),
+        }
+    }
 }
 
 /// SmolLM2's template inserts a fixed system turn when the conversation has

@@ -131,10 +131,7 @@ impl TextTokenizer {
             .collect();
         inner.add_special_tokens(&specials);
 
-        let bos = if gguf
-            .bool("tokenizer.ggml.add_bos_token")
-            .unwrap_or(llama3)
-        {
+        let bos = if gguf.bool("tokenizer.ggml.add_bos_token").unwrap_or(llama3) {
             gguf.usize("tokenizer.ggml.bos_token_id")
                 .map(|id| id as u32)
         } else {

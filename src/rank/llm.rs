@@ -10,52 +10,81 @@
 use super::prompt::{batch_text, facts_text, ANSWER_PREFIX};
 use super::{Judge, LABELS};
 use crate::cases::Facts;
-use crate::model::{Model, PrefixCache};
+use crate::model::engine::{to_error, Answers, Engine};
+use crate::model::Model;
 use crate::retrieve::Candidate;
 use crate::when::Seconds;
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 
-/// Judges batches with a loaded model.
+/// Judges batches with a language model.
 pub struct LlmJudge {
-    model: Model,
-    /// Token ids of the labels, in slot order.
-    labels: Vec<u32>,
-    /// The shared part of the prompts (instruction and facts), run once.
-    prefix: PrefixCache,
+    engine: Engine,
+    /// The labels A–T, in slot order.
+    labels: Answers,
     dump: Option<PathBuf>,
     judged: usize,
 }
 
 impl LlmJudge {
-    /// Wraps a model; fails when a label is not a single token.
+    /// Wraps an in-process model; fails when a label is not a single token.
     pub fn new(model: Model, dump: Option<PathBuf>) -> Result<LlmJudge> {
-        let labels = label_tokens(&model)?;
+        Self::with_engine(Engine::in_process(model), dump)
+    }
+
+    /// Wraps any engine.
+    pub fn with_engine(engine: Engine, dump: Option<PathBuf>) -> Result<LlmJudge> {
+        let texts: Vec<String> = LABELS.iter().map(char::to_string).collect();
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let labels = engine
+            .answers(&texts)
+            .map_err(|e| crate::error::model(format!("label {e}")))?;
         if let Some(dir) = &dump {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         Ok(LlmJudge {
-            prefix: PrefixCache::new(&model),
-            model,
+            engine,
             labels,
             dump,
             judged: 0,
         })
     }
 
-    pub fn model(&self) -> &Model {
-        &self.model
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// Turns the shared-prefix cache off (for measuring it). It stays off
     /// on devices other than the CPU.
     pub fn set_prefix_reuse(&mut self, on: bool) {
-        self.prefix.set_reuse(on, &self.model);
+        self.engine.set_prefix_reuse(on);
     }
 
     /// The full prompt of a batch, split at the end of the shared part.
     pub fn prompt(&self, facts: &Facts, until: Seconds, batch: &[&Candidate]) -> (String, String) {
-        batch_prompt(&self.model, facts, until, batch)
+        split_batch_prompt(|user| self.engine.chat_prompt(user), facts, until, batch)
+    }
+
+    /// Writes a judged batch to the dump folder, when there is one.
+    fn record(
+        &mut self,
+        prompt: &(String, String),
+        batch: &[&Candidate],
+        logprobs: &[f32],
+    ) -> Result<()> {
+        self.judged += 1;
+        if let Some(dir) = &self.dump {
+            let record = serde_json::json!({
+                "prompt": format!("{}{}", prompt.0, prompt.1),
+                "labels": LABELS[..batch.len()].iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+                "label_logprobs": logprobs,
+                "commits": batch.iter().map(|c| c.commit.id.clone()).collect::<Vec<_>>(),
+            });
+            let path = dir.join(format!("batch-{:04}.json", self.judged));
+            std::fs::write(&path, serde_json::to_string_pretty(&record)?)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(())
     }
 }
 
@@ -68,10 +97,20 @@ pub fn batch_prompt(
     until: Seconds,
     batch: &[&Candidate],
 ) -> (String, String) {
+    split_batch_prompt(|user| model.chat_prompt(None, user), facts, until, batch)
+}
+
+/// [`batch_prompt`] in the chat format `chat` renders.
+fn split_batch_prompt(
+    chat: impl Fn(&str) -> String,
+    facts: &Facts,
+    until: Seconds,
+    batch: &[&Candidate],
+) -> (String, String) {
     // A marker splits the chat-formatted text where the batch starts.
     const SPLIT: &str = "\u{1}BATCH\u{1}";
     let user = format!("{}{SPLIT}{}", facts_text(facts), batch_text(batch, until));
-    let full = format!("{}{ANSWER_PREFIX}", model.chat_prompt(None, &user));
+    let full = format!("{}{ANSWER_PREFIX}", chat(&user));
     let (shared, rest) = full.split_once(SPLIT).expect("marker is in the prompt");
     (shared.to_owned(), rest.to_owned())
 }
@@ -107,25 +146,44 @@ pub fn label_tokens(model: &Model) -> Result<Vec<u32>> {
 
 impl Judge for LlmJudge {
     fn judge(&mut self, facts: &Facts, until: Seconds, batch: &[&Candidate]) -> Result<Vec<f64>> {
-        let (shared, rest) = self.prompt(facts, until, batch);
-        let labels = &self.labels[..batch.len()];
-        let logprobs = self
-            .prefix
-            .next_token(&self.model, &shared, &rest, labels)
-            .map_err(|e| crate::error::model(e.to_string()))?
-            .logprobs;
-        self.judged += 1;
-        if let Some(dir) = &self.dump {
-            let record = serde_json::json!({
-                "prompt": format!("{shared}{rest}"),
-                "labels": LABELS[..batch.len()].iter().map(|c| c.to_string()).collect::<Vec<_>>(),
-                "label_logprobs": logprobs,
-                "commits": batch.iter().map(|c| c.commit.id.clone()).collect::<Vec<_>>(),
-            });
-            let path = dir.join(format!("batch-{:04}.json", self.judged));
-            std::fs::write(&path, serde_json::to_string_pretty(&record)?)
-                .with_context(|| format!("writing {}", path.display()))?;
+        let batches = [batch.to_vec()];
+        Ok(self
+            .judge_many(facts, until, &batches, &mut || {})?
+            .remove(0))
+    }
+
+    fn judge_many(
+        &mut self,
+        facts: &Facts,
+        until: Seconds,
+        batches: &[Vec<&Candidate>],
+        done: &mut dyn FnMut(),
+    ) -> Result<Vec<Vec<f64>>> {
+        let mut results = Vec::with_capacity(batches.len());
+        // Batches of one size share their answers (the first labels).
+        let mut start = 0;
+        while start < batches.len() {
+            let size = batches[start].len();
+            let end = start
+                + batches[start..]
+                    .iter()
+                    .take_while(|b| b.len() == size)
+                    .count();
+            let prompts: Vec<(String, String)> = batches[start..end]
+                .iter()
+                .map(|batch| self.prompt(facts, until, batch))
+                .collect();
+            let labels = self.labels.first(size);
+            let nexts = self
+                .engine
+                .next_many(&prompts, &labels, done)
+                .map_err(to_error)?;
+            for ((prompt, batch), next) in prompts.iter().zip(&batches[start..end]).zip(nexts) {
+                self.record(prompt, batch, &next.logprobs)?;
+                results.push(next.logprobs.into_iter().map(f64::from).collect());
+            }
+            start = end;
         }
-        Ok(logprobs.into_iter().map(f64::from).collect())
+        Ok(results)
     }
 }

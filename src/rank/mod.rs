@@ -38,12 +38,52 @@ pub trait Judge {
     /// One log-probability per change, in the order given: how likely the
     /// judge finds each change to be the cause.
     fn judge(&mut self, facts: &Facts, until: Seconds, batch: &[&Candidate]) -> Result<Vec<f64>>;
+
+    /// [`Judge::judge`] of each batch, in order; a judge that can work on
+    /// several at once (a served model) overrides it. `done` is called as
+    /// each batch is judged.
+    fn judge_many(
+        &mut self,
+        facts: &Facts,
+        until: Seconds,
+        batches: &[Vec<&Candidate>],
+        done: &mut dyn FnMut(),
+    ) -> Result<Vec<Vec<f64>>> {
+        batches
+            .iter()
+            .map(|batch| {
+                let logprobs = self.judge(facts, until, batch);
+                done();
+                logprobs
+            })
+            .collect()
+    }
 }
 
 /// Scores one change at a time against the facts of an investigation.
 pub trait Scorer {
     /// How likely the change is the cause, on any scale (higher: likelier).
     fn score(&mut self, facts: &Facts, until: Seconds, change: &Candidate) -> Result<f64>;
+
+    /// [`Scorer::score`] of each change, in order; a scorer that can work
+    /// on several at once (a served model) overrides it. `done` is called
+    /// as each is scored.
+    fn score_many(
+        &mut self,
+        facts: &Facts,
+        until: Seconds,
+        changes: &[&Candidate],
+        done: &mut dyn FnMut(),
+    ) -> Result<Vec<f64>> {
+        changes
+            .iter()
+            .map(|change| {
+                let score = self.score(facts, until, change);
+                done();
+                score
+            })
+            .collect()
+    }
 }
 
 /// Settings of the pointwise ranking.
@@ -141,11 +181,13 @@ pub fn pointwise(
 ) -> Result<Vec<Suspect>> {
     let judged = candidates.len().min(options.judge);
     progress.batches_planned(judged);
-    let mut scores = Vec::with_capacity(judged);
-    for candidate in &candidates[..judged] {
-        scores.push(scorer.score(facts, until, candidate)?);
-        progress.batch_done();
-    }
+    let judged_changes: Vec<&Candidate> = candidates[..judged].iter().collect();
+    let scores = scorer.score_many(facts, until, &judged_changes, &mut || progress.batch_done())?;
+    anyhow::ensure!(
+        scores.len() == judged,
+        "judge returned {} scores for {judged} changes",
+        scores.len()
+    );
     let scores = centred(&scores);
     let mut ordered: Vec<(Candidate, f64, Vec<RoundScore>)> = candidates
         .into_iter()
@@ -240,27 +282,48 @@ pub fn elect(
             batches[i % batch_count].push(index);
         }
         let winners_per_batch = if batch_count == 1 { options.top } else { keep };
+        // Every batch and vote of the round is judged in one go: they are
+        // independent, and a served model takes several at once.
+        let orders: Vec<Vec<usize>> = batches
+            .iter()
+            .enumerate()
+            .flat_map(|(b, batch)| {
+                (0..votes).map(move |vote| permutation(batch.len(), vote, round, b))
+            })
+            .collect();
+        let prompts: Vec<Vec<&Candidate>> = orders
+            .iter()
+            .enumerate()
+            .map(|(k, order)| {
+                let batch = &batches[k / votes];
+                order.iter().map(|&slot| &scored[batch[slot]].0).collect()
+            })
+            .collect();
+        let judged = judge.judge_many(facts, until, &prompts, &mut || progress.batch_done())?;
+        anyhow::ensure!(
+            judged.len() == prompts.len(),
+            "judge returned {} batches for {}",
+            judged.len(),
+            prompts.len()
+        );
         let mut next = Vec::new();
         for (batch_index, batch) in batches.iter().enumerate() {
             let mut sums = vec![0.0; batch.len()];
             let mut labels = vec![Vec::new(); batch.len()];
             for vote in 0..votes {
-                let order = permutation(batch.len(), vote, round, batch_index);
-                let members: Vec<&Candidate> =
-                    order.iter().map(|&slot| &scored[batch[slot]].0).collect();
-                let logprobs = judge.judge(facts, until, &members)?;
+                let k = batch_index * votes + vote;
+                let (order, logprobs) = (&orders[k], &judged[k]);
                 anyhow::ensure!(
-                    logprobs.len() == members.len(),
+                    logprobs.len() == order.len(),
                     "judge returned {} scores for {} changes",
                     logprobs.len(),
-                    members.len()
+                    order.len()
                 );
-                let normalised = log_softmax(&logprobs);
+                let normalised = log_softmax(logprobs);
                 for (position, &slot) in order.iter().enumerate() {
                     sums[slot] += normalised[position];
                     labels[slot].push(LABELS[position]);
                 }
-                progress.batch_done();
             }
             for (slot, &index) in batch.iter().enumerate() {
                 let model_logprob = sums[slot] / votes as f64;

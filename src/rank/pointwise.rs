@@ -21,7 +21,8 @@
 use super::card::card;
 use crate::cases::Facts;
 use crate::history::Commit;
-use crate::model::{Model, PrefixCache};
+use crate::model::engine::{to_error, Answers, Engine, Next};
+use crate::model::Model;
 use crate::retrieve::Candidate;
 use crate::when::Seconds;
 use anyhow::{Context, Result};
@@ -45,13 +46,23 @@ pub fn facts_text(facts: &Facts) -> String {
 
 /// The full prompt for one change, split where the change starts.
 pub fn prompt(model: &Model, facts: &Facts, until: Seconds, commit: &Commit) -> (String, String) {
+    split_prompt(|user| model.chat_prompt(None, user), facts, until, commit)
+}
+
+/// [`prompt`] in the chat format `chat` renders.
+fn split_prompt(
+    chat: impl Fn(&str) -> String,
+    facts: &Facts,
+    until: Seconds,
+    commit: &Commit,
+) -> (String, String) {
     const SPLIT: &str = "\u{1}CHANGE\u{1}";
     let user = format!(
         "{}{SPLIT}{}\n\n{QUESTION}",
         facts_text(facts),
         card(commit, until)
     );
-    let full = model.chat_prompt(None, &user);
+    let full = chat(&user);
     let (shared, rest) = full.split_once(SPLIT).expect("marker is in the prompt");
     (shared.to_owned(), rest.to_owned())
 }
@@ -160,57 +171,105 @@ impl Head {
     }
 }
 
-/// Reads changes with a loaded model, one at a time after a cached facts
-/// prefix.
+/// Reads changes with a language model, one at a time after the facts
+/// (whose KV cache an in-process model computes once).
 pub struct PointwiseJudge {
-    model: Model,
-    yes: u32,
-    no: u32,
+    engine: Engine,
+    /// "Yes" and "No".
+    answers: Answers,
     head: Head,
-    /// The facts part of the prompts, run once per investigation.
-    prefix: PrefixCache,
     dump: Option<PathBuf>,
     judged: usize,
 }
 
 impl PointwiseJudge {
-    /// Wraps a model; fails when "Yes" or "No" is not a single token.
+    /// Wraps an in-process model; fails when "Yes" or "No" is not a single
+    /// token.
     pub fn new(model: Model, head: Head, dump: Option<PathBuf>) -> Result<PointwiseJudge> {
-        let token = |text: &str| {
-            model.single_token(text).ok_or_else(|| {
-                crate::error::model(format!("{text:?} is not a single token for this tokenizer"))
-            })
-        };
-        let (yes, no) = (token("Yes")?, token("No")?);
+        Self::with_engine(Engine::in_process(model), head, dump)
+    }
+
+    /// Wraps any engine. A served model returns no hidden states, so only
+    /// an untrained head can read it.
+    pub fn with_engine(
+        engine: Engine,
+        head: Head,
+        dump: Option<PathBuf>,
+    ) -> Result<PointwiseJudge> {
+        if engine.model().is_none() && head.is_trained() {
+            return Err(crate::error::usage(
+                "a trained judge head reads the model's hidden states, which a served model does not return: use --judge-head none",
+            ));
+        }
+        let answers = engine
+            .answers(&["Yes", "No"])
+            .map_err(crate::error::model)?;
         if let Some(dir) = &dump {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         Ok(PointwiseJudge {
-            prefix: PrefixCache::new(&model),
-            model,
-            yes,
-            no,
+            engine,
+            answers,
             head,
             dump,
             judged: 0,
         })
     }
 
-    pub fn model(&self) -> &Model {
-        &self.model
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The in-process model; `None` for a served one.
+    pub fn model(&self) -> Option<&Model> {
+        self.engine.model()
     }
 
     pub fn head(&self) -> &Head {
         &self.head
     }
 
+    fn prompt(&self, facts: &Facts, until: Seconds, commit: &Commit) -> (String, String) {
+        split_prompt(|user| self.engine.chat_prompt(user), facts, until, commit)
+    }
+
     /// The model's reading of one change.
     pub fn read(&mut self, facts: &Facts, until: Seconds, commit: &Commit) -> Result<Reading> {
-        let (shared, rest) = prompt(&self.model, facts, until, commit);
+        let (shared, rest) = self.prompt(facts, until, commit);
         let next = self
-            .prefix
-            .next_token(&self.model, &shared, &rest, &[self.yes, self.no])
-            .map_err(|e| crate::error::model(e.to_string()))?;
+            .engine
+            .next(&shared, &rest, &self.answers)
+            .map_err(to_error)?;
+        self.record(&shared, &rest, commit, next)
+    }
+
+    /// The readings of many changes, in order (concurrently on a server);
+    /// `done` is called as each is read.
+    pub fn read_many(
+        &mut self,
+        facts: &Facts,
+        until: Seconds,
+        commits: &[&Commit],
+        done: &mut dyn FnMut(),
+    ) -> Result<Vec<Reading>> {
+        let prompts: Vec<(String, String)> = commits
+            .iter()
+            .map(|commit| self.prompt(facts, until, commit))
+            .collect();
+        let nexts = self
+            .engine
+            .next_many(&prompts, &self.answers, done)
+            .map_err(to_error)?;
+        prompts
+            .iter()
+            .zip(commits)
+            .zip(nexts)
+            .map(|(((shared, rest), commit), next)| self.record(shared, rest, commit, next))
+            .collect()
+    }
+
+    /// Turns the model's answer into a reading, dumping it when asked.
+    fn record(&mut self, shared: &str, rest: &str, commit: &Commit, next: Next) -> Result<Reading> {
         let reading = Reading {
             logodds: next.logprobs[0] - next.logprobs[1],
             hidden: next.hidden,
@@ -237,5 +296,17 @@ impl super::Scorer for PointwiseJudge {
     fn score(&mut self, facts: &Facts, until: Seconds, change: &Candidate) -> Result<f64> {
         let reading = self.read(facts, until, &change.commit)?;
         Ok(self.head.score(&reading))
+    }
+
+    fn score_many(
+        &mut self,
+        facts: &Facts,
+        until: Seconds,
+        changes: &[&Candidate],
+        done: &mut dyn FnMut(),
+    ) -> Result<Vec<f64>> {
+        let commits: Vec<&Commit> = changes.iter().map(|c| &c.commit).collect();
+        let readings = self.read_many(facts, until, &commits, done)?;
+        Ok(readings.iter().map(|r| self.head.score(r)).collect())
     }
 }
