@@ -495,6 +495,20 @@ mod tests {
     }
 
     #[test]
+    fn a_chat_template_is_read_from_a_template_or_a_tokenizer_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let jinja = dir.path().join("template.jinja");
+        std::fs::write(&jinja, "{% for m in messages %}<|im_start|>{% endfor %}").unwrap();
+        assert!(read_template(&jinja).unwrap().contains("<|im_start|>"));
+        let config = dir.path().join("tokenizer_config.json");
+        std::fs::write(&config, r#"{"chat_template": "<|start_header_id|>{{ x }}"}"#).unwrap();
+        assert_eq!(read_template(&config).unwrap(), "<|start_header_id|>{{ x }}");
+        std::fs::write(&config, r#"{"bos_token": "<s>"}"#).unwrap();
+        assert!(read_template(&config).unwrap_err().to_string().contains("without a chat_template"));
+        assert!(read_template(&dir.path().join("missing")).is_err());
+    }
+
+    #[test]
     fn refusals_are_named() {
         let context = json!({"error": {"code": 400, "type": "exceed_context_size_error",
             "message": "request (9000 tokens) exceeds the available context size (8192 tokens)"}});
