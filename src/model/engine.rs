@@ -11,7 +11,10 @@ use super::{Model, ModelError, ModelInfo, PrefixCache};
 pub enum Engine {
     /// Scores in this process; the shared part of the prompts is run once
     /// and its KV cache reused (on the CPU).
-    InProcess { model: Model, prefix: PrefixCache },
+    InProcess {
+        model: Box<Model>,
+        prefix: PrefixCache,
+    },
     /// Scores on a server, `--concurrency` prompts at a time.
     Served(Server),
 }
@@ -75,7 +78,7 @@ impl Engine {
     pub fn in_process(model: Model) -> Engine {
         Engine::InProcess {
             prefix: PrefixCache::new(&model),
-            model,
+            model: Box::new(model),
         }
     }
 
