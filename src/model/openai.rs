@@ -379,6 +379,9 @@ fn refusal(path: &str, body: Option<&Value>, status: u16, reply: &Value) -> Stri
     {
         return format!("the prompt is longer than the model's context on the server: {said}");
     }
+    if status == 404 && path == "/models" {
+        return "no OpenAI-compatible API answers there (GET /models: HTTP 404); give the API's base, like http://HOST:PORT/v1".into();
+    }
     if status == 404 && lower.contains("model") {
         let model = body.and_then(|b| b["model"].as_str()).unwrap_or("");
         return format!("it has no model \"{model}\": {said}");
@@ -501,10 +504,20 @@ mod tests {
         std::fs::write(&jinja, "{% for m in messages %}<|im_start|>{% endfor %}").unwrap();
         assert!(read_template(&jinja).unwrap().contains("<|im_start|>"));
         let config = dir.path().join("tokenizer_config.json");
-        std::fs::write(&config, r#"{"chat_template": "<|start_header_id|>{{ x }}"}"#).unwrap();
-        assert_eq!(read_template(&config).unwrap(), "<|start_header_id|>{{ x }}");
+        std::fs::write(
+            &config,
+            r#"{"chat_template": "<|start_header_id|>{{ x }}"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            read_template(&config).unwrap(),
+            "<|start_header_id|>{{ x }}"
+        );
         std::fs::write(&config, r#"{"bos_token": "<s>"}"#).unwrap();
-        assert!(read_template(&config).unwrap_err().to_string().contains("without a chat_template"));
+        assert!(read_template(&config)
+            .unwrap_err()
+            .to_string()
+            .contains("without a chat_template"));
         assert!(read_template(&dir.path().join("missing")).is_err());
     }
 
@@ -524,5 +537,6 @@ mod tests {
             refusal("/completions", None, 503, &Value::Null),
             "/completions answered HTTP 503"
         );
+        assert!(refusal("/models", None, 404, &Value::Null).contains("like http://HOST:PORT/v1"));
     }
 }
