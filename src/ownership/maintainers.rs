@@ -34,7 +34,7 @@
 //! matches everything below it (nothing can be below a file).
 //!
 //! `N:` lines are Perl regexes searched anywhere in the path, with `/x`
-//! (whitespace ignored); see [`super::regex`]. `K:` (content keywords) is
+//! (whitespace ignored); see [`super::PerlRegex`]. `K:` (content keywords) is
 //! ignored: ownership here is by path.
 //!
 //! Owner identifiers of a section: its title (and aliases), then the
@@ -45,8 +45,9 @@ use std::collections::HashMap;
 
 use globset::{Candidate, GlobBuilder, GlobSet, GlobSetBuilder};
 
-use super::regex::Regex;
-use super::{parent_dir, push_path_tokens, push_tokens, Area, Interner, OwnershipError, Scratch};
+use super::{
+    parent_dir, push_path_tokens, push_tokens, Area, Interner, OwnershipError, PerlRegex, Scratch,
+};
 
 #[derive(Debug)]
 pub(super) struct Maintainers {
@@ -60,7 +61,7 @@ pub(super) struct Maintainers {
     exclusions: PatternSet,
     exclusion_items: Vec<u32>,
     /// `N:` regexes and their sections.
-    regexes: Vec<(u32, Regex)>,
+    regexes: Vec<(u32, PerlRegex)>,
     /// `*literal*` for each regex with a required literal, so that one pass
     /// over a path finds the few regexes worth running (U-Boot has 56).
     regex_prefilter: GlobSet,
@@ -76,7 +77,7 @@ struct RawSection<'a> {
     emails: Vec<&'a str>,
     files: Vec<&'a str>,
     exclusions: Vec<&'a str>,
-    regexes: Vec<(&'a str, Regex)>,
+    regexes: Vec<(&'a str, PerlRegex)>,
     has_tags: bool,
 }
 
@@ -150,14 +151,10 @@ impl Maintainers {
         let mut prefilter_regex = Vec::new();
         let mut unfiltered_regexes = Vec::new();
         for (index, (_, regex)) in regexes.iter().enumerate() {
-            let literal = std::str::from_utf8(regex.required_literal())
-                .ok()
-                .filter(|l| !l.is_empty());
-            let glob = literal.and_then(|l| {
-                GlobBuilder::new(&format!("*{}*", globset::escape(l)))
-                    .build()
-                    .ok()
-            });
+            let literal = regex.required_literal();
+            let glob = (!literal.is_empty())
+                .then(|| GlobBuilder::new(&format!("*{}*", globset::escape(&literal))).build())
+                .and_then(Result::ok);
             match glob {
                 Some(glob) => {
                     prefilter.add(glob);
@@ -199,7 +196,7 @@ impl Maintainers {
             let filtered = scratch.globs.iter().map(|&g| self.prefilter_regex[g]);
             for index in filtered.chain(self.unfiltered_regexes.iter().copied()) {
                 let (section, regex) = &self.regexes[index as usize];
-                if !hits.iter().any(|h| h.0 == *section) && regex.is_match_unfiltered(path) {
+                if !hits.iter().any(|h| h.0 == *section) && regex.is_match(path) {
                     hits.push((*section, 0));
                 }
             }
@@ -311,8 +308,8 @@ fn parse_file<'a>(
                 }
             }
             'N' if !value.is_empty() => {
-                let regex = Regex::new(value).map_err(|e| {
-                    OwnershipError::new(file, line_no, format!("invalid N: regex: {}", e.0))
+                let regex = PerlRegex::new(value).map_err(|e| {
+                    OwnershipError::new(file, line_no, format!("invalid N: regex: {e}"))
                 })?;
                 section.regexes.push((value, regex));
             }

@@ -25,7 +25,7 @@
 //!
 //! Kubernetes files are YAML: `approvers` and `reviewers` are owners,
 //! `filters` maps a regex (matched against the relative path, see
-//! [`super::regex`]) to more of them, and the root `OWNERS_ALIASES` names
+//! [`super::PerlRegex`]) to more of them, and the root `OWNERS_ALIASES` names
 //! groups, which stand for themselves and for their members.
 
 use std::borrow::Cow;
@@ -33,8 +33,9 @@ use std::collections::HashMap;
 
 use globset::{Candidate, GlobBuilder, GlobSet, GlobSetBuilder};
 
-use super::regex::Regex;
-use super::{file_name, parent_dir, push_tokens, Area, Interner, OwnershipError, Scratch};
+use super::{
+    file_name, parent_dir, push_tokens, Area, Interner, OwnershipError, PerlRegex, Scratch,
+};
 
 #[derive(Debug)]
 pub(super) struct OwnersTree {
@@ -53,7 +54,7 @@ struct DirOwners {
     globs: GlobSet,
     glob_rule: Vec<u32>,
     /// Kubernetes filters: regex → index into `rules`.
-    regexes: Vec<(Regex, u32)>,
+    regexes: Vec<(PerlRegex, u32)>,
 }
 
 #[derive(Debug, Clone)]
@@ -66,7 +67,7 @@ struct Rule {
 #[derive(Debug, Clone)]
 enum Selector {
     Glob(String),
-    Regex(Regex),
+    Regex(PerlRegex),
 }
 
 /// A per-file rule as written, owners not yet resolved.
@@ -533,12 +534,12 @@ fn parse_yaml(
                 file.owners.extend(owners);
                 continue;
             }
-            let regex = Regex::new(pattern).map_err(|e| {
+            let regex = PerlRegex::new(pattern).map_err(|e| {
                 let line = text
                     .lines()
                     .position(|l| l.contains(pattern))
                     .map_or(0, |i| i + 1);
-                OwnershipError::new(path, line, format!("invalid filters regex: {}", e.0))
+                OwnershipError::new(path, line, format!("invalid filters regex: {e}"))
             })?;
             file.rules.push(RawRule {
                 selectors: vec![Selector::Regex(regex)],

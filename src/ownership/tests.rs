@@ -1,5 +1,5 @@
-//! Tests of format detection, tree reading, hint matching and decoding;
-//! each format's own semantics are tested in its module. The last test
+//! Tests of format detection, tree reading, hint matching, decoding and
+//! the regex adapter; each format's own semantics are tested in its module. The last test
 //! checks the real mirrors and is ignored unless they are present.
 
 use super::*;
@@ -262,6 +262,143 @@ fn owners_of_is_thread_safe() {
             });
         }
     });
+}
+
+/// `PerlRegex`: what get_maintainer.pl's `m/$value/x` means, on the
+/// constructs real MAINTAINERS and OWNERS files use.
+mod perl_regex {
+    use super::PerlRegex;
+
+    fn is_match(pattern: &str, text: &str) -> bool {
+        PerlRegex::new(pattern).unwrap().is_match(text)
+    }
+
+    #[test]
+    fn literals_search_anywhere() {
+        assert!(is_match("tegra", "drivers/gpu/tegra/foo.c"));
+        assert!(!is_match("tegra", "drivers/gpu/teg/foo.c"));
+        assert!(is_match("rk3", "arch/arm/dts/rk3399.dtsi"));
+        assert!(is_match("é", "café/x"));
+    }
+
+    #[test]
+    fn classes_and_quantifiers() {
+        assert!(is_match("[^a-z]tegra", "drivers/tegra.c"));
+        assert!(!is_match("[^a-z]tegra", "drivers/xtegra.c"));
+        assert!(is_match("bcm[9]?47622", "configs/bcm947622_defconfig"));
+        assert!(is_match("bcm[9]?47622", "dts/bcm47622.dtsi"));
+        assert!(!is_match("bcm[9]?47622", "dts/bcm847622.dtsi"));
+        assert!(is_match("stm32mp.*dh[cs]o$", "x/stm32mp15-dhso"));
+        assert!(!is_match("stm32mp.*dh[cs]o$", "x/stm32mp15-dhso.c"));
+        assert!(is_match(r"a\d{2,3}b", "xa12b"));
+        assert!(!is_match(r"a\d{2,3}b", "xa1b"));
+        assert!(is_match("^board/.*/foo$", "board/x/y/foo"));
+        assert!(!is_match("^board/.*/foo$", "xboard/x/foo"));
+        assert!(is_match("(?:omap|am33)xx", "arch/am33xx/x.c"));
+        assert!(is_match("a(b|)*c", "ac"));
+        assert!(is_match(r"[[:digit:]_]x", "a_x"));
+        assert!(is_match(r"[\w.]+\.c$", "dir/x.y.c"));
+        assert!(is_match("[a-]", "-"));
+        assert!(is_match("[]a]", "]"), "`]` first in a class is a member");
+        assert!(is_match("[^]a]", "b"));
+        assert!(!is_match("[^]a]", "]"));
+        assert!(is_match("x{", "x{"), "a brace that starts no quantifier");
+        assert!(is_match(r"\x41", "A"));
+        assert!(is_match(r"a\Z", "xa"));
+        assert!(!is_match(r"a\Z", "ax"));
+    }
+
+    #[test]
+    fn lookaround_as_in_u_boot() {
+        assert!(is_match("(?<!uni)versal", "board/xilinx/versal/board.c"));
+        assert!(!is_match("(?<!uni)versal", "drivers/universal.c"));
+        assert!(is_match("(?<!uni)versal-net$", "configs/xilinx_versal-net"));
+        assert!(is_match("(?<=/)mmc", "drivers/mmc/x.c"));
+        assert!(!is_match("(?<=/)mmc", "drivers/xmmc/x.c"));
+        assert!(is_match("mmc(?=/)", "drivers/mmc/x.c"));
+        assert!(!is_match("mmc(?!/)", "drivers/mmc/x.c"));
+        assert!(
+            is_match("(?<=a+)b", "xaab"),
+            "a lookbehind of varying length"
+        );
+        assert!(!is_match("(?<=a+)b", "xb"));
+    }
+
+    #[test]
+    fn extended_whitespace_and_comments() {
+        assert!(
+            is_match("foo bar  # comment", "a/foobar"),
+            "/x ignores whitespace"
+        );
+        assert!(is_match("foo # comment\n bar", "a/foobar"));
+        assert!(is_match("foo\tbar\n", "a/foobar"));
+        assert!(is_match("a +b", "aaab"), "whitespace before a quantifier");
+        assert!(is_match("[ ]x", "a x"), "whitespace is literal in classes");
+        assert!(!is_match("[ ]x", "ax"));
+        assert!(is_match("[#]x", "#x"), "so is `#`");
+        assert!(
+            is_match("[] ]x", " x"),
+            "`]` first does not close the class"
+        );
+        assert!(is_match("[[:digit:] ]x", " x"), "nor does a POSIX class");
+        assert!(is_match(r"a\ b", "a b"), "an escaped space is a space");
+        assert!(is_match(r"a\#b", "a#b"), "an escaped `#` starts no comment");
+        assert!(is_match(r"\bmlx5", "drivers/net/mlx5/x.c"));
+        assert!(!is_match(r"\bmlx5", "drivers/net/xmlx5/x.c"));
+    }
+
+    #[test]
+    fn named_groups_and_pathological_patterns() {
+        assert!(is_match("(?<soc>rk|px)3", "arch/arm/mach-rockchip/px30.c"));
+        assert!(is_match("(?P<soc>imx)8", "board/imx8/x.c"));
+        // Exponential backtracking neither hangs nor matches.
+        let text = format!("c{}!", "a".repeat(40));
+        let started = std::time::Instant::now();
+        assert!(!is_match("(a*)*c$", &text));
+        assert!(!is_match("(?<!x)(a*)*c$", &text));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn lazy_and_possessive_suffixes() {
+        assert!(is_match("a+?b", "aab"));
+        assert!(is_match("a*+b", "aab"));
+        // Possessive, as in Perl: `a*+` takes every `a` and gives none back.
+        assert!(!is_match("a*+a", "aaa"));
+    }
+
+    #[test]
+    fn required_literal_is_longest_plain_run() {
+        let required = |p: &str| PerlRegex::new(p).unwrap().required_literal();
+        assert_eq!(required("bcm[9]?47622"), "47622");
+        assert_eq!(required("(?<!uni)versal-net$"), "versal-net");
+        assert_eq!(required("foo bar # comment"), "foobar");
+        assert_eq!(required(r"^board/\.x\b"), "board/.x");
+        assert_eq!(required("abc*d"), "ab");
+        assert_eq!(required("(?:omap|am33)xx"), "xx");
+        assert_eq!(required("café"), "café");
+        assert_eq!(required("(?i)abc"), "");
+        assert_eq!(required("a|b"), "");
+        assert_eq!(required("[ab]"), "");
+    }
+
+    #[test]
+    fn invalid_patterns_are_one_line_errors() {
+        for bad in [
+            "[a-", "(foo", "foo)", "*x", r"x\", "[z-a]", r"\q", "a**", "(?=a)+",
+        ] {
+            let error = PerlRegex::new(bad).expect_err(bad);
+            assert!(!error.contains('\n'), "{bad}: {error}");
+            assert!(
+                error.ends_with(&format!(" in regex `{bad}`")),
+                "{bad}: {error}"
+            );
+        }
+        assert_eq!(
+            PerlRegex::new("(foo").unwrap_err(),
+            "Opening parenthesis without closing parenthesis in regex `(foo`"
+        );
+    }
 }
 
 /// Parses the ownership files of the real mirrors (at HEAD and at the
