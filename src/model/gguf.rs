@@ -44,7 +44,13 @@ pub(crate) fn open(path: &Path) -> Result<GgufFile, ModelError> {
     let file = match File::open(path) {
         Ok(file) => file,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            return Err(ModelError::Missing(path.to_path_buf()))
+            if path.to_string_lossy().starts_with(super::openai::SCHEME) {
+                return Err(ModelError::Other(format!(
+                    "{}: a served model judges investigate, backtest and bisect; this command reads the weights, so give a GGUF file",
+                    path.display()
+                )));
+            }
+            return Err(ModelError::Missing(path.to_path_buf()));
         }
         Err(err) => return Err(ModelError::Other(format!("{}: {err}", path.display()))),
     };
