@@ -643,77 +643,95 @@ impl RankerName {
     }
 }
 
-/// Flags of a model run in-process, refused with a served one.
-const IN_PROCESS_FLAGS: &[&str] = &[
-    "--allow-download",
-    "--adapter",
-    "--tokenizer",
-    "--device",
-    "--threads",
-    "--no-prefix-reuse",
-];
-
-/// Flags of a served model, refused with one run in-process.
-const SERVED_FLAGS: &[&str] = &["--concurrency", "--request-timeout", "--chat-template"];
+/// Which model ranker a flag applies to.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FlagScope {
+    /// The one judge it applies to (`None`: both).
+    pub judge: Option<JudgeName>,
+    /// Whether it applies to a served model only (`Some(true)`), to one run
+    /// in-process only (`Some(false)`), or to both.
+    pub served: Option<bool>,
+}
 
 impl ModelArgs {
-    /// The model-ranker flags set here, each with the one judge it applies
-    /// to (`None`: both).
-    pub fn model_flags(&self) -> Vec<(&'static str, Option<JudgeName>)> {
+    /// The model-ranker flags set here, each with what it applies to.
+    pub fn model_flags(&self) -> Vec<(&'static str, FlagScope)> {
         use JudgeName::{Election, Pointwise};
+        let both = FlagScope::default();
+        let judge = |j| FlagScope {
+            judge: Some(j),
+            served: None,
+        };
+        let in_process = FlagScope {
+            judge: None,
+            served: Some(false),
+        };
+        let served = FlagScope {
+            judge: None,
+            served: Some(true),
+        };
         [
-            (self.judge.is_some(), "--judge", None),
-            (self.model.is_some(), "--model", None),
-            (self.allow_download, "--allow-download", None),
-            (self.adapter.is_some(), "--adapter", None),
-            (self.tokenizer.is_some(), "--tokenizer", None),
-            (self.device.is_some(), "--device", None),
-            (self.threads.is_some(), "--threads", None),
-            (self.elect.is_some(), "--elect", None),
-            (self.model_weight.is_some(), "--model-weight", None),
-            (self.dump_prompts.is_some(), "--dump-prompts", None),
-            (self.no_prefix_reuse, "--no-prefix-reuse", Some(Election)),
-            (self.batch.is_some(), "--batch", Some(Election)),
-            (self.keep.is_some(), "--keep", Some(Election)),
-            (self.votes.is_some(), "--votes", Some(Election)),
-            (self.judge_head.is_some(), "--judge-head", Some(Pointwise)),
-            (self.concurrency.is_some(), "--concurrency", None),
-            (self.request_timeout.is_some(), "--request-timeout", None),
-            (self.chat_template.is_some(), "--chat-template", None),
+            (self.judge.is_some(), "--judge", both),
+            (self.model.is_some(), "--model", both),
+            (self.allow_download, "--allow-download", in_process),
+            (self.adapter.is_some(), "--adapter", in_process),
+            (self.tokenizer.is_some(), "--tokenizer", in_process),
+            (self.device.is_some(), "--device", in_process),
+            (self.threads.is_some(), "--threads", in_process),
+            (self.elect.is_some(), "--elect", both),
+            (self.model_weight.is_some(), "--model-weight", both),
+            (self.dump_prompts.is_some(), "--dump-prompts", both),
+            (
+                self.no_prefix_reuse,
+                "--no-prefix-reuse",
+                FlagScope {
+                    judge: Some(Election),
+                    served: Some(false),
+                },
+            ),
+            (self.batch.is_some(), "--batch", judge(Election)),
+            (self.keep.is_some(), "--keep", judge(Election)),
+            (self.votes.is_some(), "--votes", judge(Election)),
+            (self.judge_head.is_some(), "--judge-head", judge(Pointwise)),
+            (self.concurrency.is_some(), "--concurrency", served),
+            (self.request_timeout.is_some(), "--request-timeout", served),
+            (self.chat_template.is_some(), "--chat-template", served),
         ]
         .into_iter()
         .filter(|(set, _, _)| *set)
-        .map(|(_, name, judge)| (name, judge))
+        .map(|(_, name, scope)| (name, scope))
         .collect()
     }
 
     /// Refuses a flag of `given` (those set on the command line) that the
-    /// chosen ranker and judge would ignore: a runbook's typo'd or
-    /// misplaced flag must not pass silently.
-    pub fn refuse_unused(&self, given: &[(&'static str, Option<JudgeName>)]) -> Result<(), String> {
-        for &(flag, judge) in given {
+    /// chosen ranker, judge or kind of model would ignore: a runbook's
+    /// typo'd or misplaced flag must not pass silently.
+    pub fn refuse_unused(&self, given: &[(&'static str, FlagScope)]) -> Result<(), String> {
+        for &(flag, scope) in given {
             if self.ranker() == RankerName::Heuristic {
                 return Err(format!(
                     "{flag} applies to the model ranker only: add --ranker llm, or drop {flag}"
                 ));
             }
-            if let Some(judge) = judge.filter(|&j| j != self.judge()) {
+            if let Some(judge) = scope.judge.filter(|&j| j != self.judge()) {
                 return Err(format!(
                     "{flag} applies to --judge {} only, not to --judge {}",
                     judge.as_str(),
                     self.judge().as_str()
                 ));
             }
-            let served = self.served();
-            if served && IN_PROCESS_FLAGS.contains(&flag) {
-                return Err(format!(
-                    "{flag} applies to a model run in-process, not to a served model (--model openai:...)"
-                ));
-            }
-            if !served && SERVED_FLAGS.contains(&flag) {
-                return Err(format!(
-                    "{flag} applies to a served model only (--model openai:http://HOST:PORT/v1)"
-                ));
+            match scope.served {
+                Some(false) if self.served() => {
+                    return Err(format!(
+                        "{flag} applies to a model run in-process, not to a served model (--model openai:...)"
+                    ))
+                }
+                Some(true) if !self.served() => {
+                    return Err(format!(
+                        "{flag} applies to a served model only (--model openai:http://HOST:PORT/v1)"
+                    ))
+                }
+                _ => {}
             }
         }
         Ok(())

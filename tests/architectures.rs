@@ -283,22 +283,8 @@ fn write_gguf(spec: &Spec, path: &Path, seed: u64) -> usize {
 
 /// llama.cpp's log-probabilities of every token after `ids`.
 fn llama_cpp_logprobs(model: &Path, ids: &[u32], vocab: usize) -> Vec<f32> {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("ids.txt");
-    let text: Vec<String> = ids.iter().map(u32::to_string).collect();
-    std::fs::write(&file, text.join(" ")).unwrap();
-    let output = std::process::Command::new(common::llama_bin("llama-logprobs"))
-        .arg(model)
-        .arg(&file)
-        .args((0..vocab).map(|t| t.to_string()))
-        .output()
-        .expect("the llama.cpp probe runs");
-    assert!(
-        output.status.success(),
-        "llama-logprobs: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let reply: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let all: Vec<u32> = (0..vocab as u32).collect();
+    let reply = common::llama_logprobs(&common::llama_bin("llama-logprobs"), model, ids, &all);
     reply["asked"]
         .as_array()
         .unwrap()

@@ -6,6 +6,8 @@
 //! The model is small enough that these run in seconds with the dev profile
 //! (dependencies are built with opt-level 3).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -546,25 +548,10 @@ fn next_token_logprobs_match_llama_cpp() {
     let model = model();
     let prompts = parity_prompts(model);
     if let Ok(probe) = std::env::var("RCA_RECORD_LLAMA") {
-        let dir = tempfile::tempdir().unwrap();
         let mut records = Vec::new();
         for (name, prompt, asked) in &prompts {
             let ids = model.encode(prompt).unwrap();
-            let file = dir.path().join("ids.txt");
-            let text: Vec<String> = ids.iter().map(u32::to_string).collect();
-            std::fs::write(&file, text.join(" ")).unwrap();
-            let output = std::process::Command::new(&probe)
-                .arg(model_path())
-                .arg(&file)
-                .args(asked.iter().map(u32::to_string))
-                .output()
-                .expect("the llama.cpp probe runs");
-            assert!(
-                output.status.success(),
-                "{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-            let reference: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+            let reference = common::llama_logprobs(Path::new(&probe), &model_path(), &ids, asked);
             records.push(serde_json::json!({
                 "name": name, "prompt": prompt, "ids": ids,
                 "top": reference["top"], "asked": reference["asked"],

@@ -27,28 +27,6 @@ pub struct Answers {
     ids: Vec<u32>,
 }
 
-impl Answers {
-    pub fn texts(&self) -> &[String] {
-        &self.texts
-    }
-
-    pub fn len(&self) -> usize {
-        self.texts.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.texts.is_empty()
-    }
-
-    /// The first `n` answers.
-    pub fn first(&self, n: usize) -> Answers {
-        Answers {
-            texts: self.texts[..n.min(self.texts.len())].to_vec(),
-            ids: self.ids[..n.min(self.ids.len())].to_vec(),
-        }
-    }
-}
-
 /// What the model says of the next token: the answers' log-probabilities,
 /// and (in-process only) the hidden state they come from.
 #[derive(Debug, Clone)]
@@ -117,54 +95,32 @@ impl Engine {
         })
     }
 
-    /// The next token after `shared` then `rest`.
+    /// The next token after each prompt (its shared part, then the rest),
+    /// in the order given: one after the other in-process, reusing the
+    /// shared part's KV cache; `--concurrency` at a time on a server. `done`
+    /// is called as each finishes.
     pub fn next(
-        &mut self,
-        shared: &str,
-        rest: &str,
-        answers: &Answers,
-    ) -> Result<Next, EngineError> {
-        match self {
-            Engine::InProcess { model, prefix } => {
-                let next = prefix.next_token(model, shared, rest, &answers.ids)?;
-                Ok(Next {
-                    logprobs: next.logprobs,
-                    hidden: next.hidden,
-                })
-            }
-            Engine::Served(server) => {
-                let texts: Vec<&str> = answers.texts.iter().map(String::as_str).collect();
-                Ok(Next {
-                    logprobs: server.next_token_logprobs(&format!("{shared}{rest}"), &texts)?,
-                    hidden: Vec::new(),
-                })
-            }
-        }
-    }
-
-    /// [`Engine::next`] for many prompts, in the order given: one after the
-    /// other in-process, `--concurrency` at a time on a server. `done` is
-    /// called as each finishes.
-    pub fn next_many(
         &mut self,
         prompts: &[(String, String)],
         answers: &Answers,
         done: &mut dyn FnMut(),
     ) -> Result<Vec<Next>, EngineError> {
         match self {
-            Engine::InProcess { .. } => prompts
+            Engine::InProcess { model, prefix } => prompts
                 .iter()
                 .map(|(shared, rest)| {
-                    let next = self.next(shared, rest, answers);
+                    let next = prefix.next_token(model, shared, rest, &answers.ids)?;
                     done();
-                    next
+                    Ok(Next {
+                        logprobs: next.logprobs,
+                        hidden: next.hidden,
+                    })
                 })
                 .collect(),
             Engine::Served(server) => {
-                let texts: Vec<&str> = answers.texts.iter().map(String::as_str).collect();
                 let full: Vec<String> = prompts.iter().map(|(s, r)| format!("{s}{r}")).collect();
                 Ok(server
-                    .next_token_logprobs_many(&full, &texts, done)?
+                    .next_token_logprobs_many(&full, &answers.texts, done)?
                     .into_iter()
                     .map(|logprobs| Next {
                         logprobs,

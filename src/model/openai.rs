@@ -204,7 +204,7 @@ impl Server {
     pub fn next_token_logprobs(
         &self,
         prompt: &str,
-        candidates: &[&str],
+        candidates: &[String],
     ) -> Result<Vec<f32>, ServerError> {
         let body = json!({
             "model": self.model,
@@ -241,7 +241,7 @@ impl Server {
     pub fn next_token_logprobs_many(
         &self,
         prompts: &[String],
-        candidates: &[&str],
+        candidates: &[String],
         done: &mut dyn FnMut(),
     ) -> Result<Vec<Vec<f32>>, ServerError> {
         let next = AtomicUsize::new(0);

@@ -159,30 +159,22 @@ impl Judge for LlmJudge {
         batches: &[Vec<&Candidate>],
         done: &mut dyn FnMut(),
     ) -> Result<Vec<Vec<f64>>> {
+        let prompts: Vec<(String, String)> = batches
+            .iter()
+            .map(|batch| self.prompt(facts, until, batch))
+            .collect();
+        // Every label is scored (the log-softmax is over the whole
+        // vocabulary, so a label's value does not depend on the others);
+        // each batch keeps its own.
+        let nexts = self
+            .engine
+            .next(&prompts, &self.labels, done)
+            .map_err(to_error)?;
         let mut results = Vec::with_capacity(batches.len());
-        // Batches of one size share their answers (the first labels).
-        let mut start = 0;
-        while start < batches.len() {
-            let size = batches[start].len();
-            let end = start
-                + batches[start..]
-                    .iter()
-                    .take_while(|b| b.len() == size)
-                    .count();
-            let prompts: Vec<(String, String)> = batches[start..end]
-                .iter()
-                .map(|batch| self.prompt(facts, until, batch))
-                .collect();
-            let labels = self.labels.first(size);
-            let nexts = self
-                .engine
-                .next_many(&prompts, &labels, done)
-                .map_err(to_error)?;
-            for ((prompt, batch), next) in prompts.iter().zip(&batches[start..end]).zip(nexts) {
-                self.record(prompt, batch, &next.logprobs)?;
-                results.push(next.logprobs.into_iter().map(f64::from).collect());
-            }
-            start = end;
+        for ((prompt, batch), next) in prompts.iter().zip(batches).zip(nexts) {
+            let logprobs = &next.logprobs[..batch.len()];
+            self.record(prompt, batch, logprobs)?;
+            results.push(logprobs.iter().copied().map(f64::from).collect());
         }
         Ok(results)
     }

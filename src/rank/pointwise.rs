@@ -235,12 +235,9 @@ impl PointwiseJudge {
 
     /// The model's reading of one change.
     pub fn read(&mut self, facts: &Facts, until: Seconds, commit: &Commit) -> Result<Reading> {
-        let (shared, rest) = self.prompt(facts, until, commit);
-        let next = self
-            .engine
-            .next(&shared, &rest, &self.answers)
-            .map_err(to_error)?;
-        self.record(&shared, &rest, commit, next)
+        Ok(self
+            .read_many(facts, until, &[commit], &mut || {})?
+            .remove(0))
     }
 
     /// The readings of many changes, in order (concurrently on a server);
@@ -258,7 +255,7 @@ impl PointwiseJudge {
             .collect();
         let nexts = self
             .engine
-            .next_many(&prompts, &self.answers, done)
+            .next(&prompts, &self.answers, done)
             .map_err(to_error)?;
         prompts
             .iter()
@@ -294,8 +291,9 @@ impl PointwiseJudge {
 
 impl super::Scorer for PointwiseJudge {
     fn score(&mut self, facts: &Facts, until: Seconds, change: &Candidate) -> Result<f64> {
-        let reading = self.read(facts, until, &change.commit)?;
-        Ok(self.head.score(&reading))
+        Ok(self
+            .score_many(facts, until, &[change], &mut || {})?
+            .remove(0))
     }
 
     fn score_many(

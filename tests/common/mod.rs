@@ -209,3 +209,25 @@ pub fn llama_bin(name: &str) -> PathBuf {
     );
     path
 }
+
+/// llama.cpp's next-token log-probabilities after `ids` on `model`, from
+/// `probe` (scripts/llama-logprobs.cpp): a JSON object with the ten most
+/// likely tokens (`top`) and the `asked` ones, each `[id, logprob]`.
+pub fn llama_logprobs(probe: &Path, model: &Path, ids: &[u32], asked: &[u32]) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ids.txt");
+    let text: Vec<String> = ids.iter().map(u32::to_string).collect();
+    std::fs::write(&file, text.join(" ")).unwrap();
+    let output = Command::new(probe)
+        .arg(model)
+        .arg(&file)
+        .args(asked.iter().map(u32::to_string))
+        .output()
+        .expect("the llama.cpp probe runs");
+    assert!(
+        output.status.success(),
+        "llama-logprobs: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
