@@ -17,6 +17,11 @@ version (FEATURES below) without the named ones, then with each of them added
 back alone, then with all: how much each new signal helps, out of fold and
 held out.
 
+With --recent FROM, the logit is trained on the training groups opened from
+FROM on and on all of them, and both are scored out of fold on the recent
+ones alone (the same folds) and on the held-out groups: whether older
+history teaches the fusion anything (--leave-out names signals to drop).
+
 With --mirrors, five history signals are added to each candidate from the
 mirror's main line in the year before the case opened (file and author fix
 history, build files), and each is scored added alone and all together.
@@ -255,6 +260,22 @@ def evaluate(label, fit, train, held_out, total):
           + " | held-out " + " ".join(f"{k} {v:.3f}" for k, v in held.items()), flush=True)
 
 
+def compare_recent(since, train, held_out, total):
+    recent = [i for i, g in enumerate(train) if g["opened_at"] >= since]
+    fit = LEARNERS["logit"]
+    for label, use in ((f"from {since}", set(recent)), ("all", set(range(len(train))))):
+        ranks = []
+        for fold in range(5):
+            score = fit([g for i, g in enumerate(train) if i in use and i % 5 != fold])
+            ranks += [rank(score, train[i]) for i in recent if i % 5 == fold]
+        oof = metrics(ranks, len(recent))
+        score = fit([train[i] for i in sorted(use)])
+        held = metrics([rank(score, g) for g in held_out], total)
+        print(f"trained on {label:<16} ({len(use)} cases) out of fold on the {len(recent)} recent "
+              + " ".join(f"{k} {v:.3f}" for k, v in oof.items())
+              + " | held-out " + " ".join(f"{k} {v:.3f}" for k, v in held.items()), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--train", required=True)
@@ -264,10 +285,16 @@ def main():
     ap.add_argument("--learners", default="logit,gbdt,hybrid,z,pct")
     ap.add_argument("--mirrors")
     ap.add_argument("--ablate", help="comma-separated signal names to leave out and add back")
+    ap.add_argument("--recent", help="compare training from this date on against all groups")
+    ap.add_argument("--leave-out", default="", help="comma-separated signals --recent drops")
     a = ap.parse_args()
     train, held_out = load(a.train), load(a.held_out, a.opened_from)
     print(f"{len(train)} training groups, {len(held_out)} held-out groups")
     pick = lambda gs, cols: [dict(g, X=g["X"][:, cols]) for g in gs]
+    if a.recent:
+        cols = [k for k, f in enumerate(FEATURES) if f not in a.leave_out.split(",")]
+        compare_recent(a.recent, pick(train, cols), pick(held_out, cols), a.held_out_cases)
+        return
     if a.ablate:
         left_out = a.ablate.split(",")
         base = [k for k, f in enumerate(FEATURES) if f not in left_out]

@@ -452,8 +452,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Learn no title-word associations: the `association` signal stays 0
-    /// (the shipped fusion is trained so; docs/benchmarks.md, "Diff
-    /// signals").
+    /// (they need many cases: docs/benchmarks.md, "Twelve years of
+    /// history").
     #[arg(long)]
     pub no_associations: bool,
     /// Time budget: replaying stops when it is spent.

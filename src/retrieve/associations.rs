@@ -65,10 +65,19 @@ impl Associations {
             let Some(lifts) = self.0.get(word) else {
                 continue;
             };
-            let best = lifts
-                .iter()
-                .filter(|(token, _)| tokens.contains(*token))
-                .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(a.0)));
+            // Walk the smaller side: a common word has thousands of lifts,
+            // a change at most MAX_CHANGE_TOKENS tokens.
+            let best = if lifts.len() > tokens.len() {
+                tokens
+                    .iter()
+                    .filter_map(|token| lifts.get_key_value(token))
+                    .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(a.0)))
+            } else {
+                lifts
+                    .iter()
+                    .filter(|(token, _)| tokens.contains(*token))
+                    .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(a.0)))
+            };
             if let Some((token, &lift)) = best {
                 total += lift;
                 found.push(Association {
