@@ -171,4 +171,25 @@ mod tests {
             ("macos", ".mm")
         );
     }
+
+    #[test]
+    fn both_lookup_directions_pick_the_same_token() {
+        // Ties at the best lift go to the smallest token, whichever side
+        // is walked.
+        let lifts = BTreeMap::from([
+            ("b".to_owned(), 2.0),
+            ("a".to_owned(), 2.0),
+            ("c".to_owned(), 1.0),
+            ("d".to_owned(), 0.5),
+        ]);
+        let associations = Associations(Arc::new(BTreeMap::from([("w".to_owned(), lifts)])));
+        let words = vec!["w".to_owned()];
+        let few: BTreeSet<String> = ["b", "a"].map(String::from).into();
+        let many: BTreeSet<String> = ["a", "b", "c", "d", "e", "f"].map(String::from).into();
+        for tokens in [few, many] {
+            let (score, found) = associations.score(&words, &tokens);
+            assert_eq!(score, 2.0);
+            assert_eq!(found[0].token, "a");
+        }
+    }
 }
