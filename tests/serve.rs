@@ -163,10 +163,11 @@ fn a_served_model_ranks_as_the_same_model_in_process() {
     assert!(worst < TOLERANCE, "{worst}");
 
     // The election, at its default model weight: every batch of a round
-    // goes out at once; the same top five. (At weight 1 the fixture's fifth
-    // place is a near-tie that the server's batching can swap: served
-    // scores are not bit-reproducible, docs/model.md.)
+    // goes out at once; the same top five, but for near-ties (served
+    // scores are not bit-reproducible, docs/model.md).
     let election = [
+        "--top",
+        "10",
         "--judge",
         "election",
         "--elect",
@@ -182,7 +183,7 @@ fn a_served_model_ranks_as_the_same_model_in_process() {
     let local = run(&election, &local_dir);
     let served_election: Vec<&str> = election.iter().chain(&served_args).copied().collect();
     let served = run(&served_election, &served_dir);
-    assert_eq!(top_ids(&local), top_ids(&served));
+    assert_same_top_five_but_near_ties(&local, &served);
     // The same batch prompts, and label log-probabilities that agree: on
     // these 1,000-token prompts the largest gap measured was 0.27 and 0.43
     // nats in two runs, the mean 0.07; a server reading other prompts or
@@ -212,6 +213,43 @@ fn a_served_model_ranks_as_the_same_model_in_process() {
         mean < 0.15 && largest < 1.0,
         "mean {mean}, largest {largest}"
     );
+}
+
+/// How far apart two suspects' fused scores may be in-process for the
+/// server to order them the other way: the election's model weight (0.25)
+/// times 0.6 nats, above the largest label gap measured (0.43).
+const NEAR_TIE: f64 = 0.25 * 0.6;
+
+/// The served top five must be the in-process one, except that suspects
+/// whose in-process fused scores are within [`NEAR_TIE`] may trade places,
+/// in the list or across its fifth place.
+fn assert_same_top_five_but_near_ties(local: &serde_json::Value, served: &serde_json::Value) {
+    let score: std::collections::HashMap<&str, f64> = local["suspects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["id"].as_str().unwrap(), s["fused_score"].as_f64().unwrap()))
+        .collect();
+    let (ours, theirs) = (top_ids(local), top_ids(served));
+    let fifth = score[ours[4].as_str()];
+    for (i, id) in theirs.iter().enumerate() {
+        let here = *score
+            .get(id.as_str())
+            .unwrap_or_else(|| panic!("served suspect {id} is not in rca's top ten"));
+        assert!(here >= fifth - NEAR_TIE, "{id}: {here} against {fifth}");
+        for later in &theirs[i + 1..] {
+            let there = score[later.as_str()];
+            assert!(here >= there - NEAR_TIE, "{id} ({here}) above {later} ({there})");
+        }
+    }
+    if ours != theirs {
+        let scores = |ids: &[String]| ids.iter().map(|id| score[id.as_str()]).collect::<Vec<_>>();
+        eprintln!(
+            "near-tie reordered: in-process scores {:?} served as {:?}",
+            scores(&ours),
+            scores(&theirs)
+        );
+    }
 }
 
 fn top_ids(report: &serde_json::Value) -> Vec<String> {
