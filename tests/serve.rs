@@ -228,7 +228,12 @@ fn assert_same_top_five_but_near_ties(local: &serde_json::Value, served: &serde_
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| (s["id"].as_str().unwrap(), s["fused_score"].as_f64().unwrap()))
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap(),
+                s["fused_score"].as_f64().unwrap(),
+            )
+        })
         .collect();
     let (ours, theirs) = (top_ids(local), top_ids(served));
     let fifth = score[ours[4].as_str()];
@@ -239,7 +244,10 @@ fn assert_same_top_five_but_near_ties(local: &serde_json::Value, served: &serde_
         assert!(here >= fifth - NEAR_TIE, "{id}: {here} against {fifth}");
         for later in &theirs[i + 1..] {
             let there = score[later.as_str()];
-            assert!(here >= there - NEAR_TIE, "{id} ({here}) above {later} ({there})");
+            assert!(
+                here >= there - NEAR_TIE,
+                "{id} ({here}) above {later} ({there})"
+            );
         }
     }
     if ours != theirs {

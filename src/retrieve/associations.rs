@@ -67,17 +67,12 @@ impl Associations {
             };
             // Walk the smaller side: a common word has thousands of lifts,
             // a change at most MAX_CHANGE_TOKENS tokens.
-            let best = if lifts.len() > tokens.len() {
-                tokens
-                    .iter()
-                    .filter_map(|token| lifts.get_key_value(token))
-                    .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(a.0)))
+            let shared: Box<dyn Iterator<Item = (&String, &f64)>> = if lifts.len() > tokens.len() {
+                Box::new(tokens.iter().filter_map(|token| lifts.get_key_value(token)))
             } else {
-                lifts
-                    .iter()
-                    .filter(|(token, _)| tokens.contains(*token))
-                    .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(a.0)))
+                Box::new(lifts.iter().filter(|(token, _)| tokens.contains(*token)))
             };
+            let best = shared.max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(a.0)));
             if let Some((token, &lift)) = best {
                 total += lift;
                 found.push(Association {
