@@ -246,34 +246,29 @@ def add_history(groups, mirrors, cache):
         g["X"] = np.hstack([g["X"], cache[name].signals(g["ids"], opened)])
 
 
-def evaluate(label, fit, train, held_out, total):
-    ranks = [0] * len(train)
+def evaluate(label, fit, train, held_out, total, fit_on=None, score_on=None):
+    """Out of fold (case i in fold i mod 5) and held out. `fit_on` limits the
+    training cases the folds fit on, `score_on` those scored out of fold."""
+    fit_on = set(range(len(train)) if fit_on is None else fit_on)
+    score_on = range(len(train)) if score_on is None else score_on
+    ranks = []
     for fold in range(5):
-        score = fit([g for i, g in enumerate(train) if i % 5 != fold])
-        for i, g in enumerate(train):
-            if i % 5 == fold:
-                ranks[i] = rank(score, g)
-    oof = metrics(ranks, len(train))
-    score = fit(train)
+        score = fit([g for i, g in enumerate(train) if i in fit_on and i % 5 != fold])
+        ranks += [rank(score, train[i]) for i in score_on if i % 5 == fold]
+    oof = metrics(ranks, len(ranks))
+    score = fit([train[i] for i in sorted(fit_on)])
     held = metrics([rank(score, g) for g in held_out], total)
     print(f"{label:<22} out of fold " + " ".join(f"{k} {v:.3f}" for k, v in oof.items())
           + " | held-out " + " ".join(f"{k} {v:.3f}" for k, v in held.items()), flush=True)
 
 
 def compare_recent(since, train, held_out, total):
+    """The logit fitted on the cases from `since` on, then on all of them, both
+    scored out of fold on the recent cases alone."""
     recent = [i for i, g in enumerate(train) if g["opened_at"] >= since]
-    fit = LEARNERS["logit"]
-    for label, use in ((f"from {since}", set(recent)), ("all", set(range(len(train))))):
-        ranks = []
-        for fold in range(5):
-            score = fit([g for i, g in enumerate(train) if i in use and i % 5 != fold])
-            ranks += [rank(score, train[i]) for i in recent if i % 5 == fold]
-        oof = metrics(ranks, len(recent))
-        score = fit([train[i] for i in sorted(use)])
-        held = metrics([rank(score, g) for g in held_out], total)
-        print(f"trained on {label:<16} ({len(use)} cases) out of fold on the {len(recent)} recent "
-              + " ".join(f"{k} {v:.3f}" for k, v in oof.items())
-              + " | held-out " + " ".join(f"{k} {v:.3f}" for k, v in held.items()), flush=True)
+    print(f"out of fold on the {len(recent)} cases from {since}:")
+    for label, fit_on in ((f"trained from {since}", recent), ("trained on all", None)):
+        evaluate(label, LEARNERS["logit"], train, held_out, total, fit_on, recent)
 
 
 def main():
