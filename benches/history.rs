@@ -49,7 +49,7 @@ fn main() -> anyhow::Result<()> {
     for _ in 0..runs {
         // Alternate the two so that machine noise hits both alike.
         let t = Instant::now();
-        let window = rca::history::window(&repo, start, since, until)?;
+        let window = rca::history::window(&repo, start, since, until, None)?;
         ours.push(t.elapsed().as_secs_f64());
         counts.0 = window.commits.len();
         let ours_counts: std::collections::HashMap<(String, String), (u32, u32)> = window

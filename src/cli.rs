@@ -258,6 +258,10 @@ pub struct SourceArgs {
     /// tree, when present).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Read every diff from the repository, neither using nor filling the
+    /// diff cache ($RCA_CACHE_DIR, else ~/.cache/rca).
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 /// Find which commit of an investigation's window makes a command fail:
@@ -333,6 +337,10 @@ pub struct BacktestArgs {
     /// Replay without the team hints.
     #[arg(long)]
     pub no_team_hint: bool,
+    /// Read every diff from the repository, neither using nor filling the
+    /// diff cache ($RCA_CACHE_DIR, else ~/.cache/rca).
+    #[arg(long)]
+    pub no_cache: bool,
     /// How many candidates retrieval keeps for ranking [default: 200].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub candidates: Option<u32>,
@@ -456,6 +464,10 @@ pub struct TrainArgs {
     /// history").
     #[arg(long)]
     pub no_associations: bool,
+    /// Read every diff from the repository, neither using nor filling the
+    /// diff cache ($RCA_CACHE_DIR, else ~/.cache/rca).
+    #[arg(long)]
+    pub no_cache: bool,
     /// Time budget: replaying stops when it is spent.
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_minutes: u32,

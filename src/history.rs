@@ -14,8 +14,10 @@
 //!
 //! Changed paths and line counts come from a tree diff against the first
 //! parent (see [`changed_files`]), computed in parallel with one repository
-//! handle per rayon worker (a `git2::Repository` is not `Sync`).
+//! handle per rayon worker (a `git2::Repository` is not `Sync`). With a
+//! [`DiffCache`], readings of commits seen before come from it instead.
 
+use crate::cache::DiffCache;
 use crate::diff::{self, ChangeText};
 use crate::when::Seconds;
 use anyhow::{Context, Result};
@@ -100,6 +102,8 @@ pub struct Window {
     /// The last main-line commit that landed before `since` (None when the
     /// walk reached the first commit or the edge of the history first).
     pub base: Option<String>,
+    /// How many of `commits` had their diff reading from the cache.
+    pub from_cache: usize,
 }
 
 /// The edge of a shallow or otherwise incomplete history, as the walk met it.
@@ -293,8 +297,15 @@ struct Pending {
 }
 
 /// Lists the commits that landed in `[since, until)` on the main line ending
-/// at `start`, with changed paths and line counts.
-pub fn window(repo: &Repository, start: Oid, since: Seconds, until: Seconds) -> Result<Window> {
+/// at `start`, with changed paths and line counts (read through `cache`
+/// when one is given).
+pub fn window(
+    repo: &Repository,
+    start: Oid,
+    since: Seconds,
+    until: Seconds,
+    cache: Option<&DiffCache>,
+) -> Result<Window> {
     let edge = shallow_edge(repo);
     let (lines, mut truncated) = main_line(repo.find_commit(start)?, since, &edge);
     // Landing times only fall along the walk, so the window is one stretch.
@@ -349,15 +360,19 @@ pub fn window(repo: &Repository, start: Oid, since: Seconds, until: Seconds) -> 
                 let repo = repo
                     .as_ref()
                     .map_err(|e| anyhow::anyhow!("reopening repository: {e}"))?;
-                describe(repo, entry, &edge)
+                describe(repo, entry, &edge, cache)
             },
         )
         .collect::<Result<Vec<Read>>>()?;
     let mut not_diffed = Vec::new();
+    let mut from_cache = 0;
     let mut commits: Vec<Commit> = read
         .into_iter()
         .filter_map(|read| match read {
-            Read::Commit(commit) => Some(*commit),
+            Read::Commit(commit, cached) => {
+                from_cache += usize::from(cached);
+                Some(*commit)
+            }
             Read::InnerMerge => None,
             Read::ParentMissing(id) => {
                 not_diffed.push(id);
@@ -399,12 +414,14 @@ pub fn window(repo: &Repository, start: Oid, since: Seconds, until: Seconds) -> 
         mainline,
         truncated,
         edge,
+        from_cache,
     })
 }
 
 /// What reading one walked commit gives.
 enum Read {
-    Commit(Box<Commit>),
+    /// The commit, and whether its diff reading came from the cache.
+    Commit(Box<Commit>, bool),
     /// A merge inside merged-in history: its commits are listed instead.
     InnerMerge,
     /// Its parent is missing (a shallow clone's edge): not diffed.
@@ -414,7 +431,12 @@ enum Read {
 /// Reads one commit: metadata, message and per-file line counts. A merge
 /// inside merged-in history (a sub-maintainer's pull) is not a change of its
 /// own, since its commits are listed.
-fn describe(repo: &Repository, entry: &Pending, edge: &HashSet<Oid>) -> Result<Read> {
+fn describe(
+    repo: &Repository,
+    entry: &Pending,
+    edge: &HashSet<Oid>,
+    cache: Option<&DiffCache>,
+) -> Result<Read> {
     let commit = repo.find_commit(entry.id)?;
     if entry.merged_by.is_some() && commit.parent_count() > 1 {
         return Ok(Read::InnerMerge);
@@ -431,21 +453,35 @@ fn describe(repo: &Repository, entry: &Pending, edge: &HashSet<Oid>) -> Result<R
     };
     let author = commit.author();
     let committed_at = commit.committer().when().seconds();
-    let (files, diff) =
-        changed_files(repo, &commit).with_context(|| format!("diffing commit {}", entry.id))?;
-    Ok(Read::Commit(Box::new(Commit {
-        id: entry.id.to_string(),
-        author: decode(author.name_bytes(), encoding).into_owned(),
-        email: String::from_utf8_lossy(author.email_bytes()).into_owned(),
-        authored_at: author.when().seconds(),
-        committed_at,
-        landed_at: entry.landed_at,
-        subject,
-        body,
-        files,
-        diff,
-        merged_by: entry.merged_by.map(|id| id.to_string()),
-    })))
+    let cached = cache.and_then(|cache| cache.get(entry.id));
+    let from_cache = cached.is_some();
+    let (files, diff) = match cached {
+        Some(reading) => reading,
+        None => {
+            let (files, diff) = changed_files(repo, &commit)
+                .with_context(|| format!("diffing commit {}", entry.id))?;
+            if let Some(cache) = cache {
+                cache.put(entry.id, &files, &diff);
+            }
+            (files, diff)
+        }
+    };
+    Ok(Read::Commit(
+        Box::new(Commit {
+            id: entry.id.to_string(),
+            author: decode(author.name_bytes(), encoding).into_owned(),
+            email: String::from_utf8_lossy(author.email_bytes()).into_owned(),
+            authored_at: author.when().seconds(),
+            committed_at,
+            landed_at: entry.landed_at,
+            subject,
+            body,
+            files,
+            diff,
+            merged_by: entry.merged_by.map(|id| id.to_string()),
+        }),
+        from_cache,
+    ))
 }
 
 /// Commit text in the encoding its `encoding` header declares (git writes

@@ -1,6 +1,7 @@
 //! One investigation through every stage: history → retrieve → rank →
 //! report. `rca investigate` runs it once; `rca backtest` runs it per case.
 
+use crate::cache::DiffCache;
 use crate::calibrate::Calibration;
 use crate::cases::Facts;
 use crate::error::input;
@@ -31,6 +32,9 @@ pub struct Request {
     pub fusion: Fusion,
     /// Maps the ranker's raw confidence to a calibrated one.
     pub calibration: Option<Calibration>,
+    /// Where diff readings of commits seen before are kept (none: read
+    /// every diff from the repository).
+    pub diff_cache: Option<DiffCache>,
 }
 
 /// How candidates are ranked.
@@ -83,8 +87,14 @@ pub fn run(
     }
     let start = history::start_commit(repo, request.reference.as_deref(), request.until)
         .map_err(history_error)?;
-    let window =
-        history::window(repo, start, request.since, request.until).context("walking history")?;
+    let window = history::window(
+        repo,
+        start,
+        request.since,
+        request.until,
+        request.diff_cache.as_ref(),
+    )
+    .context("walking history")?;
     if window.commits.is_empty() {
         return Err(input(
             HistoryError::EmptyWindow {
@@ -105,6 +115,7 @@ pub fn run(
         mainline: window.mainline,
         merged_in: window.commits.len() - window.mainline,
         truncated: window.truncated,
+        from_cache: window.from_cache,
         edge: window
             .edge
             .as_ref()

@@ -13,6 +13,7 @@
 //! repository's own history.
 
 pub mod bisect;
+pub mod cache;
 pub mod calibrate;
 pub mod cases;
 pub mod cli;

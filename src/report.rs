@@ -60,6 +60,9 @@ pub struct WindowSummary {
     pub merged_in: usize,
     /// The walk reached the edge of a shallow clone.
     pub truncated: bool,
+    /// Commits whose diff reading came from the cache rather than the
+    /// repository's blobs.
+    pub from_cache: usize,
     /// Where the readable history stops, when `truncated`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub edge: Option<EdgeReport>,

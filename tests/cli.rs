@@ -225,6 +225,64 @@ fn investigate_and_backtest_leave_the_repository_unchanged() {
     assert_eq!(before, tree_hash(&fixture.repo), "the repository changed");
 }
 
+#[test]
+fn the_diff_cache_gives_the_same_report_and_lives_outside_the_repository() {
+    let fixture = build("codeowners-monorepo", false);
+    let before = tree_hash(&fixture.repo);
+    let cache = tempfile::tempdir().unwrap();
+    let mut args = fixture.investigate_args();
+    args.extend(["--format".into(), "json".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = |extra: &[&str]| {
+        let all: Vec<&str> = args.iter().chain(extra).copied().collect();
+        let mut report = success_json(&rca_with_cache(&all, cache.path()));
+        let from_cache = report["window"]["from_cache"].as_u64().unwrap();
+        report.as_object_mut().unwrap().remove("timings");
+        report["window"]
+            .as_object_mut()
+            .unwrap()
+            .remove("from_cache");
+        (report, from_cache)
+    };
+    let entries = || walk_files(cache.path());
+
+    let (uncached, none) = run(&["--no-cache"]);
+    assert_eq!(none, 0);
+    assert!(entries().is_empty(), "--no-cache wrote {:?}", entries());
+    let (cold, none) = run(&[]);
+    assert_eq!(none, 0);
+    let commits = cold["window"]["commits"].as_u64().unwrap();
+    assert_eq!(entries().len() as u64, commits, "one entry per commit");
+    let (warm, all) = run(&[]);
+    assert_eq!(all, commits, "a second run reads every diff from the cache");
+    assert_eq!(cold, uncached);
+    assert_eq!(warm, uncached);
+
+    // A damaged entry is read from the repository again, and mended.
+    let damaged = &entries()[0];
+    std::fs::write(damaged, b"{\"id\": 12").unwrap();
+    let (mended, from_cache) = run(&[]);
+    assert_eq!(mended, uncached);
+    assert_eq!(from_cache, commits - 1);
+    let (_, all) = run(&[]);
+    assert_eq!(all, commits);
+    assert_eq!(before, tree_hash(&fixture.repo), "the repository changed");
+}
+
+/// Every file under `dir`.
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk_files(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
 // ---- bad input: one line, a documented exit code, never a panic ----
 
 /// `rca investigate` on `repo` with a dummy title and the given window.

@@ -7,6 +7,7 @@
 //! pipeline. The culprit id is used only to score the result.
 
 use super::{out, progress};
+use crate::cache::DiffCache;
 use crate::calibrate::{at_coverage, risk_coverage, Calibration, CurvePoint, Observation};
 use crate::cases::{self, Case, CasesFile};
 use crate::cli::{defaults, BacktestArgs, BacktestFormat};
@@ -310,6 +311,7 @@ pub fn run(mut args: BacktestArgs) -> Result<u8> {
         candidates,
         min_confidence: args.min_confidence,
         calibration: calibration.map(|(_, c)| c),
+        diff_cache: (!args.no_cache).then(DiffCache::user).flatten(),
         bisect: args.bisect.then_some(args.bisect_false_pass),
     };
     let bar = progress::bar(total as u64, "cases");
@@ -374,6 +376,7 @@ struct Settings {
     candidates: usize,
     min_confidence: f64,
     calibration: Option<Calibration>,
+    diff_cache: Option<DiffCache>,
     /// Simulate bisections, with this share of bad runs passing.
     bisect: Option<f64>,
 }
@@ -488,6 +491,7 @@ fn replay(
         min_confidence: settings.min_confidence,
         fusion: settings.fusion.clone(),
         calibration: settings.calibration.clone(),
+        diff_cache: settings.diff_cache.clone(),
     };
     let outcome = investigation::run(
         repo,

@@ -15,6 +15,7 @@
 //! on a machine that need not hold the repositories.
 
 use super::{out, progress};
+use crate::cache::DiffCache;
 use crate::cases::{Case, CasesFile};
 use crate::cli::{Format, TrainArgs};
 use crate::error::{exit_code, input, usage};
@@ -175,6 +176,7 @@ pub fn run(args: TrainArgs) -> Result<u8> {
     let mut groups = Vec::new();
     let mut association_cases = Vec::new();
     let mut vocabulary = Vocabulary::default();
+    let diff_cache = (!args.no_cache).then(DiffCache::user).flatten();
     let mut examples = Vec::new();
     let mut used = Vec::new();
     let mut candidate_ids = Vec::new();
@@ -209,6 +211,7 @@ pub fn run(args: TrainArgs) -> Result<u8> {
                 args.candidates as usize,
                 example_size,
                 &mut vocabulary,
+                diff_cache.as_ref(),
             )? {
                 Some(Replayed {
                     group,
@@ -526,6 +529,7 @@ fn replay(
     candidates: usize,
     example_size: usize,
     vocabulary: &mut Vocabulary,
+    diff_cache: Option<&DiffCache>,
 ) -> Result<Option<Replayed>> {
     let (since, opened_at) = case.window()?;
     let request = Request {
@@ -539,6 +543,7 @@ fn replay(
         min_confidence: 0.0,
         fusion: Fusion::default(),
         calibration: None,
+        diff_cache: diff_cache.cloned(),
     };
     let outcome = match investigation::run(
         &source.repo,

@@ -40,11 +40,19 @@ pub fn build(name: &str, bare: bool) -> Fixture {
     }
 }
 
-/// Runs the binary with `args`, no terminal, a fixed environment.
+/// Runs the binary with `args`, no terminal, a fixed environment, and a
+/// diff cache of its own (no run sees another's readings).
 pub fn rca(args: &[&str]) -> Output {
+    let cache = tempfile::tempdir().expect("tempdir");
+    rca_with_cache(args, cache.path())
+}
+
+/// Runs the binary with `args` and its diff cache in `cache`.
+pub fn rca_with_cache(args: &[&str], cache: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rca"))
         .args(args)
         .env("RAYON_NUM_THREADS", "2")
+        .env("RCA_CACHE_DIR", cache)
         .output()
         .expect("rca runs")
 }
@@ -172,11 +180,16 @@ pub fn tree_hash(dir: &Path) -> u64 {
     hasher.finish()
 }
 
-/// Starts the binary with `args`, its output piped, to be interrupted.
+/// Starts the binary with `args`, its output piped, to be interrupted, with
+/// a diff cache of this test process's own.
 pub fn spawn_rca<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_rca"))
         .args(args)
         .env("RAYON_NUM_THREADS", "2")
+        .env(
+            "RCA_CACHE_DIR",
+            std::env::temp_dir().join(format!("rca-test-cache-{}", std::process::id())),
+        )
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -1,0 +1,212 @@
+//! The diff cache: what the history walk read from each commit's diff, kept
+//! outside the repository so that a second investigation over the same
+//! commits (another title, a wider window, a backtest) skips the blob reads.
+//!
+//! A commit's changed files and [`ChangeText`] are a function of the commit
+//! alone (its tree against its first parent's, both fixed by its id) and of
+//! the code that reads them. Entries are therefore keyed by commit id, under
+//! a folder named after a digest of that code (`history.rs`, `diff.rs`) and
+//! rca's version: a build that reads diffs differently never sees another's
+//! entries. A commit with a blob missing from the repository (a partial
+//! clone) is not stored, since fetching the blob would change its reading.
+//!
+//! The folder is `$RCA_CACHE_DIR`, else `$XDG_CACHE_HOME/rca`, else
+//! `~/.cache/rca`. Each entry is one small JSON file written to a temporary
+//! name and renamed, so concurrent runs never see half an entry. The cache
+//! is an accelerator only: an entry that cannot be read or parsed is read
+//! from the repository again, and a folder that cannot be written is left
+//! alone; neither fails the investigation.
+
+use crate::diff::ChangeText;
+use crate::history::FileChange;
+use git2::Oid;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// A folder of cached diff readings, one file per commit.
+#[derive(Debug, Clone)]
+pub struct DiffCache {
+    dir: PathBuf,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    id: String,
+    files: Vec<FileChange>,
+    diff: ChangeText,
+}
+
+/// A digest of the code that reads diffs and of rca's version: entries
+/// written by other code live in other folders.
+fn reading_version() -> &'static str {
+    static VERSION: OnceLock<String> = OnceLock::new();
+    VERSION.get_or_init(|| {
+        let code = [
+            env!("CARGO_PKG_VERSION"),
+            include_str!("history.rs"),
+            include_str!("diff.rs"),
+        ]
+        .concat();
+        let digest = Oid::hash_object(git2::ObjectType::Blob, code.as_bytes())
+            .map(|id| id.to_string())
+            .unwrap_or_default();
+        digest[..digest.len().min(16)].to_owned()
+    })
+}
+
+impl DiffCache {
+    /// The cache under `root` (entries go in a subfolder per reading
+    /// version).
+    pub fn at(root: &Path) -> DiffCache {
+        DiffCache {
+            dir: root.join(format!("diff-{}", reading_version())),
+        }
+    }
+
+    /// The user's cache: `$RCA_CACHE_DIR`, else `$XDG_CACHE_HOME/rca`, else
+    /// `$HOME/.cache/rca`; none when no such folder can be named.
+    pub fn user() -> Option<DiffCache> {
+        let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+        let root = var("RCA_CACHE_DIR")
+            .map(PathBuf::from)
+            .or_else(|| var("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("rca")))
+            .or_else(|| var("HOME").map(|d| PathBuf::from(d).join(".cache").join("rca")))?;
+        Some(DiffCache::at(&root))
+    }
+
+    /// The folder entries are read from and written to.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn path(&self, id: Oid) -> PathBuf {
+        let hex = id.to_string();
+        self.dir.join(&hex[..2]).join(&hex[2..])
+    }
+
+    /// The stored reading of commit `id`, if there is a sound one.
+    pub fn get(&self, id: Oid) -> Option<(Vec<FileChange>, ChangeText)> {
+        let bytes = std::fs::read(self.path(id)).ok()?;
+        let entry: Entry = serde_json::from_slice(&bytes).ok()?;
+        (entry.id == id.to_string()).then_some((entry.files, entry.diff))
+    }
+
+    /// Stores the reading of commit `id`. Errors are ignored: the cache only
+    /// saves time.
+    pub fn put(&self, id: Oid, files: &[FileChange], diff: &ChangeText) {
+        if files.iter().any(|f| f.missing) {
+            return;
+        }
+        let _ = self.try_put(id, files, diff);
+    }
+
+    fn try_put(&self, id: Oid, files: &[FileChange], diff: &ChangeText) -> std::io::Result<()> {
+        let path = self.path(id);
+        let folder = path.parent().unwrap_or(&self.dir);
+        std::fs::create_dir_all(folder)?;
+        let entry = Entry {
+            id: id.to_string(),
+            files: files.to_vec(),
+            diff: diff.clone(),
+        };
+        let mut file = tempfile::NamedTempFile::new_in(folder)?;
+        serde_json::to_writer(&mut file, &entry)?;
+        file.flush()?;
+        file.persist(&path).map_err(|e| e.error)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diff::Term;
+
+    fn sample() -> (Vec<FileChange>, ChangeText) {
+        let files = vec![FileChange {
+            path: "drivers/net/mlx5/mlx5_ethdev.c".into(),
+            old_path: Some("drivers/net/mlx5/old.c".into()),
+            added: 3,
+            removed: 1,
+            binary: false,
+            missing: false,
+        }];
+        let diff = ChangeText {
+            identifiers: vec![Term {
+                text: "rte_eth_dev_stop".into(),
+                file: 0,
+                hunk: Some(0),
+            }],
+            functions: vec![Term {
+                text: "mlx5_dev_stop".into(),
+                file: 0,
+                hunk: None,
+            }],
+            bytes_read: 120,
+            cut: true,
+            ..ChangeText::default()
+        };
+        (files, diff)
+    }
+
+    #[test]
+    fn an_entry_reads_back_as_written() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = DiffCache::at(root.path());
+        let id = Oid::from_str("08ac03580ef29aef529d6fd1633a9052c6ceaacc").unwrap();
+        assert!(cache.get(id).is_none());
+        let (files, diff) = sample();
+        cache.put(id, &files, &diff);
+        let (read_files, read_diff) = cache.get(id).unwrap();
+        assert_eq!(read_diff, diff);
+        assert_eq!(
+            serde_json::to_string(&read_files).unwrap(),
+            serde_json::to_string(&files).unwrap()
+        );
+        assert!(cache.dir().starts_with(root.path()));
+    }
+
+    #[test]
+    fn damaged_or_misplaced_entries_are_misses() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = DiffCache::at(root.path());
+        let id = Oid::from_str("08ac03580ef29aef529d6fd1633a9052c6ceaacc").unwrap();
+        let other = Oid::from_str("63625c5da1853b6d5a4f44b713c7d4a3d49ceb0a").unwrap();
+        let (files, diff) = sample();
+        cache.put(id, &files, &diff);
+        // An entry copied under another commit's name is not that commit's.
+        std::fs::create_dir_all(cache.path(other).parent().unwrap()).unwrap();
+        std::fs::copy(cache.path(id), cache.path(other)).unwrap();
+        assert!(cache.get(other).is_none());
+        // A truncated entry is a miss, and a later put mends it.
+        std::fs::write(cache.path(id), b"{\"id\":\"08ac").unwrap();
+        assert!(cache.get(id).is_none());
+        cache.put(id, &files, &diff);
+        assert!(cache.get(id).is_some());
+    }
+
+    #[test]
+    fn readings_with_missing_blobs_are_not_stored() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = DiffCache::at(root.path());
+        let id = Oid::from_str("08ac03580ef29aef529d6fd1633a9052c6ceaacc").unwrap();
+        let (mut files, diff) = sample();
+        files[0].missing = true;
+        cache.put(id, &files, &diff);
+        assert!(cache.get(id).is_none());
+    }
+
+    #[test]
+    fn an_unwritable_folder_is_not_an_error() {
+        let root = tempfile::tempdir().unwrap();
+        let blocker = root.path().join("file");
+        std::fs::write(&blocker, b"not a folder").unwrap();
+        let cache = DiffCache::at(&blocker);
+        let id = Oid::from_str("08ac03580ef29aef529d6fd1633a9052c6ceaacc").unwrap();
+        let (files, diff) = sample();
+        cache.put(id, &files, &diff);
+        assert!(cache.get(id).is_none());
+    }
+}
