@@ -1,5 +1,7 @@
 //! Benchmark: listing a window of commits with changed paths and line
-//! counts, against `git log --numstat` over the same range, in one run.
+//! counts, against `git log --numstat` over the same range, in one run; and
+//! the same window read through a warm diff cache (`rca::cache`), filled
+//! once before the timed runs in a temporary folder.
 //!
 //! Usage: `cargo bench --bench history -- REPO SINCE UNTIL [RUNS]`
 //! (defaults: the DPDK mirror in $RCA_MIRRORS, a window of about 800 commits).
@@ -41,7 +43,11 @@ fn main() -> anyhow::Result<()> {
     let repo = rca::history::open(&repo_path)?;
     let start = rca::history::start_commit(&repo, Some("refs/heads/main"), until)?;
 
+    let cache_dir = tempfile::tempdir()?;
+    let cache = rca::cache::DiffCache::at(cache_dir.path());
+    let filled = rca::history::window(&repo, start, since, until, Some(&cache))?;
     let mut ours = Vec::new();
+    let mut warm = Vec::new();
     let mut theirs = Vec::new();
     let mut counts = (0, 0);
     let mut agreement = (0usize, 0usize);
@@ -52,6 +58,16 @@ fn main() -> anyhow::Result<()> {
         let window = rca::history::window(&repo, start, since, until, None)?;
         ours.push(t.elapsed().as_secs_f64());
         counts.0 = window.commits.len();
+
+        let t = Instant::now();
+        let cached = rca::history::window(&repo, start, since, until, Some(&cache))?;
+        warm.push(t.elapsed().as_secs_f64());
+        anyhow::ensure!(
+            cached.from_cache == filled.commits.len()
+                && serde_json::to_string(&cached.commits)?
+                    == serde_json::to_string(&window.commits)?,
+            "the warm cache read a different window"
+        );
         let ours_counts: std::collections::HashMap<(String, String), (u32, u32)> = window
             .commits
             .iter()
@@ -105,13 +121,14 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
-    let (a, b) = (median(ours), median(theirs));
+    let (a, b, w) = (median(ours), median(theirs), median(warm));
     println!(
         "window: {} commits (rca), {} commits (git log)",
         counts.0, counts.1
     );
     println!("rca history::window   median {a:.3} s over {runs} runs");
     println!("git log --numstat     median {b:.3} s over {runs} runs");
+    println!("rca, warm diff cache  median {w:.3} s over {runs} runs");
     println!(
         "line counts equal to git's numstat: {}/{} files ({:.1}%)",
         agreement.0,
@@ -122,5 +139,6 @@ fn main() -> anyhow::Result<()> {
         println!("  (not compared: {merge_files} files of main-line merges, listed by rca as their merged-in commits)");
     }
     println!("ratio rca/git         {:.2} (below 1 is faster)", a / b);
+    println!("ratio warm cache/git  {:.2}", w / b);
     Ok(())
 }
