@@ -16,6 +16,10 @@
 //! is an accelerator only: an entry that cannot be read or parsed is read
 //! from the repository again, and a folder that cannot be written is left
 //! alone; neither fails the investigation.
+//!
+//! Each run through the user's cache marks its version's folder as used
+//! (`last-used`) and removes the folders of other versions unused for
+//! [`UNUSED_DAYS`] days, so that upgrades do not pile up old readings.
 
 use crate::diff::ChangeText;
 use crate::history::FileChange;
@@ -24,6 +28,14 @@ use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::time::{Duration, SystemTime};
+
+/// Folders of other reading versions unused this long are removed.
+pub const UNUSED_DAYS: u64 = 30;
+
+/// The file whose modification time says when a version's folder was last
+/// used.
+const MARKER: &str = "last-used";
 
 /// A folder of cached diff readings, one file per commit.
 #[derive(Debug, Clone)]
@@ -73,7 +85,34 @@ impl DiffCache {
             .map(PathBuf::from)
             .or_else(|| var("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("rca")))
             .or_else(|| var("HOME").map(|d| PathBuf::from(d).join(".cache").join("rca")))?;
-        Some(DiffCache::at(&root))
+        Some(DiffCache::open(&root, SystemTime::now()))
+    }
+
+    /// The cache under `root`, marked as used at `now`, after removing the
+    /// folders of other versions unused for [`UNUSED_DAYS`] days. Errors
+    /// are ignored, as everywhere in the cache.
+    pub fn open(root: &Path, now: SystemTime) -> DiffCache {
+        let cache = DiffCache::at(root);
+        if std::fs::create_dir_all(&cache.dir).is_ok() {
+            let _ = std::fs::write(cache.dir.join(MARKER), b"");
+        }
+        let stale = now
+            .checked_sub(Duration::from_secs(UNUSED_DAYS * 86_400))
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let is_version = entry.file_name().to_string_lossy().starts_with("diff-");
+            if !is_version || path == cache.dir {
+                continue;
+            }
+            let used = std::fs::metadata(path.join(MARKER))
+                .or_else(|_| std::fs::metadata(&path))
+                .and_then(|m| m.modified());
+            if matches!(used, Ok(used) if used < stale) {
+                let _ = std::fs::remove_dir_all(&path);
+            }
+        }
+        cache
     }
 
     /// The folder entries are read from and written to.
@@ -196,6 +235,35 @@ mod tests {
         files[0].missing = true;
         cache.put(id, &files, &diff);
         assert!(cache.get(id).is_none());
+    }
+
+    #[test]
+    fn other_versions_unused_for_a_month_are_removed() {
+        let root = tempfile::tempdir().unwrap();
+        let now = SystemTime::now();
+        let day = Duration::from_secs(86_400);
+        let version = |name: &str, used: SystemTime| {
+            let dir = root.path().join(name);
+            std::fs::create_dir_all(dir.join("ab")).unwrap();
+            std::fs::write(dir.join("ab").join("cdef"), b"{}").unwrap();
+            let marker = std::fs::File::create(dir.join(MARKER)).unwrap();
+            marker.set_modified(used).unwrap();
+            dir
+        };
+        let old = version("diff-0000000000000000", now - 40 * day);
+        let recent = version("diff-1111111111111111", now - 10 * day);
+        let unrelated = root.path().join("notes");
+        std::fs::create_dir_all(&unrelated).unwrap();
+        let cache = DiffCache::open(root.path(), now);
+        assert!(!old.exists(), "a version unused for 40 days is removed");
+        assert!(recent.exists(), "one used 10 days ago stays");
+        assert!(unrelated.exists(), "only version folders are touched");
+        assert!(cache.dir().join(MARKER).exists(), "this version is marked");
+        // This version is never removed, however old its mark.
+        let later = DiffCache::open(root.path(), now + 100 * day);
+        assert_eq!(later.dir(), cache.dir());
+        assert!(cache.dir().exists());
+        assert!(!recent.exists());
     }
 
     #[test]
