@@ -180,16 +180,15 @@ pub fn tree_hash(dir: &Path) -> u64 {
     hasher.finish()
 }
 
-/// Starts the binary with `args`, its output piped, to be interrupted, with
-/// a diff cache of this test process's own.
+/// Starts the binary with `args`, its output piped, to be interrupted. Its
+/// diff cache is one shared folder under the temporary directory (these
+/// runs are stopped early and check no readings; one folder, pruned by rca
+/// itself, rather than one left behind per test run).
 pub fn spawn_rca<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_rca"))
         .args(args)
         .env("RAYON_NUM_THREADS", "2")
-        .env(
-            "RCA_CACHE_DIR",
-            std::env::temp_dir().join(format!("rca-test-cache-{}", std::process::id())),
-        )
+        .env("RCA_CACHE_DIR", std::env::temp_dir().join("rca-test-cache"))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
