@@ -5,8 +5,8 @@
 //! A commit's changed files and [`ChangeText`] are a function of the commit
 //! alone (its tree against its first parent's, both fixed by its id) and of
 //! the code that reads them. Entries are therefore keyed by commit id, under
-//! a folder named after a digest of that code (`history.rs`, `diff.rs`) and
-//! rca's version: a build that reads diffs differently never sees another's
+//! a folder named after a digest of that code (`history.rs`, `diff.rs`,
+//! this file) and rca's version: a build that reads diffs differently never sees another's
 //! entries. A commit with a blob missing from the repository (a partial
 //! clone) is not stored, since fetching the blob would change its reading.
 //!
@@ -25,6 +25,7 @@ use crate::diff::ChangeText;
 use crate::history::FileChange;
 use git2::Oid;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -43,15 +44,17 @@ pub struct DiffCache {
     dir: PathBuf,
 }
 
+/// One commit's entry: written from borrowed readings, read back owned.
 #[derive(Serialize, Deserialize)]
-struct Entry {
-    id: String,
-    files: Vec<FileChange>,
-    diff: ChangeText,
+struct Entry<'a> {
+    id: Cow<'a, str>,
+    files: Cow<'a, [FileChange]>,
+    diff: Cow<'a, ChangeText>,
 }
 
 /// A digest of the code that reads diffs and of rca's version: entries
-/// written by other code live in other folders.
+/// written by other code live in other folders. Should hashing ever fail,
+/// the folder is this process's own, so that no other build shares it.
 fn reading_version() -> &'static str {
     static VERSION: OnceLock<String> = OnceLock::new();
     VERSION.get_or_init(|| {
@@ -59,12 +62,13 @@ fn reading_version() -> &'static str {
             env!("CARGO_PKG_VERSION"),
             include_str!("history.rs"),
             include_str!("diff.rs"),
+            include_str!("cache.rs"),
         ]
         .concat();
-        let digest = Oid::hash_object(git2::ObjectType::Blob, code.as_bytes())
-            .map(|id| id.to_string())
-            .unwrap_or_default();
-        digest[..digest.len().min(16)].to_owned()
+        match Oid::hash_object(git2::ObjectType::Blob, code.as_bytes()) {
+            Ok(id) => id.to_string()[..16].to_owned(),
+            Err(_) => format!("unhashed-{}", std::process::id()),
+        }
     })
 }
 
@@ -93,9 +97,9 @@ impl DiffCache {
     /// are ignored, as everywhere in the cache.
     pub fn open(root: &Path, now: SystemTime) -> DiffCache {
         let cache = DiffCache::at(root);
-        if std::fs::create_dir_all(&cache.dir).is_ok() {
-            let _ = std::fs::write(cache.dir.join(MARKER), b"");
-        }
+        let _ = std::fs::create_dir_all(&cache.dir)
+            .and_then(|()| std::fs::File::create(cache.dir.join(MARKER)))
+            .and_then(|marker| marker.set_modified(now));
         let stale = now
             .checked_sub(Duration::from_secs(UNUSED_DAYS * 86_400))
             .unwrap_or(SystemTime::UNIX_EPOCH);
@@ -116,7 +120,8 @@ impl DiffCache {
     }
 
     /// The folder entries are read from and written to.
-    pub fn dir(&self) -> &Path {
+    #[cfg(test)]
+    fn dir(&self) -> &Path {
         &self.dir
     }
 
@@ -129,7 +134,7 @@ impl DiffCache {
     pub fn get(&self, id: Oid) -> Option<(Vec<FileChange>, ChangeText)> {
         let bytes = std::fs::read(self.path(id)).ok()?;
         let entry: Entry = serde_json::from_slice(&bytes).ok()?;
-        (entry.id == id.to_string()).then_some((entry.files, entry.diff))
+        (entry.id == id.to_string()).then(|| (entry.files.into_owned(), entry.diff.into_owned()))
     }
 
     /// Stores the reading of commit `id`. Errors are ignored: the cache only
@@ -146,9 +151,9 @@ impl DiffCache {
         let folder = path.parent().unwrap_or(&self.dir);
         std::fs::create_dir_all(folder)?;
         let entry = Entry {
-            id: id.to_string(),
-            files: files.to_vec(),
-            diff: diff.clone(),
+            id: Cow::Owned(id.to_string()),
+            files: Cow::Borrowed(files),
+            diff: Cow::Borrowed(diff),
         };
         let mut file = tempfile::NamedTempFile::new_in(folder)?;
         serde_json::to_writer(&mut file, &entry)?;

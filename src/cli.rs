@@ -239,6 +239,26 @@ pub struct IncidentArgs {
     pub until: Option<String>,
 }
 
+/// The diff cache (`rca::cache`), for the commands that walk history.
+#[derive(Debug, Clone, Args)]
+pub struct CacheArgs {
+    /// Read every diff from the repository, neither using nor filling the
+    /// diff cache ($RCA_CACHE_DIR, else ~/.cache/rca).
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+impl CacheArgs {
+    /// The user's diff cache, unless `--no-cache`.
+    pub fn diff_cache(&self) -> Option<crate::cache::DiffCache> {
+        if self.no_cache {
+            None
+        } else {
+            crate::cache::DiffCache::user()
+        }
+    }
+}
+
 /// Where the commits come from and how many go to the ranking.
 #[derive(Debug, Clone, Args)]
 pub struct SourceArgs {
@@ -258,10 +278,8 @@ pub struct SourceArgs {
     /// tree, when present).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Read every diff from the repository, neither using nor filling the
-    /// diff cache ($RCA_CACHE_DIR, else ~/.cache/rca).
-    #[arg(long)]
-    pub no_cache: bool,
+    #[command(flatten)]
+    pub cache: CacheArgs,
 }
 
 /// Find which commit of an investigation's window makes a command fail:
@@ -337,10 +355,8 @@ pub struct BacktestArgs {
     /// Replay without the team hints.
     #[arg(long)]
     pub no_team_hint: bool,
-    /// Read every diff from the repository, neither using nor filling the
-    /// diff cache ($RCA_CACHE_DIR, else ~/.cache/rca).
-    #[arg(long)]
-    pub no_cache: bool,
+    #[command(flatten)]
+    pub cache: CacheArgs,
     /// How many candidates retrieval keeps for ranking [default: 200].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub candidates: Option<u32>,
@@ -464,10 +480,8 @@ pub struct TrainArgs {
     /// history").
     #[arg(long)]
     pub no_associations: bool,
-    /// Read every diff from the repository, neither using nor filling the
-    /// diff cache ($RCA_CACHE_DIR, else ~/.cache/rca).
-    #[arg(long)]
-    pub no_cache: bool,
+    #[command(flatten)]
+    pub cache: CacheArgs,
     /// Time budget: replaying stops when it is spent.
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_minutes: u32,

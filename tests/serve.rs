@@ -235,15 +235,18 @@ fn assert_same_top_five_but_near_ties(local: &serde_json::Value, served: &serde_
             )
         })
         .collect();
+    let score_of = |id: &str| {
+        *score
+            .get(id)
+            .unwrap_or_else(|| panic!("served suspect {id} is not in rca's top ten"))
+    };
     let (ours, theirs) = (top_ids(local), top_ids(served));
-    let fifth = score[ours[4].as_str()];
+    let fifth = score_of(&ours[4]);
     for (i, id) in theirs.iter().enumerate() {
-        let here = *score
-            .get(id.as_str())
-            .unwrap_or_else(|| panic!("served suspect {id} is not in rca's top ten"));
+        let here = score_of(id);
         assert!(here >= fifth - NEAR_TIE, "{id}: {here} against {fifth}");
         for later in &theirs[i + 1..] {
-            let there = score[later.as_str()];
+            let there = score_of(later);
             assert!(
                 here >= there - NEAR_TIE,
                 "{id} ({here}) above {later} ({there})"
@@ -251,7 +254,7 @@ fn assert_same_top_five_but_near_ties(local: &serde_json::Value, served: &serde_
         }
     }
     if ours != theirs {
-        let scores = |ids: &[String]| ids.iter().map(|id| score[id.as_str()]).collect::<Vec<_>>();
+        let scores = |ids: &[String]| ids.iter().map(|id| score_of(id)).collect::<Vec<_>>();
         eprintln!(
             "near-tie reordered: in-process scores {:?} served as {:?}",
             scores(&ours),

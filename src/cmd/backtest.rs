@@ -311,7 +311,7 @@ pub fn run(mut args: BacktestArgs) -> Result<u8> {
         candidates,
         min_confidence: args.min_confidence,
         calibration: calibration.map(|(_, c)| c),
-        diff_cache: (!args.no_cache).then(DiffCache::user).flatten(),
+        diff_cache: args.cache.diff_cache(),
         bisect: args.bisect.then_some(args.bisect_false_pass),
     };
     let bar = progress::bar(total as u64, "cases");

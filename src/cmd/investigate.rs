@@ -1,7 +1,6 @@
 //! `rca investigate`: rank the commits of a window for one incident.
 
 use super::{out, progress, shell_quote};
-use crate::cache::DiffCache;
 use crate::cases::Facts;
 use crate::cli::{defaults, IncidentArgs, InvestigateArgs, ModelArgs, ReportFormat, SourceArgs};
 use crate::config::Config;
@@ -134,7 +133,7 @@ pub(super) fn request(
         top: usize::from(defaults::TOP),
         min_confidence: 0.0,
         fusion: super::ranking::fusion(model)?,
-        diff_cache: (!source.no_cache).then(DiffCache::user).flatten(),
+        diff_cache: source.cache.diff_cache(),
         calibration: None,
     })
 }

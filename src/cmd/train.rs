@@ -176,7 +176,7 @@ pub fn run(args: TrainArgs) -> Result<u8> {
     let mut groups = Vec::new();
     let mut association_cases = Vec::new();
     let mut vocabulary = Vocabulary::default();
-    let diff_cache = (!args.no_cache).then(DiffCache::user).flatten();
+    let diff_cache = args.cache.diff_cache();
     let mut examples = Vec::new();
     let mut used = Vec::new();
     let mut candidate_ids = Vec::new();
