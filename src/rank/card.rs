@@ -6,27 +6,61 @@
 //! add or remove (all read once by the history walk, `crate::diff`), its size
 //! and its age. Commit text is untrusted: every field is flattened to one
 //! line, cut short and quoted, so a message that reads like an instruction is
-//! just more data. The card is bounded in characters so that it stays near
-//! [`TARGET_TOKENS`] tokens for Llama-family tokenizers.
+//! just more data.
+//!
+//! The card is bounded in tokens ([`TARGET_TOKENS`], counted by the model's
+//! own tokenizer when it has one): the least telling fields shrink first
+//! (code identifiers, strings, hunk functions, then the message), so the
+//! subject, paths, size and age are always there.
 
 use super::prompt::one_line;
 use crate::history::Commit;
 use crate::when::{age, Seconds};
 
-/// The size the card aims for, in tokens.
+/// The card's bound in tokens.
 pub const TARGET_TOKENS: usize = 200;
 
 const SUBJECT_CHARS: usize = 100;
 const BODY_CHARS: usize = 160;
-const PATHS: usize = 3;
 const PATH_CHARS: usize = 70;
+const FUNCTION_CHARS: usize = 40;
+const IDENTIFIER_CHARS: usize = 32;
+const STRING_CHARS: usize = 50;
+/// At most this many of each field.
 const FUNCTIONS: usize = 5;
 const IDENTIFIERS: usize = 10;
 const STRINGS: usize = 2;
-const STRING_CHARS: usize = 50;
-/// The whole card's bound in characters: code runs at about three
-/// characters per token.
-pub const MAX_CHARS: usize = 640;
+
+/// How much of each field a card shows.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    body_chars: usize,
+    paths: usize,
+    functions: usize,
+    identifiers: usize,
+    strings: usize,
+}
+
+/// The card's sizes, largest first: each step drops some of what tells
+/// least. The last one is subject, one path, size and age.
+#[rustfmt::skip]
+const STEPS: [Limits; 8] = [
+    Limits { body_chars: BODY_CHARS, paths: 3, functions: FUNCTIONS, identifiers: IDENTIFIERS, strings: STRINGS },
+    Limits { body_chars: BODY_CHARS, paths: 3, functions: FUNCTIONS, identifiers: 6, strings: 1 },
+    Limits { body_chars: BODY_CHARS, paths: 3, functions: 3, identifiers: 4, strings: 1 },
+    Limits { body_chars: 100, paths: 3, functions: 3, identifiers: 3, strings: 0 },
+    Limits { body_chars: 100, paths: 2, functions: 2, identifiers: 2, strings: 0 },
+    Limits { body_chars: 60, paths: 2, functions: 1, identifiers: 0, strings: 0 },
+    Limits { body_chars: 0, paths: 2, functions: 1, identifiers: 0, strings: 0 },
+    Limits { body_chars: 0, paths: 1, functions: 0, identifiers: 0, strings: 0 },
+];
+
+/// Tokens in `text` for a model without a tokenizer at hand: code and
+/// paths run at about 2.4 characters per token in Llama-family tokenizers
+/// (measured on SmolLM2's over DPDK cards).
+pub fn estimate_tokens(text: &str) -> usize {
+    (text.chars().count() * 10).div_ceil(24)
+}
 
 /// Body lines that are bookkeeping, not description.
 fn is_trailer(line: &str) -> bool {
@@ -76,7 +110,7 @@ fn telling_paths(commit: &Commit) -> Vec<&str> {
         lower.contains("test") || lower.starts_with("doc") || lower.ends_with(".md")
     };
     files.sort_by_key(|f| (minor(&f.path), std::cmp::Reverse(f.added + f.removed)));
-    files.iter().take(PATHS).map(|f| f.path.as_str()).collect()
+    files.iter().map(|f| f.path.as_str()).collect()
 }
 
 /// Identifiers worth showing: code-like ones (with `_`, a digit or a hump)
@@ -96,7 +130,7 @@ fn telling_identifiers(commit: &Commit) -> Vec<&str> {
     let mut seen = std::collections::HashSet::new();
     ids.into_iter()
         .filter(|t| seen.insert(t.to_ascii_lowercase()))
-        .take(IDENTIFIERS)
+        .take(2 * IDENTIFIERS)
         .collect()
 }
 
@@ -118,18 +152,52 @@ pub fn keep_card_fields(commit: &mut Commit) {
     }
 }
 
-/// The card of one change, as of `until`.
+/// The card of one change, as of `until`, within [`TARGET_TOKENS`] as
+/// [`estimate_tokens`] counts them.
 pub fn card(commit: &Commit, until: Seconds) -> String {
+    card_within(commit, until, TARGET_TOKENS, &estimate_tokens)
+}
+
+/// The card of one change, as of `until`, within `max_tokens` as `count`
+/// counts them: the largest of [`STEPS`] that fits, and at worst the
+/// smallest, cut to fit.
+pub fn card_within(
+    commit: &Commit,
+    until: Seconds,
+    max_tokens: usize,
+    count: &dyn Fn(&str) -> usize,
+) -> String {
+    let mut text = String::new();
+    for limits in STEPS {
+        text = render(commit, until, limits);
+        if count(&text) <= max_tokens {
+            return text;
+        }
+    }
+    // Only a subject and a path far longer than usual get here.
+    while count(&text) > max_tokens && !text.is_empty() {
+        let keep = text.chars().count() * 9 / 10;
+        text = text.chars().take(keep.saturating_sub(1)).collect();
+        text.push('…');
+    }
+    text
+}
+
+/// The card at one size.
+fn render(commit: &Commit, until: Seconds, limits: Limits) -> String {
     let mut lines = vec![format!(
         "Subject: \"{}\"",
         one_line(&commit.subject, SUBJECT_CHARS)
     )];
-    let body = description(&commit.body);
-    if !body.is_empty() {
-        lines.push(format!("Message: \"{body}\""));
+    if limits.body_chars > 0 {
+        let body = one_line(&description(&commit.body), limits.body_chars);
+        if !body.is_empty() {
+            lines.push(format!("Message: \"{body}\""));
+        }
     }
     let paths: Vec<String> = telling_paths(commit)
         .into_iter()
+        .take(limits.paths)
         .map(|p| one_line(p, PATH_CHARS))
         .collect();
     let more = commit.files.len().saturating_sub(paths.len());
@@ -148,43 +216,44 @@ pub fn card(commit: &Commit, until: Seconds) -> String {
         commit.lines_added(),
         commit.lines_removed()
     ));
-    let functions: Vec<String> = commit
-        .diff
-        .functions
-        .iter()
-        .take(FUNCTIONS)
-        .map(|f| one_line(&f.text, 40))
-        .collect();
+    let shown = |terms: &mut dyn Iterator<Item = &str>, chars: usize, n: usize| {
+        let mut seen = std::collections::HashSet::new();
+        terms
+            .map(|t| one_line(t, chars))
+            .filter(|t| seen.insert(t.clone()))
+            .take(n)
+            .collect::<Vec<_>>()
+    };
+    let functions = shown(
+        &mut commit.diff.functions.iter().map(|f| f.text.as_str()),
+        FUNCTION_CHARS,
+        limits.functions,
+    );
     if !functions.is_empty() {
         lines.push(format!("Functions: {}", functions.join(", ")));
     }
-    let identifiers: Vec<String> = telling_identifiers(commit)
-        .into_iter()
-        .map(|t| one_line(t, 32))
-        .collect();
+    let identifiers = shown(
+        &mut telling_identifiers(commit).into_iter(),
+        IDENTIFIER_CHARS,
+        limits.identifiers,
+    );
     if !identifiers.is_empty() {
         lines.push(format!("Code: {}", identifiers.join(", ")));
     }
-    let strings: Vec<String> = commit
-        .diff
-        .strings
-        .iter()
-        .take(STRINGS)
-        .map(|s| format!("\"{}\"", one_line(&s.text, STRING_CHARS)))
-        .collect();
+    let strings = shown(
+        &mut commit.diff.strings.iter().map(|s| s.text.as_str()),
+        STRING_CHARS,
+        limits.strings,
+    );
     if !strings.is_empty() {
-        lines.push(format!("Strings: {}", strings.join(", ")));
+        let quoted: Vec<String> = strings.iter().map(|s| format!("\"{s}\"")).collect();
+        lines.push(format!("Strings: {}", quoted.join(", ")));
     }
     lines.push(format!(
         "Landed: {} before the incident",
         age(until - commit.landed_at)
     ));
-    let mut text = lines.join("\n");
-    if text.chars().count() > MAX_CHARS {
-        text = text.chars().take(MAX_CHARS - 1).collect();
-        text.push('…');
-    }
-    text
+    lines.join("\n")
 }
 
 #[cfg(test)]
@@ -249,5 +318,64 @@ mod tests {
              Strings: \"port %u stop failed\"\n\
              Landed: 3h before the incident"
         );
+    }
+
+    #[test]
+    fn a_large_change_keeps_its_subject_paths_and_age_within_the_budget() {
+        let commit = Commit {
+            id: "b".repeat(40),
+            author: "Bo".into(),
+            email: "bo@x".into(),
+            authored_at: 0,
+            committed_at: 0,
+            landed_at: 0,
+            subject: "net/bnxt: fix ring allocation and free".into(),
+            body: "Fix handling of ring alloc and free logic. ".repeat(10),
+            files: (0..9)
+                .map(|i| FileChange {
+                    path: format!("drivers/net/bnxt/bnxt_ring_{i}.c"),
+                    old_path: None,
+                    added: 10,
+                    removed: 2,
+                    binary: false,
+                    missing: false,
+                })
+                .collect(),
+            diff: ChangeText {
+                identifiers: (0..40)
+                    .map(|i| term(&format!("HWRM_RING_FREE_INPUT_RING_TYPE_RX_AGG_{i}")))
+                    .collect(),
+                strings: vec![term("ring %u alloc failed"), term("no ring")],
+                functions: (0..8)
+                    .map(|i| term(&format!("bnxt_hwrm_ring_free_{i}")))
+                    .collect(),
+                ..ChangeText::default()
+            },
+            merged_by: None,
+        };
+        let until = 2 * 86_400;
+        let full = card_within(&commit, until, usize::MAX, &estimate_tokens);
+        // Identifiers cut to the same shown text are shown once.
+        assert_eq!(full.matches("HWRM_RING_FREE_INPUT_RING_TYPE_…").count(), 1);
+        let budget = estimate_tokens(&full) * 2 / 3;
+        let small = card_within(&commit, until, budget, &estimate_tokens);
+        assert!(estimate_tokens(&small) <= budget, "{small}");
+        for kept in [
+            "Subject: \"net/bnxt: fix ring allocation and free\"",
+            "drivers/net/bnxt/bnxt_ring_0.c",
+            "(+90 -18)",
+            "Landed: 2d before the incident",
+        ] {
+            assert!(small.contains(kept), "{kept} is missing from {small}");
+        }
+        // The least telling fields shrink first.
+        assert!(
+            small.matches("bnxt_hwrm_ring_free_").count()
+                < full.matches("bnxt_hwrm_ring_free_").count()
+        );
+        assert!(!small.contains("Strings:"));
+        // Even an impossible budget gives a bounded card.
+        let tiny = card_within(&commit, until, 10, &estimate_tokens);
+        assert!(estimate_tokens(&tiny) <= 10, "{tiny}");
     }
 }

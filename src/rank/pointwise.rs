@@ -18,7 +18,7 @@
 //! and the fusion weighs the score like any other signal, out of fold, so a
 //! weak judge gets a small weight.
 
-use super::card::card;
+use super::card::{card_within, estimate_tokens, TARGET_TOKENS};
 use crate::cases::Facts;
 use crate::history::Commit;
 use crate::model::engine::{to_error, Answers, Engine, Next};
@@ -46,22 +46,28 @@ pub fn facts_text(facts: &Facts) -> String {
 
 /// The full prompt for one change, split where the change starts.
 pub fn prompt(model: &Model, facts: &Facts, until: Seconds, commit: &Commit) -> (String, String) {
-    split_prompt(|user| model.chat_prompt(None, user), facts, until, commit)
+    split_prompt(
+        |user| model.chat_prompt(None, user),
+        facts,
+        &model_card(Some(model), commit, until),
+    )
 }
 
-/// [`prompt`] in the chat format `chat` renders.
-fn split_prompt(
-    chat: impl Fn(&str) -> String,
-    facts: &Facts,
-    until: Seconds,
-    commit: &Commit,
-) -> (String, String) {
+/// The change card within [`TARGET_TOKENS`] of `model`'s tokenizer (an
+/// estimate for a served model).
+fn model_card(model: Option<&Model>, commit: &Commit, until: Seconds) -> String {
+    let count = |text: &str| {
+        model
+            .and_then(|m| m.encode_continuation(text).ok())
+            .map_or_else(|| estimate_tokens(text), |tokens| tokens.len())
+    };
+    card_within(commit, until, TARGET_TOKENS, &count)
+}
+
+/// The prompt for one change card, in the chat format `chat` renders.
+fn split_prompt(chat: impl Fn(&str) -> String, facts: &Facts, card: &str) -> (String, String) {
     const SPLIT: &str = "\u{1}CHANGE\u{1}";
-    let user = format!(
-        "{}{SPLIT}{}\n\n{QUESTION}",
-        facts_text(facts),
-        card(commit, until)
-    );
+    let user = format!("{}{SPLIT}{card}\n\n{QUESTION}", facts_text(facts));
     let full = chat(&user);
     let (shared, rest) = full.split_once(SPLIT).expect("marker is in the prompt");
     (shared.to_owned(), rest.to_owned())
@@ -230,7 +236,11 @@ impl PointwiseJudge {
     }
 
     fn prompt(&self, facts: &Facts, until: Seconds, commit: &Commit) -> (String, String) {
-        split_prompt(|user| self.engine.chat_prompt(user), facts, until, commit)
+        split_prompt(
+            |user| self.engine.chat_prompt(user),
+            facts,
+            &model_card(self.engine.model(), commit, until),
+        )
     }
 
     /// The model's reading of one change.
