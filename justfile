@@ -36,6 +36,11 @@ bench-model: model
     scripts/llama-ref build
     cargo bench --locked --bench prompt_speed
 
+# The same, then the pointwise judge reading 60 change cards of DPDK's dpdk-8 window against llama.cpp (needs the DPDK mirror in $RCA_MIRRORS).
+bench-judge: model
+    scripts/llama-ref build
+    cargo bench --locked --bench prompt_speed -- --runs 3 --judge
+
 # Record llama.cpp's next-token log-probabilities for the parity test (tests/data/logprob_reference.json).
 parity-reference: model
     RCA_RECORD_LLAMA="$(scripts/llama-ref build)/llama-logprobs" cargo test --locked --test model next_token_logprobs_match_llama_cpp -- --nocapture

@@ -1,5 +1,6 @@
 //! Prompt throughput of rca's model path against llama.cpp on the same GGUF,
-//! and what prefix reuse saves.
+//! what prefix reuse saves, and (with `--judge`) the pointwise judge
+//! reading change cards.
 //!
 //! The acceptance bar for `src/model/` is prompt processing at no less than
 //! 0.9× llama.cpp's `llama-bench` speed, same model, same thread count, same
@@ -10,8 +11,15 @@
 //! ```text
 //! cargo bench --bench prompt_speed -- [--threads N] [--runs N] [--model PATH]
 //!     [--llama-bench PATH | --no-llama] [--quantized] [--no-reuse]
-//!     [--default-malloc] [--device cpu|cuda[:N]]
+//!     [--default-malloc] [--device cpu|cuda[:N]] [--judge [--cards N]]
 //! ```
+//!
+//! `--judge` times the pointwise judge reading the cards of `--cards`
+//! (default 60) real changes, the newest of DPDK's dpdk-8 window (the
+//! mirror in `$RCA_MIRRORS`), after the incident's facts; llama.cpp's
+//! side is `llama-bench -p S -d P`: S tokens (a card's mean) after a
+//! context of P (the facts), scaled to the same number of cards. Neither
+//! side counts the facts prefix, which both compute once.
 //!
 //! With `--device cuda` (a build with `--features cuda`), llama.cpp is not
 //! run unless `--llama-bench` names one.
@@ -44,6 +52,8 @@ struct Args {
     reuse: bool,
     tune_allocator: bool,
     device: DeviceChoice,
+    /// Cards for the judge section; `None`: not run.
+    judge_cards: Option<usize>,
 }
 
 fn parse_args() -> Args {
@@ -57,6 +67,7 @@ fn parse_args() -> Args {
         reuse: true,
         tune_allocator: true,
         device: DeviceChoice::Cpu,
+        judge_cards: None,
     };
     let mut llama_named = false;
     let mut no_llama = false;
@@ -81,6 +92,10 @@ fn parse_args() -> Args {
             "--no-llama" => {
                 args.llama_bench = None;
                 no_llama = true;
+            }
+            "--judge" => args.judge_cards = Some(args.judge_cards.unwrap_or(60)),
+            "--cards" => {
+                args.judge_cards = Some(it.next().and_then(|v| v.parse().ok()).expect("--cards N"))
             }
             "--quantized" => args.quantized = true,
             "--no-reuse" => args.reuse = false,
@@ -230,9 +245,20 @@ fn peak_rss_mb() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-/// One llama-bench run: prompt processing of `tokens` tokens, no generation.
-fn llama_bench_once(bin: &Path, model: &Path, tokens: usize, threads: usize) -> Option<f64> {
-    let out = Command::new(bin)
+/// One llama-bench run: prompt processing of `tokens` tokens after a
+/// context of `depth` (not timed), no generation.
+fn llama_bench_once(
+    bin: &Path,
+    model: &Path,
+    tokens: usize,
+    depth: usize,
+    threads: usize,
+) -> Option<f64> {
+    let mut command = Command::new(bin);
+    if depth > 0 {
+        command.args(["-d", &depth.to_string()]);
+    }
+    let out = command
         .args(["-m", model.to_str()?])
         .args(["-p", &tokens.to_string(), "-n", "0"])
         .args([
@@ -326,7 +352,7 @@ fn main() {
             // A comparison asked for and not made is a failure, not a skip
             // (a -march=native llama.cpp dies with SIGILL on CPUs that
             // report AMX inside a VM that does not enable it).
-            let Some(ts) = llama_bench_once(bin, &args.model, n, args.threads) else {
+            let Some(ts) = llama_bench_once(bin, &args.model, n, 0, args.threads) else {
                 eprintln!(
                     "error: {} did not run, so there is no comparison; rebuild it with scripts/llama-ref build, or pass --no-llama",
                     bin.display()
@@ -382,6 +408,105 @@ fn main() {
 
     if args.reuse {
         prefix_reuse(&model, &labels);
+    }
+    if let Some(cards) = args.judge_cards {
+        judge_speed(&args, model, cards);
+    }
+}
+
+/// The pointwise judge reading `cards` real change cards (see the module
+/// docs), alternating with llama-bench on the same token counts.
+fn judge_speed(args: &Args, model: Model, cards: usize) {
+    use rca::rank::pointwise::{prompt, Head, PointwiseJudge};
+    let fail = |what: String| -> ! {
+        eprintln!("error: --judge: {what}");
+        std::process::exit(1)
+    };
+    let mirrors = std::env::var("RCA_MIRRORS").unwrap_or_else(|_| "../.mirror".into());
+    let repo_path = Path::new(&mirrors).join("DPDK+dpdk/repo");
+    let when = |t: &str| rca::when::parse(t, 0).expect("a fixed date");
+    let (since, until) = (when("2021-05-11T21:33:24Z"), when("2021-07-20T21:33:24Z"));
+    let repo =
+        rca::history::open(&repo_path).unwrap_or_else(|e| fail(format!("{e} (set RCA_MIRRORS)")));
+    let window = rca::history::start_commit(&repo, Some("refs/heads/main"), until)
+        .and_then(|start| rca::history::window(&repo, start, since, until, None))
+        .unwrap_or_else(|e| fail(e.to_string()));
+    let commits: Vec<&rca::history::Commit> = window.commits.iter().take(cards).collect();
+    if commits.len() < cards {
+        fail(format!(
+            "the window holds {} changes, not {cards}",
+            commits.len()
+        ));
+    }
+    let facts = rca::cases::Facts {
+        title: "net/bnxt: fix null dereference in interrupt handler".into(),
+        impact: Some(
+            "Coverity reports that pointer \"cpr->cp_ring_struct\" may be dereferenced with null value."
+                .into(),
+        ),
+        team_hints: Vec::new(),
+        path_hints: Vec::new(),
+    };
+    let tokens = |text: &str| model.encode_continuation(text).expect("encodes").len();
+    let (shared, _) = prompt(&model, &facts, until, commits[0]);
+    let depth = model.encode(&shared).expect("encodes").len();
+    let suffix: usize = commits
+        .iter()
+        .map(|c| tokens(&prompt(&model, &facts, until, c).1))
+        .sum();
+    let mean = suffix.div_ceil(cards);
+    println!("judge: {cards} cards of dpdk-8's window after {depth} tokens of facts; {mean} tokens each on average ({suffix} in all)");
+
+    let mut judge =
+        PointwiseJudge::new(model, Head::zero_shot(), None).expect("Yes and No are tokens");
+    // Warm-up, and the facts' KV cache, which later runs reuse.
+    judge
+        .read_many(&facts, until, &commits[..1], &mut || {})
+        .expect("reads");
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for run in 0..args.runs {
+        let (_, t) = timed(|| {
+            judge
+                .read_many(&facts, until, &commits, &mut || {})
+                .expect("reads")
+        });
+        ours.push(t.as_secs_f64());
+        if let Some(bin) = &args.llama_bench {
+            let Some(ts) = llama_bench_once(bin, &args.model, mean, depth, args.threads) else {
+                fail(format!(
+                    "{} did not run, so there is no comparison",
+                    bin.display()
+                ));
+            };
+            theirs.push((cards * mean) as f64 / ts);
+        }
+        eprintln!(
+            "  run {}: rca {:.1} s{}",
+            run + 1,
+            ours.last().unwrap(),
+            theirs
+                .last()
+                .map_or(String::new(), |t| format!(", llama.cpp {t:.1} s"))
+        );
+    }
+    let ours_median = median(&mut ours);
+    println!(
+        "rca        judge: {ours_median:6.1} s for {cards} cards (median of {}; {:.2} s a card), peak RSS {:.0} MB",
+        args.runs,
+        ours_median / cards as f64,
+        peak_rss_mb()
+    );
+    if !theirs.is_empty() {
+        let theirs_median = median(&mut theirs);
+        println!(
+            "llama.cpp  judge: {theirs_median:6.1} s for the same tokens (median of {}, llama-bench -p {mean} -d {depth} -n 0 -t {} -fa 0)",
+            theirs.len(),
+            args.threads
+        );
+        println!(
+            "ratio rca / llama.cpp time: {:.2}",
+            ours_median / theirs_median
+        );
     }
 }
 

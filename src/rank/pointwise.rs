@@ -243,13 +243,6 @@ impl PointwiseJudge {
         )
     }
 
-    /// The model's reading of one change.
-    pub fn read(&mut self, facts: &Facts, until: Seconds, commit: &Commit) -> Result<Reading> {
-        Ok(self
-            .read_many(facts, until, &[commit], &mut || {})?
-            .remove(0))
-    }
-
     /// The readings of many changes, in order (concurrently on a server);
     /// `done` is called as each is read.
     pub fn read_many(

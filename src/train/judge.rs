@@ -73,11 +73,10 @@ pub fn read_examples(
         let read = match known.remove(&key) {
             Some(read) if read.readings.len() == example.candidates.len() => read,
             _ => {
-                let readings = example
-                    .candidates
-                    .iter()
-                    .map(|c| judge.read(&example.facts, example.until, &c.commit))
-                    .collect::<Result<Vec<_>>>()?;
+                let commits: Vec<&crate::history::Commit> =
+                    example.candidates.iter().map(|c| &c.commit).collect();
+                let readings =
+                    judge.read_many(&example.facts, example.until, &commits, &mut || {})?;
                 let read = ReadExample {
                     case: example.case.clone(),
                     until: example.until,
