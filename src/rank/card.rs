@@ -225,7 +225,14 @@ fn render(commit: &Commit, until: Seconds, limits: Limits) -> String {
             .collect::<Vec<_>>()
     };
     let functions = shown(
-        &mut commit.diff.functions.iter().map(|f| f.text.as_str()),
+        // The first ones only, as saved examples keep them
+        // ([`keep_card_fields`]).
+        &mut commit
+            .diff
+            .functions
+            .iter()
+            .take(limits.functions)
+            .map(|f| f.text.as_str()),
         FUNCTION_CHARS,
         limits.functions,
     );
@@ -241,7 +248,12 @@ fn render(commit: &Commit, until: Seconds, limits: Limits) -> String {
         lines.push(format!("Code: {}", identifiers.join(", ")));
     }
     let strings = shown(
-        &mut commit.diff.strings.iter().map(|s| s.text.as_str()),
+        &mut commit
+            .diff
+            .strings
+            .iter()
+            .take(limits.strings)
+            .map(|s| s.text.as_str()),
         STRING_CHARS,
         limits.strings,
     );
