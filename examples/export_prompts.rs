@@ -20,6 +20,16 @@
 //! - `check.json`: rca's own label log-probabilities for the first `--check`
 //!   evaluation prompts, without an adapter and (with `--adapter`) with one,
 //!   so that the reference trainer's forward pass can be compared with rca's.
+//!
+//! With `--pointwise`, the prompts are the pointwise judge's instead: one
+//! per candidate (the incident's facts, one change card, the Yes/No
+//! question), each example's candidates in their saved order, rendered once.
+//! Per prompt `[offset, length, example, is_culprit]`; per example its case,
+//! when it opened, its title regime and the fusion's scores of its
+//! candidates (`--fusion`, else the shipped one), so that the judge can be
+//! stacked onto the fusion without rca; the answer token ids Yes and No;
+//! `check.json` holds rca's own log-odds (log p(Yes) − log p(No)) of the
+//! first `--check` evaluation prompts, without and with `--adapter`.
 #![allow(clippy::print_stdout)]
 
 use std::path::{Path, PathBuf};
@@ -30,6 +40,60 @@ use clap::Parser;
 use rca::model::adapter::{base_identity, Adapter};
 use rca::model::{DeviceChoice, LoadOptions, Model, WeightFormat};
 use rca::train::{encode, examples, judge_order, training_order, Example, TrainConfig, TrainNet};
+
+/// The pointwise judge's prompts of `examples`, into `name.tok` and
+/// `name.json` in `dir`.
+fn write_pointwise_set(
+    model: &Model,
+    fusion: &rca::retrieve::Fusion,
+    dir: &Path,
+    name: &str,
+    examples: &[Example],
+) -> Result<()> {
+    let mut bytes = Vec::new();
+    let mut items = Vec::new();
+    let mut meta = Vec::new();
+    for (index, example) in examples.iter().enumerate() {
+        for (i, candidate) in example.candidates.iter().enumerate() {
+            let tokens = pointwise_tokens(model, example, &candidate.commit)?;
+            let offset = bytes.len() / 2;
+            for &t in &tokens {
+                let t = u16::try_from(t).context("a token id does not fit in 16 bits")?;
+                bytes.extend_from_slice(&t.to_le_bytes());
+            }
+            items.push([offset, tokens.len(), index, usize::from(i == example.culprit)]);
+        }
+        meta.push(serde_json::json!({
+            "case": example.case,
+            "until": example.until,
+            "regime": rca::retrieve::Regime::of(&example.facts),
+            "fusion": rca::train::judge::fusion_scores(example, fusion),
+        }));
+    }
+    std::fs::write(dir.join(format!("{name}.tok")), &bytes)?;
+    let answers: Vec<u32> = ["Yes", "No"]
+        .iter()
+        .map(|t| model.single_token(t).context("Yes and No must be single tokens"))
+        .collect::<Result<_>>()?;
+    let json = serde_json::json!({ "answers": answers, "items": items, "examples": meta });
+    std::fs::write(dir.join(format!("{name}.json")), json.to_string())?;
+    println!("{name}: {} prompts, {} tokens", items.len(), bytes.len() / 2);
+    Ok(())
+}
+
+/// One candidate's prompt as the in-process judge tokenizes it: the shared
+/// part whole, the rest as a continuation.
+fn pointwise_tokens(
+    model: &Model,
+    example: &Example,
+    commit: &rca::history::Commit,
+) -> Result<Vec<u32>> {
+    let (shared, rest) =
+        rca::rank::pointwise::prompt(model, &example.facts, example.until, commit);
+    let mut tokens = model.encode(&shared)?;
+    tokens.extend(model.encode_continuation(&rest)?);
+    Ok(tokens)
+}
 
 /// Renders `(example, order)` pairs into `name.tok` and `name.json` in `dir`.
 fn write_set(
@@ -94,6 +158,14 @@ struct Args {
     /// The base model (default: the embedded one).
     #[arg(long)]
     model: Option<PathBuf>,
+    /// The pointwise judge's prompts, one per candidate, instead of the
+    /// election's.
+    #[arg(long)]
+    pointwise: bool,
+    /// The fusion whose scores go with `--pointwise` examples (default: the
+    /// shipped one).
+    #[arg(long)]
+    fusion: Option<PathBuf>,
 }
 
 fn main() -> Result<()> {
@@ -107,6 +179,8 @@ fn main() -> Result<()> {
         check,
         adapter,
         model,
+        pointwise,
+        fusion,
     } = Args::parse();
     let model_path = match model {
         Some(p) => p,
@@ -130,6 +204,16 @@ fn main() -> Result<()> {
         },
         Some(WeightFormat::Quantized),
     )?;
+    let (name, size, fingerprint) = base_identity(&model_path)?;
+    let base = serde_json::json!({ "base_model": name, "base_size": size.to_string(),
+        "base_fingerprint": fingerprint });
+    std::fs::write(out.join("base.json"), base.to_string())?;
+    if pointwise {
+        let fusion = rca::cmd::ranking::fusion_or_default(fusion.as_deref())?;
+        write_pointwise_set(&model, &fusion, &out, "train", &train)?;
+        write_pointwise_set(&model, &fusion, &out, "eval", &eval)?;
+        return pointwise_check(&model, &model_path, adapter.as_deref(), &eval, check, &out);
+    }
     let labels = rca::rank::llm::label_tokens(&model)?;
     let train_prompts = (0..epochs).flat_map(|epoch| {
         let train = &train;
@@ -139,11 +223,6 @@ fn main() -> Result<()> {
     write_set(&model, &labels, &out, "train", train_prompts, &train)?;
     let eval_prompts = (0..eval.len()).map(|i| (i, judge_order(i, eval[i].candidates.len())));
     write_set(&model, &labels, &out, "eval", eval_prompts, &eval)?;
-
-    let (name, size, fingerprint) = base_identity(&model_path)?;
-    let base = serde_json::json!({ "base_model": name, "base_size": size.to_string(),
-        "base_fingerprint": fingerprint });
-    std::fs::write(out.join("base.json"), base.to_string())?;
 
     // rca's own label log-probabilities, to compare forward passes with.
     let net = TrainNet::load(&model_path, &Device::Cpu)?;
@@ -166,6 +245,52 @@ fn main() -> Result<()> {
         out.join("check.json"),
         serde_json::Value::from(results).to_string(),
     )?;
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
+/// rca's own log-odds of the first `check` evaluation prompts (in
+/// `eval.json`'s order), with the base model and with `adapter` merged.
+fn pointwise_check(
+    model: &Model,
+    model_path: &Path,
+    adapter: Option<&Path>,
+    eval: &[Example],
+    check: usize,
+    out: &Path,
+) -> Result<()> {
+    let options = LoadOptions {
+        device: DeviceChoice::Cpu,
+        threads: None,
+        tokenizer: None,
+    };
+    // f32 weights, as the judge runs a model this small in-process (and as
+    // an adapter is merged).
+    let base = Model::load_with_format(model_path, &options, Some(WeightFormat::F32))?;
+    let adapted = match adapter {
+        Some(path) => Some(Model::load_with_adapter(model_path, &options, Some(path))?),
+        None => None,
+    };
+    let answers = [model.single_token("Yes"), model.single_token("No")]
+        .map(|t| t.expect("checked by write_pointwise_set"));
+    let logodds = |model: &Model, tokens: &[u32]| -> Result<f32> {
+        let lp = model.next_token_logprobs(None, tokens, &answers)?;
+        Ok(lp[0] - lp[1])
+    };
+    let mut results = Vec::new();
+    let prompts = eval
+        .iter()
+        .flat_map(|e| e.candidates.iter().map(move |c| (e, &c.commit)));
+    for (i, (example, commit)) in prompts.take(check).enumerate() {
+        let tokens = pointwise_tokens(model, example, commit)?;
+        let with = match &adapted {
+            Some(m) => Some(logodds(m, &tokens)?),
+            None => None,
+        };
+        results.push(serde_json::json!({
+            "prompt": i, "base": logodds(&base, &tokens)?, "adapted": with }));
+    }
+    std::fs::write(out.join("check.json"), serde_json::Value::from(results).to_string())?;
     println!("wrote {}", out.display());
     Ok(())
 }

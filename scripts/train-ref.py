@@ -22,6 +22,18 @@ many epochs fit a short GPU lease:
 
 `--full` fine-tunes every weight instead (a learnability check: it writes
 no adapter). Needs torch, numpy, gguf and safetensors.
+
+`--pointwise` trains the pointwise judge instead, from
+`export_prompts --pointwise` data: one prompt per candidate (facts, change
+card, "Did this change cause the incident?"), score = logit(Yes) −
+logit(No) at the last position (rca's log-odds), a softmax over each
+example's culprit and `--candidates - 1` of its other candidates drawn
+afresh each time, cross-entropy on the culprit (with `--residual`, of the
+fusion's score plus the judge's, so that it learns what the fusion misses). Training examples opened
+from `--valid-from` on are not trained on: their scores fit the judge's
+weight in the fusion (as `rca train --judge` does out of fold), which is
+then applied to the held-out examples. Writes `scores.json` (every
+candidate's score before and after, per example) beside the report.
 """
 
 import argparse
@@ -174,6 +186,20 @@ class Judge(torch.nn.Module):
         return torch.log_softmax(logits, -1)
 
 
+    def yes_no(self, tokens, lengths, answers, checkpoint=False):
+        """logit(Yes) - logit(No) at each prompt's last position (B,)."""
+        x = self.embedding[tokens]
+        for i in range(self.cfg["n_layer"]):
+            if checkpoint:
+                x = torch.utils.checkpoint.checkpoint(self.layer, i, x, use_reentrant=False)
+            else:
+                x = self.layer(i, x)
+        last = x[torch.arange(x.shape[0], device=x.device), lengths - 1]
+        h = self.rms(last, self.base["output_norm.weight"])
+        logits = h @ self.output[answers].t()
+        return logits[:, 0] - logits[:, 1]
+
+
 class Prompts:
     def __init__(self, data, name):
         meta = json.load(open(os.path.join(data, f"{name}.json")))
@@ -220,6 +246,199 @@ def judge(model, prompts, device, batch):
                 max_slot_bias=bias, prompts=m), logprobs
 
 
+class PointwisePrompts:
+    """export_prompts --pointwise: prompts grouped by example."""
+
+    def __init__(self, data, name):
+        meta = json.load(open(os.path.join(data, f"{name}.json")))
+        self.answers = meta["answers"]
+        self.meta = meta["examples"]
+        self.items = np.array(meta["items"], dtype=np.int64).reshape(-1, 4)
+        self.tokens = np.fromfile(os.path.join(data, f"{name}.tok"), dtype="<u2")
+        self.rows = [[] for _ in self.meta]
+        for r, (_, _, e, _) in enumerate(self.items):
+            self.rows[e].append(r)
+        self.culprit = [next(j for j, r in enumerate(rs) if self.items[r, 3]) for rs in self.rows]
+
+    def batch(self, rows, device):
+        items = self.items[rows]
+        T = int(items[:, 1].max())
+        out = np.zeros((len(rows), T), dtype=np.int64)
+        for j, (off, n, _, _) in enumerate(items):
+            out[j, :n] = self.tokens[off:off + n]
+        t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)
+        return t(out), t(items[:, 1])
+
+
+@torch.no_grad()
+def score_examples(model, prompts, examples, device, batch):
+    """Every candidate's score of `examples`, as lists per example."""
+    rows = [r for e in examples for r in prompts.rows[e]]
+    rows = sorted(rows, key=lambda r: prompts.items[r, 1])
+    answers = torch.tensor(prompts.answers, device=device)
+    score = {}
+    for s in range(0, len(rows), batch):
+        chunk = rows[s:s + batch]
+        tokens, lengths = prompts.batch(chunk, device)
+        for r, v in zip(chunk, model.yes_no(tokens, lengths, answers).float().cpu().tolist()):
+            score[r] = v
+    return [[score[r] for r in prompts.rows[e]] for e in examples]
+
+
+def ranks(scores, culprits):
+    """The culprit's rank (1 = first; ties count against it) in each example."""
+    return [1 + sum(1 for j, v in enumerate(s) if j != c and v >= s[c]) for s, c in zip(scores, culprits)]
+
+
+def summary(rank_list):
+    n = max(len(rank_list), 1)
+    return dict(top1=sum(r == 1 for r in rank_list) / n, top5=sum(r <= 5 for r in rank_list) / n,
+                mrr=sum(1.0 / r for r in rank_list) / n, examples=len(rank_list))
+
+
+def centred(v):
+    m = sum(v) / len(v)
+    return [x - m for x in v]
+
+
+def stack_weights(prompts, examples, scores):
+    """rca's train::judge::stack_weights: per title regime, the w in [0, 4]
+    (step 0.01) that maximises the culprits' likelihood under
+    fusion + w * centred(judge)."""
+    out = {}
+    for regime in ("component", "symptom"):
+        rows = [(prompts.meta[e]["fusion"], centred(s), prompts.culprit[e])
+                for e, s in zip(examples, scores) if prompts.meta[e]["regime"] == regime]
+        def likelihood(w):
+            total = 0.0
+            for f, j, c in rows:
+                z = [a + w * b for a, b in zip(f, j)]
+                m = max(z)
+                total += z[c] - (m + math.log(sum(math.exp(x - m) for x in z)))
+            return total
+        best = max(((i * 0.01, likelihood(i * 0.01)) for i in range(401)), key=lambda p: p[1])
+        out[regime] = best[0]
+    return out
+
+
+def stacked(prompts, examples, scores, weights):
+    return [[a + weights[prompts.meta[e]["regime"]] * b
+             for a, b in zip(prompts.meta[e]["fusion"], centred(s))] for e, s in zip(examples, scores)]
+
+
+def pointwise_report(model, train, held, valid, device, batch):
+    """Judge alone, fusion alone and stacked (weights fitted on `valid`)."""
+    v_scores = score_examples(model, train, valid, device, batch) if valid else []
+    h_scores = score_examples(model, held, range(len(held.meta)), device, batch)
+    weights = stack_weights(train, valid, v_scores) if valid else {"component": 0.0, "symptom": 0.0}
+    held_ex = list(range(len(held.meta)))
+    r = dict(
+        judge=summary(ranks(h_scores, held.culprit)),
+        fusion=summary(ranks([held.meta[e]["fusion"] for e in held_ex], held.culprit)),
+        stacked=summary(ranks(stacked(held, held_ex, h_scores, weights), held.culprit)),
+        fusion_weight=weights,
+        valid_judge=summary(ranks(v_scores, [train.culprit[e] for e in valid])),
+        valid_fusion=summary(ranks([train.meta[e]["fusion"] for e in valid], [train.culprit[e] for e in valid])),
+    )
+    return r, dict(valid=v_scores, eval=h_scores)
+
+
+def pointwise_main(args, model, device):
+    train, held = PointwisePrompts(args.data, "train"), PointwisePrompts(args.data, "eval")
+    examples = [e for e, m in enumerate(train.meta) if m["until"] < args.valid_from]
+    valid = [e for e, m in enumerate(train.meta) if m["until"] >= args.valid_from]
+    if args.limit:
+        examples, valid = examples[:args.limit], valid[:args.limit]
+        held.meta = held.meta[:args.limit]
+    log(f"pointwise: {len(examples)} training examples, {len(valid)} for the stacking weight,"
+        f" {len(held.meta)} held-out, {sum(x.numel() for x in model.params)} trainable parameters")
+    report = dict(args=vars(args), kind="pointwise", evals=[], loss=[])
+    before, before_scores = pointwise_report(model, train, held, valid, device, args.batch * args.candidates)
+    check = json.load(open(os.path.join(args.data, "check.json")))
+    flat = [v for s in before_scores["eval"] for v in s]
+    diffs = [abs(c["base"] - flat[c["prompt"]]) for c in check if c["prompt"] < len(flat)]
+    if diffs:
+        report["check_max_abs_diff"] = max(diffs)
+        log(f"log-odds against rca's on {len(diffs)} prompts: max |diff| {max(diffs):.2e}")
+    report["evals"].append(dict(step=0, examples=0, seconds=0.0, **before))
+    log(f"held-out before: judge {before['judge']} stacked {before['stacked']} weights {before['fusion_weight']}")
+
+    opt = torch.optim.AdamW(model.params, lr=args.lr, weight_decay=0.0 if not args.full else 0.01)
+    rng = np.random.default_rng(args.seed)
+    answers = torch.tensor(train.answers, device=device)
+    budget = args.minutes * 60
+    start = time.time()
+    step, seen, last_eval = 0, 0, start
+    window, order = [], []
+    while time.time() - start < budget:
+        if not order:
+            order = list(rng.permutation(examples))
+        chosen = [order.pop() for _ in range(min(args.batch, len(order)))]
+        rows, culprits, widths, fused = [], [], [], []
+        for e in chosen:
+            rs = train.rows[e]
+            c = train.culprit[e]
+            others = [r for j, r in enumerate(rs) if j != c]
+            take = rng.permutation(len(others))[:args.candidates - 1]
+            group = [rs[c]] + [others[j] for j in sorted(take)]
+            rows += group
+            culprits.append(0)
+            widths.append(len(group))
+            positions = [rs.index(r) for r in group]
+            fused += [train.meta[e]["fusion"][j] if args.residual else 0.0 for j in positions]
+        frac = (time.time() - start) / budget
+        lr = args.lr * min(1.0, (step + 1) / args.warmup) * max(0.05, 1.0 - frac)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        tokens, lengths = train.batch(rows, device)
+        scores = model.yes_no(tokens, lengths, answers, checkpoint=args.checkpoint)
+        # --residual: the judge learns what the fusion's prior misses.
+        scores = scores + torch.tensor(fused, device=device, dtype=scores.dtype)
+        loss, hits, at = 0.0, 0.0, 0
+        for w in widths:
+            s = scores[at:at + w]
+            loss = loss - torch.log_softmax(s, 0)[0]
+            hits += float(s.argmax().item() == 0)
+            at += w
+        loss = loss / len(widths)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.params, 1.0)
+        opt.step()
+        step += 1
+        seen += len(chosen)
+        window.append((loss.item(), hits / len(widths)))
+        if step % 20 == 0:
+            l, h = np.mean([w[0] for w in window]), np.mean([w[1] for w in window])
+            report["loss"].append(dict(step=step, examples=seen, passes=seen / len(examples),
+                                       loss=float(l), top1=float(h), lr=lr))
+            log(f"step {step} ({seen / len(examples):.2f} passes): loss {l:.3f} train top-1 {h:.3f}"
+                f" lr {lr:.2e} {seen / (time.time() - start):.1f} ex/s")
+            window = []
+        if time.time() - last_eval > args.eval_every:
+            r, _ = pointwise_report(model, train, held, valid, device, args.batch * args.candidates)
+            report["evals"].append(dict(step=step, examples=seen, passes=seen / len(examples),
+                                        seconds=time.time() - start, **r))
+            log(f"held-out at step {step}: judge {r['judge']} stacked {r['stacked']} weights {r['fusion_weight']}")
+            last_eval = time.time()
+            json.dump(report, open(os.path.join(args.out, "report.json"), "w"), indent=1)
+    elapsed = time.time() - start
+    after, after_scores = pointwise_report(model, train, held, valid, device, args.batch * args.candidates)
+    report["evals"].append(dict(step=step, examples=seen, passes=seen / max(len(examples), 1),
+                                seconds=elapsed, **after))
+    report.update(steps=step, examples=seen, passes=seen / max(len(examples), 1), seconds=elapsed,
+                  heldout_before=before, heldout_after=after)
+    if device.type == "cuda":
+        report["peak_gpu_bytes"] = torch.cuda.max_memory_allocated()
+    json.dump(dict(before=before_scores, after=after_scores, valid=valid,
+                   held_culprits=held.culprit), open(os.path.join(args.out, "scores.json"), "w"))
+    if not args.full:
+        save_adapter(model, args, args.data, os.path.join(args.out, "adapter.safetensors"))
+    json.dump(report, open(os.path.join(args.out, "report.json"), "w"), indent=1)
+    log(f"done: {step} steps, {seen} examples in {elapsed:.0f} s; held-out judge {before['judge']} -> {after['judge']};"
+        f" stacked {after['stacked']} (fusion {after['fusion']})")
+
+
 def save_adapter(model, args, data, path):
     from safetensors.torch import save_file
     base = json.load(open(os.path.join(data, "base.json")))
@@ -253,6 +472,12 @@ def main():
     p.add_argument("--limit", type=int, default=0, help="use only the first N prompts (tests)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--pointwise", action="store_true", help="export_prompts --pointwise data")
+    p.add_argument("--candidates", type=int, default=8, help="pointwise: per example and step")
+    p.add_argument("--residual", action="store_true",
+                   help="pointwise: train fusion + judge, so that the judge learns what the fusion misses")
+    p.add_argument("--valid-from", type=int, default=1672531200,
+                   help="pointwise: examples opened from this Unix time on fit the stacking weight")
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
     device = torch.device(args.device)
@@ -263,6 +488,8 @@ def main():
     cfg, weights = load_gguf(args.model)
     model = Judge(cfg, weights, args, device)
     del weights
+    if args.pointwise:
+        return pointwise_main(args, model, device)
     train, held = Prompts(args.data, "train"), Prompts(args.data, "eval")
     if args.limit:
         train.items = train.items[:args.limit]

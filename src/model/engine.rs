@@ -68,6 +68,15 @@ impl Engine {
         }
     }
 
+    /// How many tokens the model's tokenizer makes of `text`; `None` for a
+    /// served model whose server does not say.
+    pub fn count_tokens(&self, text: &str) -> Option<usize> {
+        match self {
+            Engine::InProcess { model, .. } => model.encode_continuation(text).ok().map(|t| t.len()),
+            Engine::Served(server) => server.count_tokens(text),
+        }
+    }
+
     /// A prompt with one user message in the model's chat format.
     pub fn chat_prompt(&self, user: &str) -> String {
         match self {

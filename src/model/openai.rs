@@ -78,6 +78,9 @@ pub struct Server {
     model: String,
     chat_template: String,
     options: ServerOptions,
+    /// Whether the server counts tokens at `/tokenize` (llama.cpp's and
+    /// vLLM's do); found at connection.
+    tokenizes: bool,
 }
 
 /// The parts of `openai:http://HOST:PORT/v1#MODEL`.
@@ -127,6 +130,7 @@ impl Server {
             model: String::new(),
             chat_template: String::new(),
             options,
+            tokenizes: false,
         };
         let models = server.get("/models")?;
         let served: Vec<String> = models["data"]
@@ -157,7 +161,32 @@ impl Server {
             Some(file) => read_template(file)?,
             None => server.published_template()?,
         };
+        server.tokenizes = server.tokens_in("Yes").is_some();
         Ok(server)
+    }
+
+    /// How many tokens the served model's tokenizer makes of `text`, special
+    /// tokens not added (llama.cpp's and vLLM's `/tokenize`, beside `/v1`);
+    /// `None` where the server has no such endpoint.
+    pub fn count_tokens(&self, text: &str) -> Option<usize> {
+        self.tokenizes.then(|| self.tokens_in(text)).flatten()
+    }
+
+    fn tokens_in(&self, text: &str) -> Option<usize> {
+        let root = self.base.strip_suffix("/v1").unwrap_or(&self.base);
+        // llama.cpp reads `content` and `add_special`, vLLM `prompt` and
+        // `add_special_tokens`; each ignores the other's.
+        let body = json!({
+            "model": self.model,
+            "content": text,
+            "add_special": false,
+            "prompt": text,
+            "add_special_tokens": false,
+        });
+        match self.request(&format!("{root}/tokenize"), Some(&body)) {
+            Ok((200, reply)) => reply["tokens"].as_array().map(Vec::len),
+            _ => None,
+        }
     }
 
     /// The chat template llama.cpp's server publishes at `/props` (beside

@@ -49,18 +49,23 @@ pub fn prompt(model: &Model, facts: &Facts, until: Seconds, commit: &Commit) -> 
     split_prompt(
         |user| model.chat_prompt(None, user),
         facts,
-        &model_card(Some(model), commit, until),
+        &model_card(
+            |text| model.encode_continuation(text).ok().map(|t| t.len()),
+            commit,
+            until,
+        ),
     )
 }
 
-/// The change card within [`TARGET_TOKENS`] of `model`'s tokenizer (an
-/// estimate for a served model).
-fn model_card(model: Option<&Model>, commit: &Commit, until: Seconds) -> String {
-    let count = |text: &str| {
-        model
-            .and_then(|m| m.encode_continuation(text).ok())
-            .map_or_else(|| estimate_tokens(text), |tokens| tokens.len())
-    };
+/// The change card within [`TARGET_TOKENS`] as `count` counts them: the
+/// model's own tokenizer, in-process or on the server; an estimate where a
+/// server does not say.
+fn model_card(
+    count: impl Fn(&str) -> Option<usize>,
+    commit: &Commit,
+    until: Seconds,
+) -> String {
+    let count = |text: &str| count(text).unwrap_or_else(|| estimate_tokens(text));
     card_within(commit, until, TARGET_TOKENS, &count)
 }
 
@@ -239,7 +244,7 @@ impl PointwiseJudge {
         split_prompt(
             |user| self.engine.chat_prompt(user),
             facts,
-            &model_card(self.engine.model(), commit, until),
+            &model_card(|text| self.engine.count_tokens(text), commit, until),
         )
     }
 
