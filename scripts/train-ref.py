@@ -33,7 +33,9 @@ fusion's score plus the judge's, so that it learns what the fusion misses). Trai
 from `--valid-from` on are not trained on: their scores fit the judge's
 weight in the fusion (as `rca train --judge` does out of fold), which is
 then applied to the held-out examples. Writes `scores.json` (every
-candidate's score before and after, per example) beside the report.
+candidate's score before and after, per example) and `judge-head.json`
+(those weights, for `rca investigate --adapter A --judge-head H`) beside
+the report and the adapter.
 """
 
 import argparse
@@ -434,9 +436,27 @@ def pointwise_main(args, model, device):
                    held_culprits=held.culprit), open(os.path.join(args.out, "scores.json"), "w"))
     if not args.full:
         save_adapter(model, args, args.data, os.path.join(args.out, "adapter.safetensors"))
+        write_head(os.path.join(args.out, "judge-head.json"), args.data, after["fusion_weight"], args,
+                   {k: after[k] for k in ("judge", "fusion", "stacked")})
     json.dump(report, open(os.path.join(args.out, "report.json"), "w"), indent=1)
     log(f"done: {step} steps, {seen} examples in {elapsed:.0f} s; held-out judge {before['judge']} -> {after['judge']};"
         f" stacked {after['stacked']} (fusion {after['fusion']})")
+
+
+def write_head(path, data, weights, args, after):
+    """rca's judge head for the adapted model: its log-odds as they are
+    (logodds_weight 1, no hidden-state direction) and the stacked weights
+    fitted on the held-back examples; `investigate --judge-head` reads it."""
+    base = json.load(open(os.path.join(data, "base.json")))
+    head = {"schema": "rca.judge-head/1", "base_model": base["base_model"],
+            "base_size": int(base["base_size"]), "base_fingerprint": base["base_fingerprint"],
+            "logodds_weight": 1.0, "direction": [], "fusion_weight": weights,
+            "trained": {"by": "scripts/train-ref.py --pointwise", "adapter": "adapter.safetensors",
+                        "note": "use with --adapter set to the adapter trained with it",
+                        "args": {k: v for k, v in vars(args).items() if k not in ("model", "data", "out")},
+                        "stacked_weight_fitted_on": "training examples opened from --valid-from on",
+                        "held_out": after}}
+    json.dump(head, open(path, "w"), indent=1)
 
 
 def save_adapter(model, args, data, path):
