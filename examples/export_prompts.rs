@@ -5,7 +5,7 @@
 //! ```text
 //! cargo run --release --example export_prompts -- --out DIR \
 //!     --train a.jsonl [b.jsonl ...] [--until UNIX] [--epochs 12] [--seed N] \
-//!     --eval heldout.jsonl [--check 4] [--adapter FILE]
+//!     --eval heldout.jsonl [--check 4] [--adapter FILE] [--pointwise [--fusion FILE]]
 //! ```
 //!
 //! Each training example is rendered `--epochs` times, in the slot order
