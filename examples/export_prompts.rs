@@ -45,7 +45,7 @@ use rca::train::{encode, examples, judge_order, training_order, Example, TrainCo
 /// `name.json` in `dir`.
 fn write_pointwise_set(
     model: &Model,
-    fusion: &rca::retrieve::Fusion,
+    fusion_scores: &dyn Fn(usize, &Example) -> Vec<f64>,
     dir: &Path,
     name: &str,
     examples: &[Example],
@@ -67,7 +67,7 @@ fn write_pointwise_set(
             "case": example.case,
             "until": example.until,
             "regime": rca::retrieve::Regime::of(&example.facts),
-            "fusion": rca::train::judge::fusion_scores(example, fusion),
+            "fusion": fusion_scores(index, example),
         }));
     }
     std::fs::write(dir.join(format!("{name}.tok")), &bytes)?;
@@ -166,6 +166,12 @@ struct Args {
     /// shipped one).
     #[arg(long)]
     fusion: Option<PathBuf>,
+    /// With `--pointwise`: the training examples' fusion scores come from
+    /// a fusion fitted on the other folds of the training examples (their
+    /// 20 candidates each), so that no example is scored by a fusion that
+    /// saw it; the evaluation examples keep `--fusion`'s.
+    #[arg(long, default_value_t = 0)]
+    oof_folds: usize,
 }
 
 fn main() -> Result<()> {
@@ -181,6 +187,7 @@ fn main() -> Result<()> {
         model,
         pointwise,
         fusion,
+        oof_folds,
     } = Args::parse();
     let model_path = match model {
         Some(p) => p,
@@ -210,8 +217,16 @@ fn main() -> Result<()> {
     std::fs::write(out.join("base.json"), base.to_string())?;
     if pointwise {
         let fusion = rca::cmd::ranking::fusion_or_default(fusion.as_deref())?;
-        write_pointwise_set(&model, &fusion, &out, "train", &train)?;
-        write_pointwise_set(&model, &fusion, &out, "eval", &eval)?;
+        let given = |_: usize, e: &Example| rca::train::judge::fusion_scores(e, &fusion);
+        let oof = (oof_folds > 1).then(|| out_of_fold_fusion(&train, oof_folds));
+        match &oof {
+            Some(scores) => {
+                let oof = |i: usize, _: &Example| scores[i].clone();
+                write_pointwise_set(&model, &oof, &out, "train", &train)?;
+            }
+            None => write_pointwise_set(&model, &given, &out, "train", &train)?,
+        }
+        write_pointwise_set(&model, &given, &out, "eval", &eval)?;
         return pointwise_check(&model, &model_path, adapter.as_deref(), &eval, check, &out);
     }
     let labels = rca::rank::llm::label_tokens(&model)?;
@@ -293,4 +308,42 @@ fn pointwise_check(
     std::fs::write(out.join("check.json"), serde_json::Value::from(results).to_string())?;
     println!("wrote {}", out.display());
     Ok(())
+}
+
+/// Each example's fusion scores under a fusion fitted, as `rca train` fits
+/// one, on the other folds' examples (example `i` is in fold `i mod
+/// folds`), and the out-of-fold culprit ranks' top-1 and MRR, printed.
+fn out_of_fold_fusion(examples: &[Example], folds: usize) -> Vec<Vec<f64>> {
+    use rca::train::fusion::{fit_fusion, FitOptions, Group};
+    let groups: Vec<Group> = examples
+        .iter()
+        .map(|e| Group {
+            features: e.candidates.iter().map(|c| c.features).collect(),
+            culprit: e.culprit,
+            regime: rca::retrieve::Regime::of(&e.facts),
+        })
+        .collect();
+    let mut scores = vec![Vec::new(); examples.len()];
+    for fold in 0..folds {
+        let train: Vec<Group> = (0..groups.len())
+            .filter(|i| i % folds != fold)
+            .map(|i| groups[i].clone())
+            .collect();
+        let fusion = fit_fusion(&train, &FitOptions::default());
+        for i in (0..examples.len()).filter(|i| i % folds == fold) {
+            scores[i] = rca::train::judge::fusion_scores(&examples[i], &fusion);
+        }
+    }
+    let ranks: Vec<usize> = scores
+        .iter()
+        .zip(examples)
+        .map(|(s, e)| rca::train::judge::rank_of(s, e.culprit))
+        .collect();
+    let n = ranks.len().max(1) as f64;
+    println!(
+        "out-of-fold fusion ({folds} folds) on the training examples: top-1 {:.3}, MRR {:.3}",
+        ranks.iter().filter(|&&r| r == 1).count() as f64 / n,
+        ranks.iter().map(|&r| 1.0 / r as f64).sum::<f64>() / n
+    );
+    scores
 }
