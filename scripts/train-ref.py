@@ -29,8 +29,8 @@ card, "Did this change cause the incident?"), score = logit(Yes) −
 logit(No) at the last position (rca's log-odds), a softmax over each
 example's culprit and `--candidates - 1` of its other candidates drawn
 afresh each time, cross-entropy on the culprit (with `--residual`, of the
-fusion's score plus the judge's, so that it learns what the fusion misses). Training examples opened
-from `--valid-from` on are not trained on: their scores fit the judge's
+fusion's score plus the judge's, so that it learns what the fusion
+misses). Training examples opened from `--valid-from` on are not trained on: their scores fit the judge's
 weight in the fusion (as `rca train --judge` does out of fold), which is
 then applied to the held-out examples. Writes `scores.json` (every
 candidate's score before and after, per example) and `judge-head.json`
@@ -172,8 +172,8 @@ class Judge(torch.nn.Module):
         hidden = F.silu(self.linear(h, n("ffn_gate"))) * self.linear(h, n("ffn_up"))
         return x + self.linear(hidden, n("ffn_down"))
 
-    def forward(self, tokens, lengths, labels, widths, checkpoint=False):
-        """Label log-probabilities (B, 20), renormalised over each prompt's labels."""
+    def last_hidden(self, tokens, lengths, checkpoint=False):
+        """Each prompt's last position after the output norm (B, dim)."""
         x = self.embedding[tokens]
         for i in range(self.cfg["n_layer"]):
             if checkpoint:
@@ -181,24 +181,18 @@ class Judge(torch.nn.Module):
             else:
                 x = self.layer(i, x)
         last = x[torch.arange(x.shape[0], device=x.device), lengths - 1]
-        h = self.rms(last, self.base["output_norm.weight"])
-        logits = h @ self.output[labels].t()
-        slots = torch.arange(len(labels), device=x.device)[None, :]
+        return self.rms(last, self.base["output_norm.weight"])
+
+    def forward(self, tokens, lengths, labels, widths, checkpoint=False):
+        """Label log-probabilities (B, 20), renormalised over each prompt's labels."""
+        logits = self.last_hidden(tokens, lengths, checkpoint) @ self.output[labels].t()
+        slots = torch.arange(len(labels), device=tokens.device)[None, :]
         logits = logits.masked_fill(slots >= widths[:, None], float("-inf"))
         return torch.log_softmax(logits, -1)
 
-
     def yes_no(self, tokens, lengths, answers, checkpoint=False):
-        """logit(Yes) - logit(No) at each prompt's last position (B,)."""
-        x = self.embedding[tokens]
-        for i in range(self.cfg["n_layer"]):
-            if checkpoint:
-                x = torch.utils.checkpoint.checkpoint(self.layer, i, x, use_reentrant=False)
-            else:
-                x = self.layer(i, x)
-        last = x[torch.arange(x.shape[0], device=x.device), lengths - 1]
-        h = self.rms(last, self.base["output_norm.weight"])
-        logits = h @ self.output[answers].t()
+        """logit(Yes) - logit(No) at each prompt's last position (B,): rca's log-odds."""
+        logits = self.last_hidden(tokens, lengths, checkpoint) @ self.output[answers].t()
         return logits[:, 0] - logits[:, 1]
 
 
