@@ -61,7 +61,12 @@ fn write_pointwise_set(
                 let t = u16::try_from(t).context("a token id does not fit in 16 bits")?;
                 bytes.extend_from_slice(&t.to_le_bytes());
             }
-            items.push([offset, tokens.len(), index, usize::from(i == example.culprit)]);
+            items.push([
+                offset,
+                tokens.len(),
+                index,
+                usize::from(i == example.culprit),
+            ]);
         }
         meta.push(serde_json::json!({
             "case": example.case,
@@ -73,11 +78,19 @@ fn write_pointwise_set(
     std::fs::write(dir.join(format!("{name}.tok")), &bytes)?;
     let answers: Vec<u32> = ["Yes", "No"]
         .iter()
-        .map(|t| model.single_token(t).context("Yes and No must be single tokens"))
+        .map(|t| {
+            model
+                .single_token(t)
+                .context("Yes and No must be single tokens")
+        })
         .collect::<Result<_>>()?;
     let json = serde_json::json!({ "answers": answers, "items": items, "examples": meta });
     std::fs::write(dir.join(format!("{name}.json")), json.to_string())?;
-    println!("{name}: {} prompts, {} tokens", items.len(), bytes.len() / 2);
+    println!(
+        "{name}: {} prompts, {} tokens",
+        items.len(),
+        bytes.len() / 2
+    );
     Ok(())
 }
 
@@ -88,8 +101,7 @@ fn pointwise_tokens(
     example: &Example,
     commit: &rca::history::Commit,
 ) -> Result<Vec<u32>> {
-    let (shared, rest) =
-        rca::rank::pointwise::prompt(model, &example.facts, example.until, commit);
+    let (shared, rest) = rca::rank::pointwise::prompt(model, &example.facts, example.until, commit);
     let mut tokens = model.encode(&shared)?;
     tokens.extend(model.encode_continuation(&rest)?);
     Ok(tokens)
@@ -305,7 +317,10 @@ fn pointwise_check(
         results.push(serde_json::json!({
             "prompt": i, "base": logodds(&base, &tokens)?, "adapted": with }));
     }
-    std::fs::write(out.join("check.json"), serde_json::Value::from(results).to_string())?;
+    std::fs::write(
+        out.join("check.json"),
+        serde_json::Value::from(results).to_string(),
+    )?;
     println!("wrote {}", out.display());
     Ok(())
 }

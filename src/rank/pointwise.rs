@@ -60,11 +60,7 @@ pub fn prompt(model: &Model, facts: &Facts, until: Seconds, commit: &Commit) -> 
 /// The change card within [`TARGET_TOKENS`] as `count` counts them: the
 /// model's own tokenizer, in-process or on the server; an estimate where a
 /// server does not say.
-fn model_card(
-    count: impl Fn(&str) -> Option<usize>,
-    commit: &Commit,
-    until: Seconds,
-) -> String {
+fn model_card(count: impl Fn(&str) -> Option<usize>, commit: &Commit, until: Seconds) -> String {
     let count = |text: &str| count(text).unwrap_or_else(|| estimate_tokens(text));
     card_within(commit, until, TARGET_TOKENS, &count)
 }
