@@ -50,6 +50,8 @@ import torch
 import torch.nn.functional as F
 import torch.utils.checkpoint
 
+from judge_stack import fit, rank, stack, summary  # beside this script
+
 TARGETS = {"q": "attn_q", "k": "attn_k", "v": "attn_v", "o": "attn_output",
            "gate": "ffn_gate", "up": "ffn_up", "down": "ffn_down"}
 
@@ -197,21 +199,30 @@ class Judge(torch.nn.Module):
 
 
 class Prompts:
+    """export_prompts output: `name.tok` and `name.json`, items of four
+    numbers per prompt (offset, length, then two the format defines)."""
+
     def __init__(self, data, name):
-        meta = json.load(open(os.path.join(data, f"{name}.json")))
-        self.labels = meta["labels"]
-        self.examples = meta["examples"]
-        self.items = np.array(meta["items"], dtype=np.int64).reshape(-1, 4)
+        self.meta_file = json.load(open(os.path.join(data, f"{name}.json")))
+        self.labels = self.meta_file.get("labels")
+        self.examples = self.meta_file["examples"]
+        self.items = np.array(self.meta_file["items"], dtype=np.int64).reshape(-1, 4)
         self.tokens = np.fromfile(os.path.join(data, f"{name}.tok"), dtype="<u2")
 
-    def batch(self, rows, device):
+    def padded(self, rows, device):
+        """The prompts of `rows`, right-padded, and their lengths."""
         items = self.items[rows]
-        T = int(items[:, 1].max())
-        out = np.zeros((len(rows), T), dtype=np.int64)
+        out = np.zeros((len(rows), int(items[:, 1].max())), dtype=np.int64)
         for j, (off, n, _, _) in enumerate(items):
             out[j, :n] = self.tokens[off:off + n]
         t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)
-        return t(out), t(items[:, 1]), t(items[:, 2]), t(items[:, 3])
+        return t(out), t(items[:, 1])
+
+    def batch(self, rows, device):
+        """Election prompts: tokens, lengths, culprit slots, widths."""
+        tokens, lengths = self.padded(rows, device)
+        items = torch.from_numpy(np.ascontiguousarray(self.items[rows])).to(device)
+        return tokens, lengths, items[:, 2], items[:, 3]
 
 
 @torch.no_grad()
@@ -242,28 +253,18 @@ def judge(model, prompts, device, batch):
                 max_slot_bias=bias, prompts=m), logprobs
 
 
-class PointwisePrompts:
-    """export_prompts --pointwise: prompts grouped by example."""
+class PointwisePrompts(Prompts):
+    """export_prompts --pointwise: items (offset, length, example,
+    is_culprit), grouped by example."""
 
     def __init__(self, data, name):
-        meta = json.load(open(os.path.join(data, f"{name}.json")))
-        self.answers = meta["answers"]
-        self.meta = meta["examples"]
-        self.items = np.array(meta["items"], dtype=np.int64).reshape(-1, 4)
-        self.tokens = np.fromfile(os.path.join(data, f"{name}.tok"), dtype="<u2")
+        super().__init__(data, name)
+        self.answers = self.meta_file["answers"]
+        self.meta = self.examples
         self.rows = [[] for _ in self.meta]
         for r, (_, _, e, _) in enumerate(self.items):
             self.rows[e].append(r)
         self.culprit = [next(j for j, r in enumerate(rs) if self.items[r, 3]) for rs in self.rows]
-
-    def batch(self, rows, device):
-        items = self.items[rows]
-        T = int(items[:, 1].max())
-        out = np.zeros((len(rows), T), dtype=np.int64)
-        for j, (off, n, _, _) in enumerate(items):
-            out[j, :n] = self.tokens[off:off + n]
-        t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)
-        return t(out), t(items[:, 1])
 
 
 @torch.no_grad()
@@ -275,63 +276,26 @@ def score_examples(model, prompts, examples, device, batch):
     score = {}
     for s in range(0, len(rows), batch):
         chunk = rows[s:s + batch]
-        tokens, lengths = prompts.batch(chunk, device)
+        tokens, lengths = prompts.padded(chunk, device)
         for r, v in zip(chunk, model.yes_no(tokens, lengths, answers).float().cpu().tolist()):
             score[r] = v
     return [[score[r] for r in prompts.rows[e]] for e in examples]
 
 
 def ranks(scores, culprits):
-    """The culprit's rank (1 = first; ties count against it) in each example."""
-    return [1 + sum(1 for j, v in enumerate(s) if j != c and v >= s[c]) for s, c in zip(scores, culprits)]
-
-
-def summary(rank_list):
-    n = max(len(rank_list), 1)
-    return dict(top1=sum(r == 1 for r in rank_list) / n, top5=sum(r <= 5 for r in rank_list) / n,
-                mrr=sum(1.0 / r for r in rank_list) / n, examples=len(rank_list))
-
-
-def centred(v):
-    m = sum(v) / len(v)
-    return [x - m for x in v]
-
-
-def stack_weights(prompts, examples, scores):
-    """rca's train::judge::stack_weights: per title regime, the w in [0, 4]
-    (step 0.01) that maximises the culprits' likelihood under
-    fusion + w * centred(judge)."""
-    out = {}
-    for regime in ("component", "symptom"):
-        rows = [(prompts.meta[e]["fusion"], centred(s), prompts.culprit[e])
-                for e, s in zip(examples, scores) if prompts.meta[e]["regime"] == regime]
-        def likelihood(w):
-            total = 0.0
-            for f, j, c in rows:
-                z = [a + w * b for a, b in zip(f, j)]
-                m = max(z)
-                total += z[c] - (m + math.log(sum(math.exp(x - m) for x in z)))
-            return total
-        best = max(((i * 0.01, likelihood(i * 0.01)) for i in range(401)), key=lambda p: p[1])
-        out[regime] = best[0]
-    return out
-
-
-def stacked(prompts, examples, scores, weights):
-    return [[a + weights[prompts.meta[e]["regime"]] * b
-             for a, b in zip(prompts.meta[e]["fusion"], centred(s))] for e, s in zip(examples, scores)]
+    return [rank(s, c) for s, c in zip(scores, culprits)]
 
 
 def pointwise_report(model, train, held, valid, device, batch):
     """Judge alone, fusion alone and stacked (weights fitted on `valid`)."""
     v_scores = score_examples(model, train, valid, device, batch) if valid else []
     h_scores = score_examples(model, held, range(len(held.meta)), device, batch)
-    weights = stack_weights(train, valid, v_scores) if valid else {"component": 0.0, "symptom": 0.0}
+    weights = fit(train.meta, valid, v_scores, train.culprit) if valid else {"component": 0.0, "symptom": 0.0}
     held_ex = list(range(len(held.meta)))
     r = dict(
         judge=summary(ranks(h_scores, held.culprit)),
         fusion=summary(ranks([held.meta[e]["fusion"] for e in held_ex], held.culprit)),
-        stacked=summary(ranks(stacked(held, held_ex, h_scores, weights), held.culprit)),
+        stacked=summary(ranks(stack(held.meta, held_ex, h_scores, weights), held.culprit)),
         fusion_weight=weights,
         valid_judge=summary(ranks(v_scores, [train.culprit[e] for e in valid])),
         valid_fusion=summary(ranks([train.meta[e]["fusion"] for e in valid], [train.culprit[e] for e in valid])),
@@ -386,7 +350,7 @@ def pointwise_main(args, model, device):
         lr = args.lr * min(1.0, (step + 1) / args.warmup) * max(0.05, 1.0 - frac)
         for g in opt.param_groups:
             g["lr"] = lr
-        tokens, lengths = train.batch(rows, device)
+        tokens, lengths = train.padded(rows, device)
         scores = model.yes_no(tokens, lengths, answers, checkpoint=args.checkpoint)
         # --residual: the judge learns what the fusion's prior misses.
         scores = scores + torch.tensor(fused, device=device, dtype=scores.dtype)

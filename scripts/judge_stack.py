@@ -2,7 +2,7 @@
 """Stacks a pointwise judge run (train-ref.py --pointwise) onto a fusion that
 never saw the examples that fit the stacking weight.
 
-    judge-stack.py --scores run/scores.json --data DATA --valid-fusion-data DATA2
+    judge_stack.py --scores run/scores.json --data DATA --valid-fusion-data DATA2
 
 DATA is the export_prompts --pointwise folder the run trained on (its
 held-out fusion scores are the shipped fusion's); DATA2 is the same export
@@ -30,6 +30,7 @@ def culprits(data):
 
 
 def rank(scores, c):
+    """The culprit's rank (1 = first; ties count against it)."""
     return 1 + sum(1 for j, v in enumerate(scores) if j != c and v >= scores[c])
 
 
@@ -39,6 +40,10 @@ def centred(v):
 
 
 def fit(meta, examples, scores, culprit):
+    """rca's train::judge::stack_weights: per title regime, the w in [0, 4]
+    (step 0.01) that maximises the culprits' likelihood under
+    fusion + w * centred(judge). `meta[e]` holds example e's "fusion" scores
+    and "regime"; `scores` are the judge's, in the order of `examples`."""
     out = {}
     for regime in ("component", "symptom"):
         rows = [(meta[e]["fusion"], centred(s), culprit[e])
@@ -56,14 +61,20 @@ def fit(meta, examples, scores, culprit):
 
 
 def stack(meta, examples, scores, weights):
+    """fusion + w * centred(judge) of each example."""
     return [[a + weights[meta[e]["regime"]] * b for a, b in zip(meta[e]["fusion"], centred(s))]
             for e, s in zip(examples, scores)]
 
 
-def summary(ranks, n=None):
-    n = n or len(ranks)
-    return "top-1 %.3f  top-5 %.3f  MRR %.3f" % (
-        sum(r == 1 for r in ranks) / n, sum(r <= 5 for r in ranks) / n, sum(1 / r for r in ranks) / n)
+def summary(ranks):
+    """Top-1, top-5 and MRR of culprit ranks."""
+    n = max(len(ranks), 1)
+    return dict(top1=sum(r == 1 for r in ranks) / n, top5=sum(r <= 5 for r in ranks) / n,
+                mrr=sum(1.0 / r for r in ranks) / n, examples=len(ranks))
+
+
+def line(ranks):
+    return "top-1 %(top1).3f  top-5 %(top5).3f  MRR %(mrr).3f" % summary(ranks)
 
 
 def main():
@@ -83,11 +94,11 @@ def main():
         w = fit(valid_meta["examples"], valid, v, train_c)
         ranks = [rank(s, c) for s, c in zip(stack(held["examples"], examples, h, w), held_c)]
         print(f"{when}: weights {w}")
-        print(f"  held-back, fusion alone: {summary([rank(valid_meta['examples'][e]['fusion'], train_c[e]) for e in valid])}")
-        print(f"  held-back, stacked:      {summary([rank(s, train_c[e]) for s, e in zip(stack(valid_meta['examples'], valid, v, w), valid)])}")
-        print(f"  held-out, judge alone:   {summary([rank(s, c) for s, c in zip(h, held_c)])}")
-        print(f"  held-out, fusion alone:  {summary([rank(held['examples'][e]['fusion'], held_c[e]) for e in examples])}")
-        print(f"  held-out, stacked:       {summary(ranks)}")
+        print(f"  held-back, fusion alone: {line([rank(valid_meta['examples'][e]['fusion'], train_c[e]) for e in valid])}")
+        print(f"  held-back, stacked:      {line([rank(s, train_c[e]) for s, e in zip(stack(valid_meta['examples'], valid, v, w), valid)])}")
+        print(f"  held-out, judge alone:   {line([rank(s, c) for s, c in zip(h, held_c)])}")
+        print(f"  held-out, fusion alone:  {line([rank(held['examples'][e]['fusion'], held_c[e]) for e in examples])}")
+        print(f"  held-out, stacked:       {line(ranks)}")
         print(f"  pipeline over {args.cases} cases: hit@1 %.3f  hit@5 %.3f" % (
             sum(r == 1 for r in ranks) / args.cases, sum(r <= 5 for r in ranks) / args.cases))
 
