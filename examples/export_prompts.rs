@@ -45,7 +45,8 @@ use rca::train::{encode, examples, judge_order, training_order, Example, TrainCo
 /// `name.json` in `dir`.
 fn write_pointwise_set(
     model: &Model,
-    fusion_scores: &dyn Fn(usize, &Example) -> Vec<f64>,
+    answers: [u32; 2],
+    fusion: &[Vec<f64>],
     dir: &Path,
     name: &str,
     examples: &[Example],
@@ -72,18 +73,10 @@ fn write_pointwise_set(
             "case": example.case,
             "until": example.until,
             "regime": rca::retrieve::Regime::of(&example.facts),
-            "fusion": fusion_scores(index, example),
+            "fusion": fusion[index],
         }));
     }
     std::fs::write(dir.join(format!("{name}.tok")), &bytes)?;
-    let answers: Vec<u32> = ["Yes", "No"]
-        .iter()
-        .map(|t| {
-            model
-                .single_token(t)
-                .context("Yes and No must be single tokens")
-        })
-        .collect::<Result<_>>()?;
     let json = serde_json::json!({ "answers": answers, "items": items, "examples": meta });
     std::fs::write(dir.join(format!("{name}.json")), json.to_string())?;
     println!(
@@ -221,7 +214,13 @@ fn main() -> Result<()> {
             threads: None,
             tokenizer: None,
         },
-        Some(WeightFormat::Quantized),
+        // The pointwise check scores with f32 weights, as the judge runs a
+        // model this small in-process (and as an adapter is merged).
+        Some(if pointwise {
+            WeightFormat::F32
+        } else {
+            WeightFormat::Quantized
+        }),
     )?;
     let (name, size, fingerprint) = base_identity(&model_path)?;
     let base = serde_json::json!({ "base_model": name, "base_size": size.to_string(),
@@ -229,17 +228,32 @@ fn main() -> Result<()> {
     std::fs::write(out.join("base.json"), base.to_string())?;
     if pointwise {
         let fusion = rca::cmd::ranking::fusion_or_default(fusion.as_deref())?;
-        let given = |_: usize, e: &Example| rca::train::judge::fusion_scores(e, &fusion);
-        let oof = (oof_folds > 1).then(|| out_of_fold_fusion(&train, oof_folds));
-        match &oof {
-            Some(scores) => {
-                let oof = |i: usize, _: &Example| scores[i].clone();
-                write_pointwise_set(&model, &oof, &out, "train", &train)?;
-            }
-            None => write_pointwise_set(&model, &given, &out, "train", &train)?,
-        }
-        write_pointwise_set(&model, &given, &out, "eval", &eval)?;
-        return pointwise_check(&model, &model_path, adapter.as_deref(), &eval, check, &out);
+        let scores = |examples: &[Example]| -> Vec<Vec<f64>> {
+            examples
+                .iter()
+                .map(|e| rca::train::judge::fusion_scores(e, &fusion))
+                .collect()
+        };
+        let train_fusion = if oof_folds > 1 {
+            out_of_fold_fusion(&train, oof_folds)
+        } else {
+            scores(&train)
+        };
+        let (Some(yes), Some(no)) = (model.single_token("Yes"), model.single_token("No")) else {
+            bail!("Yes and No must be single tokens");
+        };
+        let answers = [yes, no];
+        write_pointwise_set(&model, answers, &train_fusion, &out, "train", &train)?;
+        write_pointwise_set(&model, answers, &scores(&eval), &out, "eval", &eval)?;
+        return pointwise_check(
+            &model,
+            answers,
+            &model_path,
+            adapter.as_deref(),
+            &eval,
+            check,
+            &out,
+        );
     }
     let labels = rca::rank::llm::label_tokens(&model)?;
     let train_prompts = (0..epochs).flat_map(|epoch| {
@@ -277,9 +291,11 @@ fn main() -> Result<()> {
 }
 
 /// rca's own log-odds of the first `check` evaluation prompts (in
-/// `eval.json`'s order), with the base model and with `adapter` merged.
+/// `eval.json`'s order), with the base model (`model`, f32) and with
+/// `adapter` merged.
 fn pointwise_check(
     model: &Model,
+    answers: [u32; 2],
     model_path: &Path,
     adapter: Option<&Path>,
     eval: &[Example],
@@ -291,15 +307,10 @@ fn pointwise_check(
         threads: None,
         tokenizer: None,
     };
-    // f32 weights, as the judge runs a model this small in-process (and as
-    // an adapter is merged).
-    let base = Model::load_with_format(model_path, &options, Some(WeightFormat::F32))?;
     let adapted = match adapter {
         Some(path) => Some(Model::load_with_adapter(model_path, &options, Some(path))?),
         None => None,
     };
-    let answers = [model.single_token("Yes"), model.single_token("No")]
-        .map(|t| t.expect("checked by write_pointwise_set"));
     let logodds = |model: &Model, tokens: &[u32]| -> Result<f32> {
         let lp = model.next_token_logprobs(None, tokens, &answers)?;
         Ok(lp[0] - lp[1])
@@ -315,7 +326,7 @@ fn pointwise_check(
             None => None,
         };
         results.push(serde_json::json!({
-            "prompt": i, "base": logodds(&base, &tokens)?, "adapted": with }));
+            "prompt": i, "base": logodds(model, &tokens)?, "adapted": with }));
     }
     std::fs::write(
         out.join("check.json"),
@@ -326,10 +337,11 @@ fn pointwise_check(
 }
 
 /// Each example's fusion scores under a fusion fitted, as `rca train` fits
-/// one, on the other folds' examples (example `i` is in fold `i mod
-/// folds`), and the out-of-fold culprit ranks' top-1 and MRR, printed.
+/// one, on the other folds' examples (`train::fusion::out_of_fold`); the
+/// out-of-fold top-1 and MRR are printed.
 fn out_of_fold_fusion(examples: &[Example], folds: usize) -> Vec<Vec<f64>> {
-    use rca::train::fusion::{fit_fusion, FitOptions, Group};
+    use rca::train::fusion::{out_of_fold, FitOptions, Group};
+    use rca::train::judge::{fusion_scores, rank_of};
     let groups: Vec<Group> = examples
         .iter()
         .map(|e| Group {
@@ -338,21 +350,13 @@ fn out_of_fold_fusion(examples: &[Example], folds: usize) -> Vec<Vec<f64>> {
             regime: rca::retrieve::Regime::of(&e.facts),
         })
         .collect();
-    let mut scores = vec![Vec::new(); examples.len()];
-    for fold in 0..folds {
-        let train: Vec<Group> = (0..groups.len())
-            .filter(|i| i % folds != fold)
-            .map(|i| groups[i].clone())
-            .collect();
-        let fusion = fit_fusion(&train, &FitOptions::default());
-        for i in (0..examples.len()).filter(|i| i % folds == fold) {
-            scores[i] = rca::train::judge::fusion_scores(&examples[i], &fusion);
-        }
-    }
+    let scores = out_of_fold(&groups, &FitOptions::default(), folds, |i, fusion| {
+        fusion_scores(&examples[i], fusion)
+    });
     let ranks: Vec<usize> = scores
         .iter()
         .zip(examples)
-        .map(|(s, e)| rca::train::judge::rank_of(s, e.culprit))
+        .map(|(s, e)| rank_of(s, e.culprit))
         .collect();
     let n = ranks.len().max(1) as f64;
     println!(

@@ -72,9 +72,7 @@ impl Engine {
     /// served model whose server does not say.
     pub fn count_tokens(&self, text: &str) -> Option<usize> {
         match self {
-            Engine::InProcess { model, .. } => {
-                model.encode_continuation(text).ok().map(|t| t.len())
-            }
+            Engine::InProcess { model, .. } => model.count_tokens(text),
             Engine::Served(server) => server.count_tokens(text),
         }
     }

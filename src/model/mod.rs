@@ -512,6 +512,12 @@ impl Model {
         self.tokenizer.encode_plain(text)
     }
 
+    /// How many tokens `text` makes as a continuation; `None` when it
+    /// cannot be tokenized.
+    pub fn count_tokens(&self, text: &str) -> Option<usize> {
+        self.encode_continuation(text).ok().map(|t| t.len())
+    }
+
     /// The text of `ids`, special tokens included.
     pub fn decode(&self, ids: &[u32]) -> String {
         self.tokenizer.decode(ids)

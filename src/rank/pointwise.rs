@@ -49,11 +49,7 @@ pub fn prompt(model: &Model, facts: &Facts, until: Seconds, commit: &Commit) -> 
     split_prompt(
         |user| model.chat_prompt(None, user),
         facts,
-        &model_card(
-            |text| model.encode_continuation(text).ok().map(|t| t.len()),
-            commit,
-            until,
-        ),
+        &model_card(|text| model.count_tokens(text), commit, until),
     )
 }
 

@@ -183,8 +183,21 @@ pub fn culprit_rank(group: &Group, fusion: &Fusion) -> usize {
 /// Each group's culprit rank under a fusion fitted without it: group `i`
 /// is held out in fold `i mod folds`.
 pub fn out_of_fold_ranks(groups: &[Group], options: &FitOptions, folds: usize) -> Vec<usize> {
+    out_of_fold(groups, options, folds, |i, fusion| {
+        culprit_rank(&groups[i], fusion)
+    })
+}
+
+/// `score(i, fusion)` for each group `i`, under a fusion fitted on the
+/// other folds (group `i` is in fold `i mod folds`, at least 2 folds).
+pub fn out_of_fold<T: Default + Clone>(
+    groups: &[Group],
+    options: &FitOptions,
+    folds: usize,
+    score: impl Fn(usize, &Fusion) -> T,
+) -> Vec<T> {
     let folds = folds.max(2);
-    let mut ranks = vec![0usize; groups.len()];
+    let mut out = vec![T::default(); groups.len()];
     for fold in 0..folds {
         let train: Vec<Group> = groups
             .iter()
@@ -193,11 +206,11 @@ pub fn out_of_fold_ranks(groups: &[Group], options: &FitOptions, folds: usize) -
             .map(|(_, g)| g.clone())
             .collect();
         let fusion = fit_fusion(&train, options);
-        for (i, group) in groups.iter().enumerate().filter(|(i, _)| i % folds == fold) {
-            ranks[i] = culprit_rank(group, &fusion);
+        for i in (0..groups.len()).filter(|i| i % folds == fold) {
+            out[i] = score(i, &fusion);
         }
     }
-    ranks
+    out
 }
 
 #[cfg(test)]
