@@ -3,6 +3,8 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # Build, create a fixture monorepo, and investigate an incident in it with the embedded model.
 demo: model
+    # The build compiles zlib-ng with cmake (git2's zlib-ng-compat).
+    command -v cmake >/dev/null || python3 -m pip install --quiet cmake
     cargo build --release --locked
     rm -rf target/demo && mkdir -p target/demo
     target/release/rca fixture --spec fixtures/codeowners-monorepo.yaml --out target/demo/monorepo

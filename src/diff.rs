@@ -74,12 +74,29 @@ pub struct Reader {
     seen_strings: HashSet<String>,
 }
 
-/// Which lines of a file changed: indices into the old and new lines.
+/// Which lines of a file changed: line indices (from 0) of the old and the
+/// new text.
 pub struct ChangedLines<'a> {
-    pub old: Vec<&'a [u8]>,
-    pub new: Vec<&'a [u8]>,
+    old: Side<'a>,
+    new: Side<'a>,
     pub removed: Vec<usize>,
     pub added: Vec<usize>,
+}
+
+/// One text of a change: the lines both texts begin with (kept whole, not
+/// split) and the lines between those and the lines both end with.
+struct Side<'a> {
+    leading: &'a [u8],
+    /// How many lines `leading` holds: the index of `middle[0]`.
+    first: usize,
+    middle: Vec<&'a [u8]>,
+}
+
+impl<'a> Side<'a> {
+    /// Line `index` of the text: one of the middle lines.
+    fn line(&self, index: usize) -> &'a [u8] {
+        self.middle[index - self.first]
+    }
 }
 
 impl Reader {
@@ -103,7 +120,7 @@ impl Reader {
                 if self.text.cut {
                     return;
                 }
-                let line = side[index];
+                let line = side.line(index);
                 let bytes = self.text.bytes_read as usize + line.len();
                 if bytes > MAX_BYTES {
                     self.text.cut = true;
@@ -180,20 +197,23 @@ impl Reader {
 }
 
 /// Finds, for increasing line indices, the nearest definition line at or
-/// above each: one pass over the file at most.
+/// above each: the common leading lines are searched backwards once, from
+/// their end, and the middle lines forwards.
 struct Definitions<'a, 'b> {
-    lines: &'b [&'a [u8]],
+    side: &'b Side<'a>,
     enabled: bool,
-    next: usize,
+    /// The next middle line to look at; None until the leading lines are
+    /// searched.
+    next: Option<usize>,
     last: Option<String>,
 }
 
 impl<'a, 'b> Definitions<'a, 'b> {
-    fn new(lines: &'b [&'a [u8]], enabled: bool) -> Self {
+    fn new(side: &'b Side<'a>, enabled: bool) -> Self {
         Definitions {
-            lines,
+            side,
             enabled,
-            next: 0,
+            next: None,
             last: None,
         }
     }
@@ -202,17 +222,44 @@ impl<'a, 'b> Definitions<'a, 'b> {
         if !self.enabled {
             return None;
         }
-        while self.next <= index && self.next < self.lines.len() {
-            let line = self.lines[self.next];
-            if may_define(line) {
-                if let Some(name) = definition_name(&String::from_utf8_lossy(line)) {
-                    self.last = Some(name.to_owned());
-                }
+        let mut next = match self.next {
+            Some(next) => next,
+            None => {
+                self.last = last_definition(self.side.leading);
+                0
             }
-            self.next += 1;
+        };
+        let middle = &self.side.middle;
+        while next + self.side.first <= index && next < middle.len() {
+            if let Some(name) = defined_on(middle[next]) {
+                self.last = Some(name);
+            }
+            next += 1;
         }
+        self.next = Some(next);
         self.last.as_deref()
     }
+}
+
+/// The name a line defines, if any.
+fn defined_on(line: &[u8]) -> Option<String> {
+    if !may_define(line) {
+        return None;
+    }
+    definition_name(&String::from_utf8_lossy(line)).map(str::to_owned)
+}
+
+/// The name the last definition line of `text` (whole lines) defines.
+fn last_definition(text: &[u8]) -> Option<String> {
+    let mut end = text.len();
+    while end > 0 {
+        let start = memchr::memrchr(b'\n', &text[..end - 1]).map_or(0, |i| i + 1);
+        if let Some(name) = defined_on(&text[start..end]) {
+            return Some(name);
+        }
+        end = start;
+    }
+    None
 }
 
 /// Whether [`definition_name`] could name something on `line`: false only
@@ -257,53 +304,90 @@ fn split_lines(text: &[u8]) -> Vec<&[u8]> {
 /// lines are trimmed; of the rest, a line is unchanged when an equal line is
 /// left to pair it with on the other side (a multiset difference; see
 /// `history::changed_lines`).
+///
+/// The common ends are found on bytes, and only the lines between them are
+/// split: most changes touch a few lines of a long file.
 pub fn changed_lines<'a>(old: &'a [u8], new: &'a [u8]) -> ChangedLines<'a> {
-    let old_lines = split_lines(old);
-    let new_lines = split_lines(new);
-    let prefix = old_lines
-        .iter()
-        .zip(&new_lines)
-        .take_while(|(a, b)| a == b)
-        .count();
-    let suffix = old_lines[prefix..]
-        .iter()
-        .rev()
-        .zip(new_lines[prefix..].iter().rev())
-        .take_while(|(a, b)| a == b)
-        .count();
-    let old_end = old_lines.len() - suffix;
-    let new_end = new_lines.len() - suffix;
+    // The common leading lines end at the last newline before the first
+    // byte that differs; the line holding that byte differs.
+    let start = memchr::memrchr(b'\n', &old[..common_prefix(old, new)]).map_or(0, |i| i + 1);
+    let first = memchr::memchr_iter(b'\n', &old[..start]).count();
+    // The common trailing lines: within the bytes both texts end with (after
+    // `start`), from the first line that starts there in both texts.
+    let same = common_suffix(&old[start..], &new[start..]);
+    let (old_at, new_at) = (old.len() - same, new.len() - same);
+    let line_starts = |text: &[u8], at: usize| at == start || text[at - 1] == b'\n';
+    let trailing = if line_starts(old, old_at) && line_starts(new, new_at) {
+        same
+    } else {
+        memchr::memchr(b'\n', &old[old_at..]).map_or(0, |i| same - i - 1)
+    };
+    let side = |text: &'a [u8]| Side {
+        leading: &text[..start],
+        first,
+        middle: split_lines(&text[start..text.len() - trailing]),
+    };
+    let (old_side, new_side) = (side(old), side(new));
     // foldhash (seeded per process) rather than SipHash: hashing every
     // changed line was 7% of the walk.
-    let mut unpaired: HashMap<&[u8], i32> = HashMap::with_capacity(old_end - prefix);
-    for line in &old_lines[prefix..old_end] {
+    let mut unpaired: HashMap<&[u8], i32> = HashMap::with_capacity(old_side.middle.len());
+    for line in &old_side.middle {
         *unpaired.entry(strip_newline(line)).or_default() += 1;
     }
     let mut added = Vec::new();
-    for (index, line) in new_lines.iter().enumerate().take(new_end).skip(prefix) {
+    for (index, line) in new_side.middle.iter().enumerate() {
         match unpaired.get_mut(strip_newline(line)) {
             Some(count) if *count > 0 => *count -= 1,
-            _ => added.push(index),
+            _ => added.push(first + index),
         }
     }
     // The old lines left unpaired are the removed ones; take the last
     // occurrences of a repeated line (the first ones paired).
     let mut removed = Vec::new();
-    for index in (prefix..old_end).rev() {
-        if let Some(count) = unpaired.get_mut(strip_newline(old_lines[index])) {
+    for (index, line) in old_side.middle.iter().enumerate().rev() {
+        if let Some(count) = unpaired.get_mut(strip_newline(line)) {
             if *count > 0 {
                 *count -= 1;
-                removed.push(index);
+                removed.push(first + index);
             }
         }
     }
     removed.reverse();
     ChangedLines {
-        old: old_lines,
-        new: new_lines,
+        old: old_side,
+        new: new_side,
         removed,
         added,
     }
+}
+
+/// How many bytes `a` and `b` begin with in common.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    const CHUNK: usize = 64;
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + CHUNK <= n && a[i..i + CHUNK] == b[i..i + CHUNK] {
+        i += CHUNK;
+    }
+    while i < n && a[i] == b[i] {
+        i += 1;
+    }
+    i
+}
+
+/// How many bytes `a` and `b` end with in common.
+fn common_suffix(a: &[u8], b: &[u8]) -> usize {
+    const CHUNK: usize = 64;
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[a.len() - n..], &b[b.len() - n..]);
+    let mut i = 0;
+    while i + CHUNK <= n && a[n - i - CHUNK..n - i] == b[n - i - CHUNK..n - i] {
+        i += CHUNK;
+    }
+    while i < n && a[n - i - 1] == b[n - i - 1] {
+        i += 1;
+    }
+    i
 }
 
 fn strip_newline(line: &[u8]) -> &[u8] {
@@ -736,6 +820,101 @@ mod tests {
         // b and c moved: paired; d removed, x added.
         assert_eq!(lines.added, vec![3]);
         assert_eq!(lines.removed, vec![3]);
+    }
+
+    /// The line-by-line reading the byte-trimmed one replaced: every line
+    /// split, common ends compared line by line, and the nearest
+    /// definition at or above a line found by a forward pass.
+    fn reference(old: &[u8], new: &[u8]) -> (Vec<usize>, Vec<usize>, Vec<Option<String>>) {
+        let (o, n) = (split_lines(old), split_lines(new));
+        let prefix = o.iter().zip(&n).take_while(|(a, b)| a == b).count();
+        let suffix = (o[prefix..].iter().rev())
+            .zip(n[prefix..].iter().rev())
+            .take_while(|(a, b)| a == b)
+            .count();
+        let mut unpaired: HashMap<&[u8], i32> = HashMap::new();
+        for line in &o[prefix..o.len() - suffix] {
+            *unpaired.entry(strip_newline(line)).or_default() += 1;
+        }
+        let mut added = Vec::new();
+        for (i, line) in n.iter().enumerate().take(n.len() - suffix).skip(prefix) {
+            match unpaired.get_mut(strip_newline(line)) {
+                Some(c) if *c > 0 => *c -= 1,
+                _ => added.push(i),
+            }
+        }
+        let mut removed = Vec::new();
+        for i in (prefix..o.len() - suffix).rev() {
+            if let Some(c) = unpaired.get_mut(strip_newline(o[i])) {
+                if *c > 0 {
+                    *c -= 1;
+                    removed.push(i);
+                }
+            }
+        }
+        removed.reverse();
+        let above = |lines: &[&[u8]], i: usize| {
+            lines[..=i]
+                .iter()
+                .rev()
+                .find_map(|l| definition_name(&String::from_utf8_lossy(l)).map(str::to_owned))
+        };
+        let mut hunks: Vec<Option<String>> = added.iter().map(|&i| above(&n, i)).collect();
+        hunks.extend(removed.iter().map(|&i| above(&o, i)));
+        (added, removed, hunks)
+    }
+
+    #[test]
+    fn byte_trimmed_reading_equals_the_line_by_line_one() {
+        let pool: [&[u8]; 9] = [
+            b"static int probe(void)\n",
+            b"{\n",
+            b"\treturn 0;\n",
+            b"}\n",
+            b"\n",
+            b"int x;\n",
+            b"void other(int a)\n",
+            b"\tx = a;\n",
+            b"tail",
+        ];
+        // A small deterministic generator: texts of pool lines, then edits.
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for _ in 0..3000 {
+            let len = next(12);
+            let old: Vec<&[u8]> = (0..len).map(|_| pool[next(pool.len())]).collect();
+            let mut new = old.clone();
+            for _ in 0..=next(3) {
+                let at = next(new.len() + 1);
+                match next(3) {
+                    0 => new.insert(at, pool[next(pool.len())]),
+                    1 if at < new.len() => drop(new.remove(at)),
+                    _ if at < new.len() => new[at] = pool[next(pool.len())],
+                    _ => {}
+                }
+            }
+            let (old, new) = (old.concat(), new.concat());
+            let lines = changed_lines(&old, &new);
+            let (added, removed, hunks) = reference(&old, &new);
+            assert_eq!(
+                (&lines.added, &lines.removed),
+                (&added, &removed),
+                "{old:?} {new:?}"
+            );
+            let mut found = Vec::new();
+            for (side, indices) in [(&lines.new, &lines.added), (&lines.old, &lines.removed)] {
+                let mut definitions = Definitions::new(side, true);
+                for &i in indices {
+                    found.push(definitions.enclosing(i).map(str::to_owned));
+                }
+            }
+            assert_eq!(found, hunks, "{old:?} {new:?}");
+        }
     }
 
     #[test]

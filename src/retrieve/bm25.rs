@@ -1,6 +1,7 @@
 //! BM25 over one field of every commit of the window.
 
 use super::Query;
+use rayon::prelude::*;
 use std::collections::{BTreeSet, HashMap};
 
 /// BM25 over one field of every document.
@@ -16,19 +17,22 @@ impl Bm25 {
     const B: f64 = 0.75;
 
     pub fn new(docs: Vec<Vec<String>>) -> Bm25 {
+        let (lengths, counted): (Vec<f64>, Vec<HashMap<String, u32>>) = docs
+            .into_par_iter()
+            .map(|doc| {
+                let length = doc.len() as f64;
+                let mut counts: HashMap<String, u32> = HashMap::new();
+                for token in doc {
+                    *counts.entry(token).or_default() += 1;
+                }
+                (length, counts)
+            })
+            .unzip();
         let mut document_frequency: HashMap<String, u32> = HashMap::new();
-        let mut counted = Vec::with_capacity(docs.len());
-        let mut lengths = Vec::with_capacity(docs.len());
-        for doc in docs {
-            let mut counts: HashMap<String, u32> = HashMap::new();
-            lengths.push(doc.len() as f64);
-            for token in doc {
-                *counts.entry(token).or_default() += 1;
-            }
+        for counts in &counted {
             for token in counts.keys() {
                 *document_frequency.entry(token.clone()).or_default() += 1;
             }
-            counted.push(counts);
         }
         let average_length = (lengths.iter().sum::<f64>() / lengths.len().max(1) as f64).max(1.0);
         Bm25 {

@@ -14,6 +14,7 @@ use super::bm25::Bm25;
 use super::Query;
 use crate::history::Commit;
 use crate::text;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 
@@ -72,7 +73,7 @@ pub struct DiffSignals {
     hunks: Bm25,
     /// Per commit: lower-case whole words (identifiers, functions, path
     /// segments) → where the first one is.
-    whole: Vec<HashMap<String, DiffMatch>>,
+    whole: Vec<HashMap<String, Place>>,
     /// In how many commits each whole word occurs.
     document_frequency: HashMap<String, u32>,
 }
@@ -92,17 +93,20 @@ impl DiffSignals {
         let words = |terms: &[crate::diff::Term]| -> Vec<String> {
             terms.iter().flat_map(|t| text::tokens(&t.text)).collect()
         };
-        let whole: Vec<HashMap<String, DiffMatch>> = commits.iter().map(whole_words).collect();
+        let whole: Vec<HashMap<String, Place>> = commits.par_iter().map(whole_words).collect();
         let mut document_frequency: HashMap<String, u32> = HashMap::new();
         for words in &whole {
             for word in words.keys() {
                 *document_frequency.entry(word.clone()).or_default() += 1;
             }
         }
+        let field = |terms: fn(&Commit) -> &[crate::diff::Term]| {
+            Bm25::new(commits.par_iter().map(|c| words(terms(c))).collect())
+        };
         DiffSignals {
-            identifiers: Bm25::new(commits.iter().map(|c| words(&c.diff.identifiers)).collect()),
-            strings: Bm25::new(commits.iter().map(|c| words(&c.diff.strings)).collect()),
-            hunks: Bm25::new(commits.iter().map(|c| words(&c.diff.functions)).collect()),
+            identifiers: field(|c| &c.diff.identifiers),
+            strings: field(|c| &c.diff.strings),
+            hunks: field(|c| &c.diff.functions),
             whole,
             document_frequency,
         }
@@ -122,9 +126,9 @@ impl DiffSignals {
         let mut exact = 0.0;
         let mut matches = Vec::new();
         for word in &query.identifiers {
-            if let Some(found) = self.whole[index].get(word) {
+            if let Some(place) = self.whole[index].get(word) {
                 exact += self.idf(word);
-                matches.push(found.clone());
+                matches.push(place.located(commit));
             }
         }
         for literal in &commit.diff.strings {
@@ -165,34 +169,54 @@ fn located(commit: &Commit, term: &crate::diff::Term, kind: &str) -> DiffMatch {
     }
 }
 
-/// A commit's whole words: the identifiers and functions of its lines and
-/// the segments of its paths, lower-case.
-fn whole_words(commit: &Commit) -> HashMap<String, DiffMatch> {
-    let mut out: HashMap<String, DiffMatch> = HashMap::new();
-    for (terms, kind) in [
-        (&commit.diff.functions, "function"),
-        (&commit.diff.identifiers, "identifier"),
-    ] {
-        for term in terms {
-            if out.len() >= MAX_WHOLE_WORDS {
-                break;
-            }
-            out.entry(term.text.to_lowercase())
-                .or_insert_with(|| located(commit, term, kind));
+/// Where a whole word of a change is, resolved to a [`DiffMatch`] only
+/// when the title names it.
+enum Place {
+    /// The i-th of the change's functions.
+    Function(usize),
+    /// The i-th of the change's identifiers.
+    Identifier(usize),
+    /// A segment of the i-th changed file's path, as the path writes it.
+    Path(usize, String),
+}
+
+impl Place {
+    fn located(&self, commit: &Commit) -> DiffMatch {
+        match self {
+            Place::Function(i) => located(commit, &commit.diff.functions[*i], "function"),
+            Place::Identifier(i) => located(commit, &commit.diff.identifiers[*i], "identifier"),
+            Place::Path(i, segment) => DiffMatch {
+                term: segment.clone(),
+                kind: "path".to_owned(),
+                path: commit.files[*i].path.clone(),
+                hunk: None,
+            },
         }
     }
-    for file in commit.files.iter().take(200) {
+}
+
+/// A commit's whole words: the identifiers and functions of its lines and
+/// the segments of its paths, lower-case.
+fn whole_words(commit: &Commit) -> HashMap<String, Place> {
+    let mut out: HashMap<String, Place> = HashMap::new();
+    let terms = (commit.diff.functions.iter().enumerate())
+        .map(|(i, t)| (t, Place::Function(i)))
+        .chain(
+            (commit.diff.identifiers.iter().enumerate()).map(|(i, t)| (t, Place::Identifier(i))),
+        );
+    for (term, place) in terms {
+        if out.len() >= MAX_WHOLE_WORDS {
+            break;
+        }
+        out.entry(term.text.to_lowercase()).or_insert(place);
+    }
+    for (i, file) in commit.files.iter().take(200).enumerate() {
         for segment in words_of(&file.path) {
             if out.len() >= MAX_WHOLE_WORDS {
                 break;
             }
             out.entry(segment.to_lowercase())
-                .or_insert_with(|| DiffMatch {
-                    term: segment.to_owned(),
-                    kind: "path".to_owned(),
-                    path: file.path.clone(),
-                    hunk: None,
-                });
+                .or_insert_with(|| Place::Path(i, segment.to_owned()));
         }
     }
     out

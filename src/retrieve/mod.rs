@@ -24,6 +24,7 @@ use crate::ownership::Ownership;
 use crate::text;
 use crate::when::Seconds;
 use globset::{Glob, GlobSet, GlobSetBuilder};
+use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -391,16 +392,21 @@ pub fn retrieve(
     let weights = options.fusion.weights(Regime::of(facts));
     let text_index = Bm25::new(
         commits
-            .iter()
+            .par_iter()
             .map(|c| text::tokens(&format!("{}\n{}", c.subject, c.body)))
             .collect(),
     );
-    let subject_index = Bm25::new(commits.iter().map(|c| text::tokens(&c.subject)).collect());
+    let subject_index = Bm25::new(
+        commits
+            .par_iter()
+            .map(|c| text::tokens(&c.subject))
+            .collect(),
+    );
     // Path tokens are counted once per commit, so that a commit touching
     // thousands of files does not win on volume alone.
     let path_index = Bm25::new(
         commits
-            .iter()
+            .par_iter()
             .map(|c| {
                 let mut set = BTreeSet::new();
                 for f in &c.files {
@@ -454,7 +460,7 @@ pub fn retrieve(
     let followed_up_by = follow_ups(&commits, &reverts);
 
     let mut candidates: Vec<Candidate> = commits
-        .into_iter()
+        .into_par_iter()
         .enumerate()
         .map(|(index, commit)| {
             let mut evidence = Evidence::default();
