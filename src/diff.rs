@@ -328,6 +328,16 @@ pub fn changed_lines<'a>(old: &'a [u8], new: &'a [u8]) -> ChangedLines<'a> {
         middle: split_lines(&text[start..text.len() - trailing]),
     };
     let (old_side, new_side) = (side(old), side(new));
+    if old_side.middle.is_empty() || new_side.middle.is_empty() {
+        // Lines only added or only removed (a new or a deleted file): no
+        // line to pair.
+        return ChangedLines {
+            added: (first..first + new_side.middle.len()).collect(),
+            removed: (first..first + old_side.middle.len()).collect(),
+            old: old_side,
+            new: new_side,
+        };
+    }
     // foldhash (seeded per process) rather than SipHash: hashing every
     // changed line was 7% of the walk.
     let mut unpaired: HashMap<&[u8], i32> = HashMap::with_capacity(old_side.middle.len());
