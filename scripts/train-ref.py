@@ -305,7 +305,8 @@ def pointwise_report(model, train, held, valid, device, batch):
 
 def pointwise_main(args, model, device):
     train, held = PointwisePrompts(args.data, "train"), PointwisePrompts(args.data, "eval")
-    examples = [e for e, m in enumerate(train.meta) if m["until"] < args.valid_from]
+    examples = [e for e, m in enumerate(train.meta) if m["until"] < args.valid_from
+                and args.regime in ("", m["regime"])]
     valid = [e for e, m in enumerate(train.meta) if m["until"] >= args.valid_from]
     if args.limit:
         examples, valid = examples[:args.limit], valid[:args.limit]
@@ -456,6 +457,8 @@ def main():
                    help="pointwise: train fusion + judge, so that the judge learns what the fusion misses")
     p.add_argument("--valid-from", type=int, default=1672531200,
                    help="pointwise: examples opened from this Unix time on fit the stacking weight")
+    p.add_argument("--regime", default="", choices=["", "component", "symptom"],
+                   help="pointwise: train on the examples of this title regime only")
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
     device = torch.device(args.device)
