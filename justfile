@@ -33,6 +33,10 @@ model:
 bench-history:
     cargo bench --locked --bench history
 
+# Benchmark a whole cold investigation of the largest development window against `git log --numstat` (needs the DPDK mirror in $RCA_MIRRORS).
+bench-investigate:
+    cargo bench --locked --bench investigate
+
 # Benchmark prompt throughput against llama.cpp on the same GGUF and threads.
 bench-model: model
     scripts/llama-ref build

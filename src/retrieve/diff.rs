@@ -93,20 +93,28 @@ impl DiffSignals {
         let words = |terms: &[crate::diff::Term]| -> Vec<String> {
             terms.iter().flat_map(|t| text::tokens(&t.text)).collect()
         };
-        let whole: Vec<HashMap<String, Place>> = commits.par_iter().map(whole_words).collect();
-        let mut document_frequency: HashMap<String, u32> = HashMap::new();
-        for words in &whole {
-            for word in words.keys() {
-                *document_frequency.entry(word.clone()).or_default() += 1;
+        let whole = || {
+            let whole: Vec<HashMap<String, Place>> = commits.par_iter().map(whole_words).collect();
+            let mut document_frequency: HashMap<String, u32> = HashMap::new();
+            for words in &whole {
+                for word in words.keys() {
+                    *document_frequency.entry(word.clone()).or_default() += 1;
+                }
             }
-        }
-        let field = |terms: fn(&Commit) -> &[crate::diff::Term]| {
-            Bm25::new(commits.par_iter().map(|c| words(terms(c))).collect())
+            (whole, document_frequency)
         };
+        let field = |terms: fn(&Commit) -> &[crate::diff::Term]| {
+            move || Bm25::new(commits.par_iter().map(|c| words(terms(c))).collect())
+        };
+        // Side by side, as the message indexes are (`retrieve`).
+        let (((whole, document_frequency), identifiers), (strings, hunks)) = rayon::join(
+            || rayon::join(whole, field(|c| &c.diff.identifiers)),
+            || rayon::join(field(|c| &c.diff.strings), field(|c| &c.diff.functions)),
+        );
         DiffSignals {
-            identifiers: field(|c| &c.diff.identifiers),
-            strings: field(|c| &c.diff.strings),
-            hunks: field(|c| &c.diff.functions),
+            identifiers,
+            strings,
+            hunks,
             whole,
             document_frequency,
         }

@@ -390,33 +390,44 @@ pub fn retrieve(
 ) -> Vec<Candidate> {
     let query = Query::new(facts);
     let weights = options.fusion.weights(Regime::of(facts));
-    let text_index = Bm25::new(
-        commits
-            .par_iter()
-            .map(|c| text::tokens(&format!("{}\n{}", c.subject, c.body)))
-            .collect(),
-    );
-    let subject_index = Bm25::new(
-        commits
-            .par_iter()
-            .map(|c| text::tokens(&c.subject))
-            .collect(),
-    );
+    // The indexes are built side by side: each ends in a serial count of
+    // its document frequencies.
+    let text = || {
+        Bm25::new(
+            commits
+                .par_iter()
+                .map(|c| text::tokens(&format!("{}\n{}", c.subject, c.body)))
+                .collect(),
+        )
+    };
+    let subject = || {
+        Bm25::new(
+            commits
+                .par_iter()
+                .map(|c| text::tokens(&c.subject))
+                .collect(),
+        )
+    };
     // Path tokens are counted once per commit, so that a commit touching
     // thousands of files does not win on volume alone.
-    let path_index = Bm25::new(
-        commits
-            .par_iter()
-            .map(|c| {
-                let mut set = BTreeSet::new();
-                for f in &c.files {
-                    set.extend(text::tokens(&f.path));
-                }
-                set.into_iter().collect()
-            })
-            .collect(),
+    let path = || {
+        Bm25::new(
+            commits
+                .par_iter()
+                .map(|c| {
+                    let mut set = BTreeSet::new();
+                    for f in &c.files {
+                        set.extend(text::tokens(&f.path));
+                    }
+                    set.into_iter().collect()
+                })
+                .collect(),
+        )
+    };
+    let ((text_index, subject_index), (path_index, diff_signals)) = rayon::join(
+        || rayon::join(text, subject),
+        || rayon::join(path, || diff::DiffSignals::new(&commits)),
     );
-    let diff_signals = diff::DiffSignals::new(&commits);
     let associations = &options.fusion.associations;
     let areas = named_areas(ownership, &query);
     // A MAINTAINERS area is matched by its section title: its maintainers'
