@@ -15,6 +15,8 @@ shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(codeowners maintainers owners cases config when gguf)
 export RUSTC_BOOTSTRAP=1
+# git2's zlib-ng is built with cmake.
+command -v cmake >/dev/null || python3 -m pip install --quiet cmake
 for t in "${targets[@]}"; do
     mkdir -p "fuzz/work/$t" "fuzz/artifacts/$t"
     echo "== $t: ${seconds}s"
