@@ -9,34 +9,19 @@
 
 #![allow(clippy::print_stdout)] // a bench binary reports on stdout
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
+mod common;
+use common::median;
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
-    let mirrors = std::env::var("RCA_MIRRORS").unwrap_or_else(|_| "../.mirror".into());
-    let repo_path = args
-        .first()
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(&mirrors).join("DPDK+dpdk/repo"));
-    let since_text = args
-        .get(1)
-        .cloned()
-        .unwrap_or_else(|| "2021-05-11T21:33:24Z".into());
-    let until_text = args
-        .get(2)
-        .cloned()
-        .unwrap_or_else(|| "2021-07-20T21:33:24Z".into());
-    let runs: usize = args.get(3).and_then(|r| r.parse().ok()).unwrap_or(5);
+    let common::Window {
+        repo: repo_path,
+        since: since_text,
+        until: until_text,
+        runs,
+    } = common::window("2021-05-11T21:33:24Z", "2021-07-20T21:33:24Z", 5);
 
     let since = rca::when::parse(&since_text, 0).map_err(anyhow::Error::msg)?;
     let until = rca::when::parse(&until_text, 0).map_err(anyhow::Error::msg)?;

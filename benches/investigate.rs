@@ -10,14 +10,11 @@
 
 #![allow(clippy::print_stdout)] // a bench binary reports on stdout
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
+mod common;
+use common::median;
 
 /// Runs a command to the end with its output thrown away: wall seconds.
 fn timed(command: &mut Command) -> anyhow::Result<f64> {
@@ -43,18 +40,13 @@ fn children_peak_mib() -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
-    let mirrors = std::env::var("RCA_MIRRORS").unwrap_or_else(|_| "../.mirror".into());
-    let repo = args
-        .first()
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(&mirrors).join("DPDK+dpdk/repo"));
-    let since = args.get(1).map_or("2021-09-17T12:27:37Z", String::as_str);
-    let until = args.get(2).map_or("2021-11-26T12:27:37Z", String::as_str);
-    let runs: usize = args.get(3).and_then(|r| r.parse().ok()).unwrap_or(5);
+    let common::Window {
+        repo,
+        since,
+        until,
+        runs,
+    } = common::window("2021-09-17T12:27:37Z", "2021-11-26T12:27:37Z", 5);
+    let (since, until) = (since.as_str(), until.as_str());
 
     let rca = || {
         let mut c = Command::new(env!("CARGO_BIN_EXE_rca"));
