@@ -187,32 +187,60 @@ struct Line {
 /// at the first commit older than `floor` by more than the backward jumps its
 /// dates have made so far (see [`MIN_SKEW`]). Also returns whether
 /// it hit the edge of a shallow clone before that.
-fn main_line(tip: git2::Commit<'_>, floor: Seconds, edge: &HashSet<Oid>) -> (Vec<Line>, bool) {
+///
+/// The first-parent chain is read through [`CHAINS`], so that the many
+/// replays of a backtest or a training run walk each commit once.
+fn main_line(
+    repo: &Repository,
+    tip: Oid,
+    floor: Seconds,
+    edge: &HashSet<Oid>,
+) -> (Vec<Line>, bool) {
+    let mut chains = CHAINS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let known = chains.entry(repo.path().to_path_buf()).or_default();
+    let found = known
+        .iter()
+        .enumerate()
+        .find_map(|(c, chain)| Some((c, *chain.index.get(&tip)?)));
+    let (c, mut at) = found.unwrap_or_else(|| {
+        if known.len() >= MAX_CHAINS {
+            known.remove(0);
+        }
+        known.push(Chain::new(tip));
+        (known.len() - 1, 0)
+    });
+    let chain = &mut known[c];
     let mut lines: Vec<Line> = Vec::new();
     let mut oldest = Seconds::MAX;
     let mut skew = 0;
-    let mut current = tip;
     let truncated = loop {
-        let time = current.committer().when().seconds();
-        skew = skew.max(time.saturating_sub(oldest));
-        oldest = oldest.min(time);
+        if at == chain.steps.len() {
+            match chain.end {
+                // Only a chain that could not be read at all ends here.
+                Some(truncated) => break truncated,
+                None => chain.extend(repo, edge),
+            }
+            continue;
+        }
+        let step = chain.steps[at];
+        skew = skew.max(step.time.saturating_sub(oldest));
+        oldest = oldest.min(step.time);
         lines.push(Line {
-            id: current.id(),
-            time,
-            landed_at: time,
-            merge: current.parent_count() > 1,
+            id: step.id,
+            time: step.time,
+            landed_at: step.time,
+            merge: step.merge,
         });
-        if time < floor.saturating_sub(skew.saturating_mul(2).clamp(MIN_SKEW, MAX_SKEW)) {
+        if step.time < floor.saturating_sub(skew.saturating_mul(2).clamp(MIN_SKEW, MAX_SKEW)) {
             break false;
         }
-        if edge.contains(&current.id()) {
-            break true;
-        }
-        match current.parent(0) {
-            Ok(parent) => current = parent,
-            // A root commit has no parent; a shallow clone's edge has one
-            // that is missing.
-            Err(_) => break current.parent_count() > 0,
+        at += 1;
+        if at == chain.steps.len() {
+            if let Some(truncated) = chain.end {
+                break truncated;
+            }
         }
     };
     let landed = landing_times(lines.iter().map(|l| l.time));
@@ -220,6 +248,78 @@ fn main_line(tip: git2::Commit<'_>, floor: Seconds, edge: &HashSet<Oid>) -> (Vec
         line.landed_at = landed_at;
     }
     (lines, truncated)
+}
+
+/// First-parent chains read so far in this process, per repository (by its
+/// git folder), at most [`MAX_CHAINS`] each: a commit's chain never
+/// changes, so a replay that starts on a chain already read reuses it.
+static CHAINS: std::sync::LazyLock<std::sync::Mutex<HashMap<PathBuf, Vec<Chain>>>> =
+    std::sync::LazyLock::new(Default::default);
+const MAX_CHAINS: usize = 4;
+/// Commits read at a time when a walk goes past what a chain holds.
+const CHAIN_READ: usize = 256;
+
+/// One commit of a first-parent chain.
+#[derive(Clone, Copy)]
+struct Step {
+    id: Oid,
+    time: Seconds,
+    merge: bool,
+}
+
+/// The first-parent chain from a tip, as far as it has been read.
+struct Chain {
+    tip: Oid,
+    steps: Vec<Step>,
+    index: HashMap<Oid, usize>,
+    /// Once the chain's end is read: whether it ends at a shallow clone's
+    /// edge or a missing parent (true) rather than a root commit.
+    end: Option<bool>,
+}
+
+impl Chain {
+    fn new(tip: Oid) -> Chain {
+        Chain {
+            tip,
+            steps: Vec::new(),
+            index: HashMap::new(),
+            end: None,
+        }
+    }
+
+    /// Reads up to [`CHAIN_READ`] more commits, or to the chain's end.
+    fn extend(&mut self, repo: &Repository, edge: &HashSet<Oid>) {
+        let next = match self.steps.last() {
+            None => repo.find_commit(self.tip),
+            Some(last) => repo.find_commit(last.id).and_then(|c| c.parent(0)),
+        };
+        let Ok(mut current) = next else {
+            self.end = Some(true);
+            return;
+        };
+        for _ in 0..CHAIN_READ {
+            let id = current.id();
+            self.index.insert(id, self.steps.len());
+            self.steps.push(Step {
+                id,
+                time: current.committer().when().seconds(),
+                merge: current.parent_count() > 1,
+            });
+            if edge.contains(&id) {
+                self.end = Some(true);
+                return;
+            }
+            match current.parent(0) {
+                Ok(parent) => current = parent,
+                // A root commit has no parent; a shallow clone's edge has
+                // one that is missing.
+                Err(_) => {
+                    self.end = Some(current.parent_count() > 0);
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// The landing times of main-line commits given newest first by committer
@@ -265,7 +365,7 @@ pub fn start_commit(repo: &Repository, reference: Option<&str>, until: Seconds) 
         .revparse_single(name)
         .and_then(|o| o.peel_to_commit())
         .map_err(|_| HistoryError::UnknownRef(name.to_owned()))?;
-    let (lines, _) = main_line(tip, until, &shallow_edge(repo));
+    let (lines, _) = main_line(repo, tip.id(), until, &shallow_edge(repo));
     match lines.iter().find(|l| l.landed_at < until) {
         Some(line) => Ok(line.id),
         None => Err(HistoryError::NothingBefore {
@@ -307,7 +407,7 @@ pub fn window(
     cache: Option<&DiffCache>,
 ) -> Result<Window> {
     let edge = shallow_edge(repo);
-    let (lines, mut truncated) = main_line(repo.find_commit(start)?, since, &edge);
+    let (lines, mut truncated) = main_line(repo, start, since, &edge);
     // Landing times only fall along the walk, so the window is one stretch.
     let mut pending = Vec::new();
 
