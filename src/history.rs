@@ -218,7 +218,7 @@ fn main_line(
     let truncated = loop {
         if at == chain.steps.len() {
             match chain.end {
-                // Only a chain that could not be read at all ends here.
+                // Past a root commit or a shallow clone's edge.
                 Some(truncated) => break truncated,
                 None => chain.extend(repo, edge),
             }
@@ -237,11 +237,6 @@ fn main_line(
             break false;
         }
         at += 1;
-        if at == chain.steps.len() {
-            if let Some(truncated) = chain.end {
-                break truncated;
-            }
-        }
     };
     let landed = landing_times(lines.iter().map(|l| l.time));
     for (line, landed_at) in lines.iter_mut().zip(landed) {
