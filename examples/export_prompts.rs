@@ -41,6 +41,32 @@ use rca::model::adapter::{base_identity, Adapter};
 use rca::model::{DeviceChoice, LoadOptions, Model, WeightFormat};
 use rca::train::{encode, examples, judge_order, training_order, Example, TrainConfig, TrainNet};
 
+/// Token ids packed as little-endian u16, as `name.tok` holds them.
+#[derive(Default)]
+struct TokenFile {
+    bytes: Vec<u8>,
+}
+
+impl TokenFile {
+    /// Appends one prompt's tokens: their offset, in tokens.
+    fn push(&mut self, tokens: &[u32]) -> Result<usize> {
+        let offset = self.bytes.len() / 2;
+        for &t in tokens {
+            let t = u16::try_from(t).context("a token id does not fit in 16 bits")?;
+            self.bytes.extend_from_slice(&t.to_le_bytes());
+        }
+        Ok(offset)
+    }
+
+    /// Writes `name.tok` and, beside it, `name.json` with `json`.
+    fn write(&self, dir: &Path, name: &str, prompts: usize, json: serde_json::Value) -> Result<()> {
+        std::fs::write(dir.join(format!("{name}.tok")), &self.bytes)?;
+        std::fs::write(dir.join(format!("{name}.json")), json.to_string())?;
+        println!("{name}: {prompts} prompts, {} tokens", self.bytes.len() / 2);
+        Ok(())
+    }
+}
+
 /// The pointwise judge's prompts of `examples`, into `name.tok` and
 /// `name.json` in `dir`.
 fn write_pointwise_set(
@@ -51,19 +77,14 @@ fn write_pointwise_set(
     name: &str,
     examples: &[Example],
 ) -> Result<()> {
-    let mut bytes = Vec::new();
+    let mut file = TokenFile::default();
     let mut items = Vec::new();
     let mut meta = Vec::new();
     for (index, example) in examples.iter().enumerate() {
         for (i, candidate) in example.candidates.iter().enumerate() {
             let tokens = pointwise_tokens(model, example, &candidate.commit)?;
-            let offset = bytes.len() / 2;
-            for &t in &tokens {
-                let t = u16::try_from(t).context("a token id does not fit in 16 bits")?;
-                bytes.extend_from_slice(&t.to_le_bytes());
-            }
             items.push([
-                offset,
+                file.push(&tokens)?,
                 tokens.len(),
                 index,
                 usize::from(i == example.culprit),
@@ -76,15 +97,8 @@ fn write_pointwise_set(
             "fusion": fusion[index],
         }));
     }
-    std::fs::write(dir.join(format!("{name}.tok")), &bytes)?;
     let json = serde_json::json!({ "answers": answers, "items": items, "examples": meta });
-    std::fs::write(dir.join(format!("{name}.json")), json.to_string())?;
-    println!(
-        "{name}: {} prompts, {} tokens",
-        items.len(),
-        bytes.len() / 2
-    );
-    Ok(())
+    file.write(dir, name, items.len(), json)
 }
 
 /// One candidate's prompt as the in-process judge tokenizes it: the shared
@@ -109,28 +123,15 @@ fn write_set(
     prompts: impl Iterator<Item = (usize, Vec<usize>)>,
     examples: &[Example],
 ) -> Result<()> {
-    let mut bytes = Vec::new();
+    let mut file = TokenFile::default();
     let mut items = Vec::new();
     for (index, order) in prompts {
         let enc = encode(model, &examples[index], &order)?;
-        if enc.tokens.iter().any(|&t| t > u32::from(u16::MAX)) {
-            bail!("a token id does not fit in 16 bits");
-        }
-        let offset = bytes.len() / 2;
-        for &t in &enc.tokens {
-            bytes.extend_from_slice(&(t as u16).to_le_bytes());
-        }
+        let offset = file.push(&enc.tokens)?;
         items.push([offset, enc.tokens.len(), enc.culprit_slot, order.len()]);
     }
-    std::fs::write(dir.join(format!("{name}.tok")), &bytes)?;
     let json = serde_json::json!({ "labels": labels, "items": items, "examples": examples.len() });
-    std::fs::write(dir.join(format!("{name}.json")), json.to_string())?;
-    println!(
-        "{name}: {} prompts, {} tokens",
-        items.len(),
-        bytes.len() / 2
-    );
-    Ok(())
+    file.write(dir, name, items.len(), json)
 }
 
 /// Writes saved training examples as the judge's token ids.

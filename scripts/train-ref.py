@@ -303,6 +303,17 @@ def pointwise_report(model, train, held, valid, device, batch):
     return r, dict(valid=v_scores, eval=h_scores)
 
 
+def record_check(report, diffs, what):
+    """The script's scores against rca's own (export_prompts' check.json)."""
+    if diffs:
+        report["check_max_abs_diff"] = max(diffs)
+        log(f"{what} against rca's on {len(diffs)} prompts: max |diff| {max(diffs):.2e}")
+
+
+def optimizer(model, args):
+    return torch.optim.AdamW(model.params, lr=args.lr, weight_decay=0.0 if not args.full else 0.01)
+
+
 def pointwise_main(args, model, device):
     train, held = PointwisePrompts(args.data, "train"), PointwisePrompts(args.data, "eval")
     examples = [e for e, m in enumerate(train.meta) if m["until"] < args.valid_from
@@ -317,14 +328,12 @@ def pointwise_main(args, model, device):
     before, before_scores = pointwise_report(model, train, held, valid, device, args.batch * args.candidates)
     check = json.load(open(os.path.join(args.data, "check.json")))
     flat = [v for s in before_scores["eval"] for v in s]
-    diffs = [abs(c["base"] - flat[c["prompt"]]) for c in check if c["prompt"] < len(flat)]
-    if diffs:
-        report["check_max_abs_diff"] = max(diffs)
-        log(f"log-odds against rca's on {len(diffs)} prompts: max |diff| {max(diffs):.2e}")
+    record_check(report, [abs(c["base"] - flat[c["prompt"]]) for c in check if c["prompt"] < len(flat)],
+                 "log-odds")
     report["evals"].append(dict(step=0, examples=0, seconds=0.0, **before))
     log(f"held-out before: judge {before['judge']} stacked {before['stacked']} weights {before['fusion_weight']}")
 
-    opt = torch.optim.AdamW(model.params, lr=args.lr, weight_decay=0.0 if not args.full else 0.01)
+    opt = optimizer(model, args)
     rng = np.random.default_rng(args.seed)
     answers = torch.tensor(train.answers, device=device)
     budget = args.minutes * 60
@@ -484,15 +493,12 @@ def main():
     before, before_lp = judge(model, held, device, args.batch)
     # The forward pass against rca's own (export_prompts' check.json).
     check = json.load(open(os.path.join(args.data, "check.json")))
-    diffs = [max(abs(a - b) for a, b in zip(c["base"], before_lp[c["prompt"]]))
-             for c in check if c["prompt"] < len(before_lp)]
-    if diffs:
-        report["check_max_abs_diff"] = max(diffs)
-        log(f"label log-probabilities against rca's on {len(diffs)} prompts: max |diff| {max(diffs):.2e}")
+    record_check(report, [max(abs(a - b) for a, b in zip(c["base"], before_lp[c["prompt"]]))
+                          for c in check if c["prompt"] < len(before_lp)], "label log-probabilities")
     report["evals"].append(dict(step=0, examples=0, seconds=0.0, **before))
     log(f"held-out before: top-1 {before['top1']:.3f} loss {before['loss']:.3f} picks {before['picks_by_slot']}")
 
-    opt = torch.optim.AdamW(model.params, lr=args.lr, weight_decay=0.0 if not args.full else 0.01)
+    opt = optimizer(model, args)
     rng = np.random.default_rng(args.seed)
     budget = args.minutes * 60
     start = time.time()
