@@ -283,6 +283,11 @@ fn main() -> Result<()> {
         };
         results.push(serde_json::json!({ "prompt": i, "base": base, "adapted": adapted }));
     }
+    write_check(&out, results)
+}
+
+/// Writes `check.json`, the last file of the output folder.
+fn write_check(out: &Path, results: Vec<serde_json::Value>) -> Result<()> {
     std::fs::write(
         out.join("check.json"),
         serde_json::Value::from(results).to_string(),
@@ -329,12 +334,7 @@ fn pointwise_check(
         results.push(serde_json::json!({
             "prompt": i, "base": logodds(model, &tokens)?, "adapted": with }));
     }
-    std::fs::write(
-        out.join("check.json"),
-        serde_json::Value::from(results).to_string(),
-    )?;
-    println!("wrote {}", out.display());
-    Ok(())
+    write_check(out, results)
 }
 
 /// Each example's fusion scores under a fusion fitted, as `rca train` fits

@@ -314,6 +314,14 @@ def optimizer(model, args):
     return torch.optim.AdamW(model.params, lr=args.lr, weight_decay=0.0 if not args.full else 0.01)
 
 
+def descend(opt, model, loss):
+    """One optimizer step on `loss`, gradients clipped at norm 1."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.params, 1.0)
+    opt.step()
+
+
 def pointwise_main(args, model, device):
     train, held = PointwisePrompts(args.data, "train"), PointwisePrompts(args.data, "eval")
     examples = [e for e, m in enumerate(train.meta) if m["until"] < args.valid_from
@@ -371,10 +379,7 @@ def pointwise_main(args, model, device):
             hits += float(s.argmax().item() == 0)
             at += w
         loss = loss / len(widths)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.params, 1.0)
-        opt.step()
+        descend(opt, model, loss)
         step += 1
         seen += len(chosen)
         window.append((loss.item(), hits / len(widths)))
@@ -525,10 +530,7 @@ def main():
         tokens, lengths, culprit, widths = train.batch(rows, device)
         lp = model(tokens, lengths, labels, widths, checkpoint=args.checkpoint)
         loss = F.nll_loss(lp, culprit)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.params, 1.0)
-        opt.step()
+        descend(opt, model, loss)
         step += 1
         seen += len(rows)
         hits = (lp.argmax(-1) == culprit).float().mean().item()
