@@ -3,7 +3,10 @@
 //! Tokens are lower-case runs of letters and digits. Identifiers are also
 //! split at camelCase humps and at `_`, `-`, `.` and `/`, so that the path
 //! `drivers/net/mlx5/mlx5_rxtx.c` and the title "net/mlx5: fix Rx" share
-//! `net`, `mlx5` and `rx`.
+//! `net`, `mlx5` and `rx`. Retrieval matches English stems ([`stem`]), so
+//! that "crashes" in a title meets "crash" in a subject.
+
+use std::collections::HashMap;
 
 /// Words too common in commit messages and incident titles to carry signal.
 const STOPWORDS: &[&str] = &[
@@ -30,6 +33,30 @@ pub fn tokens(text: &str) -> Vec<String> {
         }
     });
     out
+}
+
+/// The English stem of one lower-case token (Snowball): "crashes",
+/// "crashed" and "crashing" all give "crash"; code words mostly stay as
+/// they are ("mlx5", "rxtx").
+pub fn stem(token: &str) -> String {
+    use rust_stemmers::{Algorithm, Stemmer};
+    use std::sync::LazyLock;
+    static STEMMER: LazyLock<Stemmer> = LazyLock::new(|| Stemmer::create(Algorithm::English));
+    STEMMER.stem(token).into_owned()
+}
+
+/// How often each stem occurs among `tokens`. Each distinct token is
+/// stemmed once: a change's identifiers repeat.
+pub fn stem_counts<'a>(tokens: impl IntoIterator<Item = &'a str>) -> HashMap<String, u32> {
+    let mut by_token: HashMap<&str, u32> = HashMap::new();
+    for token in tokens {
+        *by_token.entry(token).or_default() += 1;
+    }
+    let mut by_stem: HashMap<String, u32> = HashMap::with_capacity(by_token.len());
+    for (token, n) in by_token {
+        *by_stem.entry(stem(token)).or_default() += n;
+    }
+    by_stem
 }
 
 /// Calls `f` with every lower-case token of `text`, stopwords included.
@@ -68,6 +95,24 @@ mod tests {
         let mut sorted = STOPWORDS.to_vec();
         sorted.sort_unstable();
         assert_eq!(sorted, STOPWORDS);
+    }
+
+    #[test]
+    fn stems_words_and_counts_them_once_per_stem() {
+        for (word, stemmed) in [
+            ("crashes", "crash"),
+            ("crashing", "crash"),
+            ("queues", "queue"),
+            ("builds", "build"),
+            ("mlx5", "mlx5"),
+            ("rxtx", "rxtx"),
+        ] {
+            assert_eq!(stem(word), stemmed, "{word}");
+        }
+        let counts = stem_counts(["tests", "test", "testing", "queue"]);
+        assert_eq!(counts.get("test"), Some(&3));
+        assert_eq!(counts.get("queue"), Some(&1));
+        assert_eq!(counts.len(), 2);
     }
 
     #[test]

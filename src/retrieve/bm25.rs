@@ -1,4 +1,5 @@
-//! BM25 over one field of every commit of the window.
+//! BM25 over one field of every commit of the window. Documents and query
+//! terms are English stems (`text::stem`).
 
 use super::Query;
 use rayon::prelude::*;
@@ -16,18 +17,12 @@ impl Bm25 {
     const K1: f64 = 1.2;
     const B: f64 = 0.75;
 
-    pub fn new(docs: Vec<Vec<String>>) -> Bm25 {
-        let (lengths, counted): (Vec<f64>, Vec<HashMap<String, u32>>) = docs
-            .into_par_iter()
-            .map(|doc| {
-                let length = doc.len() as f64;
-                let mut counts: HashMap<String, u32> = HashMap::new();
-                for token in doc {
-                    *counts.entry(token).or_default() += 1;
-                }
-                (length, counts)
-            })
-            .unzip();
+    /// The index of documents given as term counts.
+    pub fn new(counted: Vec<HashMap<String, u32>>) -> Bm25 {
+        let lengths: Vec<f64> = counted
+            .par_iter()
+            .map(|counts| f64::from(counts.values().sum::<u32>()))
+            .collect();
         let mut document_frequency: HashMap<String, u32> = HashMap::new();
         for counts in &counted {
             for token in counts.keys() {
@@ -49,7 +44,7 @@ impl Bm25 {
         ((n - df + 0.5) / (df + 0.5) + 1.0).ln()
     }
 
-    /// The score of document `index`, and the query terms it contains.
+    /// The score of document `index`, and the query stems it contains.
     pub fn score(&self, index: usize, query: &Query, matched: &mut BTreeSet<String>) -> f64 {
         let doc = &self.docs[index];
         let norm = Self::K1 * (1.0 - Self::B + Self::B * self.lengths[index] / self.average_length);

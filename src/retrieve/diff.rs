@@ -90,8 +90,9 @@ pub struct Scored {
 
 impl DiffSignals {
     pub fn new(commits: &[Commit]) -> DiffSignals {
-        let words = |terms: &[crate::diff::Term]| -> Vec<String> {
-            terms.iter().flat_map(|t| text::tokens(&t.text)).collect()
+        let words = |terms: &[crate::diff::Term]| {
+            let tokens: Vec<String> = terms.iter().flat_map(|t| text::tokens(&t.text)).collect();
+            text::stem_counts(tokens.iter().map(String::as_str))
         };
         let whole = || {
             let whole: Vec<HashMap<String, Place>> = commits.par_iter().map(whole_words).collect();

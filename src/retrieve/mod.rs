@@ -207,8 +207,12 @@ impl Default for Options {
 
 /// The query built from the sparse facts.
 pub(crate) struct Query {
-    /// Distinct terms with their weight (title 1.0, impact 0.5).
+    /// Distinct stems with their weight (title 1.0, impact 0.5).
     terms: Vec<(String, f64)>,
+    /// Each stem's first word in the title or impact, for the evidence.
+    surface: HashMap<String, String>,
+    /// The title's words, unstemmed, that ownership areas are named by.
+    title_words: HashSet<String>,
     /// The title's `component:` prefix, as tokens.
     component: Option<BTreeSet<String>>,
     /// Words of the title and impact that read as code, lower-case.
@@ -222,10 +226,13 @@ pub(crate) struct Query {
 impl Query {
     fn new(facts: &Facts) -> Query {
         let mut terms: Vec<(String, f64)> = Vec::new();
+        let mut surface: HashMap<String, String> = HashMap::new();
         let mut add = |text: &str, weight: f64| {
-            for t in text::tokens(text) {
-                if !terms.iter().any(|(s, _)| *s == t) {
-                    terms.push((t, weight));
+            for word in text::tokens(text) {
+                let stem = text::stem(&word);
+                if !terms.iter().any(|(s, _)| *s == stem) {
+                    terms.push((stem.clone(), weight));
+                    surface.insert(stem, word);
                 }
             }
         };
@@ -239,11 +246,24 @@ impl Query {
         };
         Query {
             terms,
+            surface,
+            title_words: text::tokens(&facts.title).into_iter().collect(),
             component: component_of(&facts.title),
             identifiers: diff::identifiers_in(&text),
             lower: text.to_lowercase(),
             words: incident_words(facts),
         }
+    }
+}
+
+impl Query {
+    /// The incident's own words for matched stems.
+    fn words_of(&self, stems: BTreeSet<String>) -> Vec<String> {
+        let words: BTreeSet<&String> = stems
+            .iter()
+            .map(|stem| self.surface.get(stem).unwrap_or(stem))
+            .collect();
+        words.into_iter().cloned().collect()
     }
 }
 
@@ -295,18 +315,12 @@ fn named_areas(ownership: &Ownership, query: &Query) -> Vec<usize> {
         }
     }
     let rare_limit = (areas.len() / 50).max(3);
-    let title_terms: HashSet<&str> = query
-        .terms
-        .iter()
-        .filter(|(_, w)| *w >= 1.0)
-        .map(|(t, _)| t.as_str())
-        .collect();
     areas
         .iter()
         .enumerate()
         .filter(|(_, area)| {
             area.tokens.iter().any(|t| {
-                title_terms.contains(t.as_str())
+                query.title_words.contains(t)
                     && area_frequency.get(t.as_str()).copied().unwrap_or(0) <= rare_limit
             })
         })
@@ -390,43 +404,32 @@ pub fn retrieve(
 ) -> Vec<Candidate> {
     let query = Query::new(facts);
     let weights = options.fusion.weights(Regime::of(facts));
+    // Each commit's words are read once for the message indexes. Path
+    // stems are counted once per commit, so that a commit touching
+    // thousands of files does not win on volume alone.
+    let (message, (subject, path)): (Vec<_>, (Vec<_>, Vec<_>)) = commits
+        .par_iter()
+        .map(|c| {
+            let subject = text::tokens(&c.subject);
+            let body = text::tokens(&c.body);
+            let message = text::stem_counts(subject.iter().chain(&body).map(String::as_str));
+            let subject = text::stem_counts(subject.iter().map(String::as_str));
+            let mut paths = BTreeSet::new();
+            for f in &c.files {
+                paths.extend(text::tokens(&f.path));
+            }
+            let path = text::stem_counts(paths.iter().map(String::as_str))
+                .into_keys()
+                .map(|stem| (stem, 1))
+                .collect();
+            (message, (subject, path))
+        })
+        .unzip();
     // The indexes are built side by side: each ends in a serial count of
     // its document frequencies.
-    let text = || {
-        Bm25::new(
-            commits
-                .par_iter()
-                .map(|c| text::tokens(&format!("{}\n{}", c.subject, c.body)))
-                .collect(),
-        )
-    };
-    let subject = || {
-        Bm25::new(
-            commits
-                .par_iter()
-                .map(|c| text::tokens(&c.subject))
-                .collect(),
-        )
-    };
-    // Path tokens are counted once per commit, so that a commit touching
-    // thousands of files does not win on volume alone.
-    let path = || {
-        Bm25::new(
-            commits
-                .par_iter()
-                .map(|c| {
-                    let mut set = BTreeSet::new();
-                    for f in &c.files {
-                        set.extend(text::tokens(&f.path));
-                    }
-                    set.into_iter().collect()
-                })
-                .collect(),
-        )
-    };
     let ((text_index, subject_index), (path_index, diff_signals)) = rayon::join(
-        || rayon::join(text, subject),
-        || rayon::join(path, || diff::DiffSignals::new(&commits)),
+        || rayon::join(|| Bm25::new(message), || Bm25::new(subject)),
+        || rayon::join(|| Bm25::new(path), || diff::DiffSignals::new(&commits)),
     );
     let associations = &options.fusion.associations;
     let areas = named_areas(ownership, &query);
@@ -479,10 +482,10 @@ pub fn retrieve(
             let text_score = text_index.score(index, &query, &mut matched);
             let subject_score = subject_index.score(index, &query, &mut matched);
             let path_score = path_index.score(index, &query, &mut matched);
-            evidence.matched_terms = matched.into_iter().collect();
+            evidence.matched_terms = query.words_of(matched);
             evidence.followed_up_by = followed_up_by[index].clone();
             let diff = diff_signals.score(index, &commit, &query);
-            evidence.diff_terms = diff.terms.iter().cloned().collect();
+            evidence.diff_terms = query.words_of(diff.terms);
             evidence.diff_matches = diff.matches;
             let association = if associations.is_empty() {
                 0.0
@@ -669,6 +672,34 @@ mod tests {
         assert_eq!(feature(&candidates, "a", "log_lag_days"), 0.0);
         assert_eq!(feature(&candidates, "b", "log_lag_days"), 7f64.ln_1p());
         assert_eq!(feature(&candidates, "d", "log_lag_days"), 0.0);
+    }
+
+    #[test]
+    fn titles_match_messages_and_paths_by_stem_and_say_it_in_their_own_words() {
+        let mut commits = vec![commit("a", "x@x", 0, 0), commit("b", "x@x", 0, 0)];
+        commits[0].subject = "net: fix a crash when queues are reset".into();
+        commits[0].files = vec![crate::history::FileChange {
+            path: "drivers/net/queue/setup.c".into(),
+            old_path: None,
+            added: 3,
+            removed: 1,
+            binary: false,
+            missing: false,
+        }];
+        commits[1].subject = "doc: reword the guide".into();
+        let facts = Facts {
+            title: "Crashes in queue setup".into(),
+            ..Facts::default()
+        };
+        let candidates = retrieve(commits, 1, &facts, &Ownership::empty(), &Options::default());
+        assert_eq!(candidates[0].commit.id, "a");
+        assert!(feature(&candidates, "a", "subject_bm25") > 0.0);
+        assert!(feature(&candidates, "a", "path_bm25") > 0.0);
+        assert_eq!(feature(&candidates, "b", "subject_bm25"), 0.0);
+        assert_eq!(
+            candidates[0].evidence.matched_terms,
+            ["crashes", "queue", "setup"]
+        );
     }
 
     #[test]
