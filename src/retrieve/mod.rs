@@ -254,9 +254,7 @@ impl Query {
             words: incident_words(facts),
         }
     }
-}
 
-impl Query {
     /// The incident's own words for matched stems.
     fn words_of(&self, stems: BTreeSet<String>) -> Vec<String> {
         let words: BTreeSet<&String> = stems
