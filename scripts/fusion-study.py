@@ -22,6 +22,11 @@ FROM on and on all of them, and both are scored out of fold on the recent
 ones alone (the same folds) and on the held-out groups: whether older
 history teaches the fusion anything (--leave-out names signals to drop).
 
+With --compare TRAIN2 HELD_OUT2, the logit is scored on the groups of two
+builds (say before and after a change to retrieval) over the cases both
+kept, with the same folds, overall and per title regime, and each case whose
+held-out rank moved is listed: whether a change to the signals helps.
+
 With --mirrors, five history signals are added to each candidate from the
 mirror's main line in the year before the case opened (file and author fix
 history, build files), and each is scored added alone and all together.
@@ -262,6 +267,38 @@ def evaluate(label, fit, train, held_out, total, fit_on=None, score_on=None):
           + " | held-out " + " ".join(f"{k} {v:.3f}" for k, v in held.items()), flush=True)
 
 
+def compare_builds(train, held_out, other_train, other_held_out, total):
+    """The logit on two builds' groups, out of fold on the cases both kept
+    (case i in fold i mod 5 of that common list), per regime, then held out."""
+    fit = LEARNERS["logit"]
+    by_case = {g["case"]: g for g in other_train}
+    pairs = [(g, by_case[g["case"]]) for g in train if g["case"] in by_case]
+    ranks = {0: [], 1: []}
+    for side in (0, 1):
+        groups = [p[side] for p in pairs]
+        for fold in range(5):
+            score = fit([g for i, g in enumerate(groups) if i % 5 != fold])
+            ranks[side] += [(i, rank(score, groups[i])) for i in range(len(groups)) if i % 5 == fold]
+        ranks[side] = [r for _, r in sorted(ranks[side])]
+    print(f"out of fold on the {len(pairs)} cases both kept (first build → second):")
+    for regime in (None, "component", "symptom"):
+        keep = [i for i, (g, _) in enumerate(pairs) if regime in (None, g["regime"])]
+        a, b = (metrics([ranks[side][i] for i in keep], len(keep)) for side in (0, 1))
+        gained = sum(ranks[1][i] <= 5 < ranks[0][i] for i in keep)
+        lost = sum(ranks[0][i] <= 5 < ranks[1][i] for i in keep)
+        print(f"  {regime or 'all':<10} {len(keep):>5} " + " ".join(
+            f"{k} {a[k]:.3f} → {b[k]:.3f}" for k in a) + f"  top 5: +{gained} −{lost}")
+    held = []
+    for groups, scored in ((train, held_out), (other_train, other_held_out)):
+        score = fit(groups)
+        held.append({g["case"]: rank(score, g) for g in scored})
+    a, b = (metrics(list(h.values()), total) for h in held)
+    print("held out: " + " ".join(f"{k} {a[k]:.3f} → {b[k]:.3f}" for k in a))
+    for case in sorted(set(held[0]) | set(held[1])):
+        if held[0].get(case) != held[1].get(case):
+            print(f"  {case}: {held[0].get(case)} → {held[1].get(case)}")
+
+
 def compare_recent(since, train, held_out, total):
     """The logit fitted on the cases from `since` on, then on all of them, both
     scored out of fold on the recent cases alone."""
@@ -282,9 +319,15 @@ def main():
     ap.add_argument("--ablate", help="comma-separated signal names to leave out and add back")
     ap.add_argument("--recent", help="compare training from this date on against all groups")
     ap.add_argument("--leave-out", default="", help="comma-separated signals --recent drops")
+    ap.add_argument("--compare", nargs=2, metavar=("TRAIN2", "HELD_OUT2"),
+                    help="groups of a second build to compare with, case by case")
     a = ap.parse_args()
     train, held_out = load(a.train), load(a.held_out, a.opened_from)
     print(f"{len(train)} training groups, {len(held_out)} held-out groups")
+    if a.compare:
+        compare_builds(train, held_out, load(a.compare[0]), load(a.compare[1], a.opened_from),
+                       a.held_out_cases)
+        return
     pick = lambda gs, cols: [dict(g, X=g["X"][:, cols]) for g in gs]
     if a.recent:
         cols = [k for k, f in enumerate(FEATURES) if f not in a.leave_out.split(",")]
