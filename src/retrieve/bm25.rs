@@ -23,12 +23,7 @@ impl Bm25 {
             .par_iter()
             .map(|counts| f64::from(counts.values().sum::<u32>()))
             .collect();
-        let mut document_frequency: HashMap<String, u32> = HashMap::new();
-        for counts in &counted {
-            for token in counts.keys() {
-                *document_frequency.entry(token.clone()).or_default() += 1;
-            }
-        }
+        let document_frequency = document_frequency(&counted);
         let average_length = (lengths.iter().sum::<f64>() / lengths.len().max(1) as f64).max(1.0);
         Bm25 {
             docs: counted,
@@ -39,9 +34,7 @@ impl Bm25 {
     }
 
     pub fn idf(&self, term: &str) -> f64 {
-        let n = self.docs.len() as f64;
-        let df = f64::from(self.document_frequency.get(term).copied().unwrap_or(0));
-        ((n - df + 0.5) / (df + 0.5) + 1.0).ln()
+        idf(self.docs.len(), &self.document_frequency, term)
     }
 
     /// The score of document `index`, and the query stems it contains.
@@ -58,4 +51,22 @@ impl Bm25 {
         }
         score
     }
+}
+
+/// In how many documents each term occurs.
+pub fn document_frequency<V>(docs: &[HashMap<String, V>]) -> HashMap<String, u32> {
+    let mut frequency: HashMap<String, u32> = HashMap::new();
+    for doc in docs {
+        for term in doc.keys() {
+            *frequency.entry(term.clone()).or_default() += 1;
+        }
+    }
+    frequency
+}
+
+/// BM25's inverse document frequency of `term` among `n` documents.
+pub fn idf(n: usize, document_frequency: &HashMap<String, u32>, term: &str) -> f64 {
+    let n = n as f64;
+    let df = f64::from(document_frequency.get(term).copied().unwrap_or(0));
+    ((n - df + 0.5) / (df + 0.5) + 1.0).ln()
 }

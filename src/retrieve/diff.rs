@@ -10,7 +10,7 @@
 //!   an error string of the change that the title quotes; each match counts
 //!   by how rare it is in the window (its idf).
 
-use super::bm25::Bm25;
+use super::bm25::{self, Bm25};
 use super::Query;
 use crate::history::Commit;
 use crate::text;
@@ -96,13 +96,8 @@ impl DiffSignals {
         };
         let whole = || {
             let whole: Vec<HashMap<String, Place>> = commits.par_iter().map(whole_words).collect();
-            let mut document_frequency: HashMap<String, u32> = HashMap::new();
-            for words in &whole {
-                for word in words.keys() {
-                    *document_frequency.entry(word.clone()).or_default() += 1;
-                }
-            }
-            (whole, document_frequency)
+            let frequency = bm25::document_frequency(&whole);
+            (whole, frequency)
         };
         let field = |terms: fn(&Commit) -> &[crate::diff::Term]| {
             move || Bm25::new(commits.par_iter().map(|c| words(terms(c))).collect())
@@ -122,9 +117,7 @@ impl DiffSignals {
     }
 
     fn idf(&self, word: &str) -> f64 {
-        let n = self.whole.len() as f64;
-        let df = f64::from(self.document_frequency.get(word).copied().unwrap_or(0));
-        ((n - df + 0.5) / (df + 0.5) + 1.0).ln()
+        bm25::idf(self.whole.len(), &self.document_frequency, word)
     }
 
     pub fn score(&self, index: usize, commit: &Commit, query: &Query) -> Scored {

@@ -26,6 +26,7 @@ use crate::when::Seconds;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use rayon::prelude::*;
 use serde::Serialize;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// The names of the signals, in the order of [`Candidate::features`].
@@ -229,10 +230,9 @@ impl Query {
         let mut surface: HashMap<String, String> = HashMap::new();
         let mut add = |text: &str, weight: f64| {
             for word in text::tokens(text) {
-                let stem = text::stem(&word);
-                if !terms.iter().any(|(s, _)| *s == stem) {
-                    terms.push((stem.clone(), weight));
-                    surface.insert(stem, word);
+                if let Entry::Vacant(new) = surface.entry(text::stem(&word)) {
+                    terms.push((new.key().clone(), weight));
+                    new.insert(word);
                 }
             }
         };
@@ -416,10 +416,7 @@ pub fn retrieve(
             for f in &c.files {
                 paths.extend(text::tokens(&f.path));
             }
-            let path = text::stem_counts(paths.iter().map(String::as_str))
-                .into_keys()
-                .map(|stem| (stem, 1))
-                .collect();
+            let path = paths.iter().map(|t| (text::stem(t), 1)).collect();
             (message, (subject, path))
         })
         .unzip();
