@@ -27,6 +27,13 @@ builds (say before and after a change to retrieval) over the cases both
 kept, with the same folds, overall and per title regime, and each case whose
 held-out rank moved is listed: whether a change to the signals helps.
 
+With --risk KINDS (and --mirrors), a title-independent prior is added: how
+much more often culprits than the other retrieved candidates carry each token
+of a change (KINDS: subject words, the subject's component prefix, top
+directories, extensions and file count), learned per title regime on the
+training folds only, nested so that no case's column comes from a table that
+counted it; each candidate gets the mean of its tokens' smoothed log-ratios.
+
 With --mirrors, five history signals are added to each candidate from the
 mirror's main line in the year before the case opened (file and author fix
 history, build files), and each is scored added alone and all together.
@@ -242,6 +249,91 @@ class History:
         return np.array(rows)
 
 
+# ---- a title-independent prior over change tokens (--risk) ----
+
+WORD = re.compile(r"[a-z][a-z0-9]+")
+PREFIX = re.compile(r"^([^:]{1,40}):\s*")
+
+
+def change_tokens(subject, files, kinds):
+    out = set()
+    prefix = PREFIX.match(subject.lower())
+    if "subject" in kinds:
+        out |= {"w:" + w for w in WORD.findall(subject.lower()[prefix.end() if prefix else 0:])}
+    if "prefix" in kinds:
+        out.add("p:" + (prefix.group(1) if prefix else "-"))
+    if "dirs" in kinds:
+        for f in files[:50]:
+            parts = f.split("/")
+            if len(parts) > 1:
+                out.add("d:" + parts[0])
+            out.add("e:" + (parts[-1].rsplit(".", 1)[-1] if "." in parts[-1] else "-"))
+        out.add("n:" + str(min(len(files), 20) // 5))
+    return out
+
+
+def names(git_dir, ids):
+    """Subject and changed files of each commit, in halves where a snapshot lacks an object."""
+    out = subprocess.run(["git", "--git-dir", git_dir, "log", "--no-walk", "--stdin", "--name-only",
+                          "--format=%x00%H%x01%s"], input="\n".join(ids), capture_output=True,
+                         text=True, errors="replace")
+    if out.returncode != 0:
+        if len(ids) == 1:
+            return {}
+        return names(git_dir, ids[:len(ids) // 2]) | names(git_dir, ids[len(ids) // 2:])
+    found = {}
+    for chunk in out.stdout.split("\0")[1:]:
+        head, _, files = chunk.partition("\n")
+        h, _, subject = head.partition("\1")
+        found[h] = (subject, [f for f in files.split("\n") if f])
+    return found
+
+
+def add_tokens(groups, mirrors, kinds):
+    by_repo = defaultdict(set)
+    for g in groups:
+        by_repo[g["case"].split("-")[0]].update(g["ids"])
+    known = {}
+    for name, ids in by_repo.items():
+        ids = sorted(ids)
+        for k in range(0, len(ids), 5000):
+            known |= names(f"{mirrors}/{REPOS[name]}/repo", ids[k:k + 5000])
+    for g in groups:
+        g["tokens"] = [change_tokens(*known.get(i, ("", [])), kinds) for i in g["ids"]]
+
+
+def risk_table(groups, alpha=2.0, min_n=30):
+    """Token → smoothed log-ratio of its rate among culprits to its rate among candidates."""
+    culprits, seen = defaultdict(int), defaultdict(int)
+    for g in groups:
+        for j, tokens in enumerate(g["tokens"]):
+            for t in tokens:
+                seen[t] += 1
+                culprits[t] += j == g["y"]
+    base = len(groups) / max(sum(len(g["tokens"]) for g in groups), 1)
+    return {t: math.log((culprits[t] + alpha * base) / (n * base + alpha * base))
+            for t, n in seen.items() if n >= min_n}
+
+
+def with_risk(g, tables):
+    table = tables[g["regime"]]
+    col = [np.mean([table[t] for t in ts if t in table] or [0.0]) for ts in g["tokens"]]
+    return dict(g, X=np.hstack([g["X"], np.array(col)[:, None]]))
+
+
+def risk_learner(groups):
+    """The logit with the prior as one more signal."""
+    tables = lambda gs: {r: risk_table([g for g in gs if g["regime"] == r])
+                         for r in ("component", "symptom")}
+    widened = [None] * len(groups)
+    for fold in range(5):
+        inner = tables([g for i, g in enumerate(groups) if i % 5 != fold])
+        for i in range(fold, len(groups), 5):
+            widened[i] = with_risk(groups[i], inner)
+    score, outer = LEARNERS["logit"](widened), tables(groups)
+    return lambda g: score(with_risk(g, outer))
+
+
 def add_history(groups, mirrors, cache):
     for g in groups:
         name = g["case"].split("-")[0]
@@ -319,6 +411,7 @@ def main():
     ap.add_argument("--ablate", help="comma-separated signal names to leave out and add back")
     ap.add_argument("--recent", help="compare training from this date on against all groups")
     ap.add_argument("--leave-out", default="", help="comma-separated signals --recent drops")
+    ap.add_argument("--risk", help="comma-separated token kinds of the prior: subject,prefix,dirs")
     ap.add_argument("--compare", nargs=2, metavar=("TRAIN2", "HELD_OUT2"),
                     help="groups of a second build to compare with, case by case")
     a = ap.parse_args()
@@ -343,6 +436,11 @@ def main():
             evaluate(f"+ {name}", LEARNERS["logit"], pick(train, cols), pick(held_out, cols),
                      a.held_out_cases)
         evaluate("with all", LEARNERS["logit"], train, held_out, a.held_out_cases)
+        return
+    if a.risk:
+        add_tokens(train + held_out, a.mirrors, a.risk.split(","))
+        evaluate("logit", LEARNERS["logit"], train, held_out, a.held_out_cases)
+        evaluate(f"logit + risk ({a.risk})", risk_learner, train, held_out, a.held_out_cases)
         return
     for name in a.learners.split(","):
         evaluate(name, LEARNERS[name], train, held_out, a.held_out_cases)
