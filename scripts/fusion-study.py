@@ -438,6 +438,8 @@ def main():
         evaluate("with all", LEARNERS["logit"], train, held_out, a.held_out_cases)
         return
     if a.risk:
+        if not a.mirrors:
+            ap.error("--risk reads the changes' subjects and files: give --mirrors")
         add_tokens(train + held_out, a.mirrors, a.risk.split(","))
         evaluate("logit", LEARNERS["logit"], train, held_out, a.held_out_cases)
         evaluate(f"logit + risk ({a.risk})", risk_learner, train, held_out, a.held_out_cases)
