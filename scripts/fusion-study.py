@@ -289,7 +289,8 @@ def names(git_dir, ids):
     return found
 
 
-def add_tokens(groups, mirrors, kinds):
+def read_names(groups, mirrors):
+    """Subject and files of every candidate of the groups, from the mirrors."""
     by_repo = defaultdict(set)
     for g in groups:
         by_repo[g["case"].split("-")[0]].update(g["ids"])
@@ -298,6 +299,11 @@ def add_tokens(groups, mirrors, kinds):
         ids = sorted(ids)
         for k in range(0, len(ids), 5000):
             known |= names(f"{mirrors}/{REPOS[name]}/repo", ids[k:k + 5000])
+    return known
+
+
+def add_tokens(groups, mirrors, kinds):
+    known = read_names(groups, mirrors)
     for g in groups:
         g["tokens"] = [change_tokens(*known.get(i, ("", [])), kinds) for i in g["ids"]]
 

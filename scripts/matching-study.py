@@ -25,7 +25,7 @@ Figures: docs/benchmarks.md, "A learned matching of words and tokens".
 import argparse
 import importlib.util
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -140,14 +140,7 @@ def main():
                 for f in files for c in yaml.safe_load(open(f))["cases"]}
         for g in groups:
             g["words"] = words(text[g["case"]])
-    ids = defaultdict(set)
-    for g in train + held:
-        ids[g["case"].split("-")[0]].update(g["ids"])
-    known = {}
-    for name, found in ids.items():
-        found = sorted(found)
-        for k in range(0, len(found), 5000):
-            known |= fs.names(f"{a.mirrors}/{fs.REPOS[name]}/repo", found[k:k + 5000])
+    known = fs.read_names(train + held, a.mirrors)
     kinds = a.tokens.split(",")
     for g in train + held:
         g["tokens"] = [change_tokens(*known.get(i, ("", [])), kinds) for i in g["ids"]]
