@@ -34,6 +34,12 @@ directories, extensions and file count), learned per title regime on the
 training folds only, nested so that no case's column comes from a table that
 counted it; each candidate gets the mean of its tokens' smoothed log-ratios.
 
+With --later (and --mirrors), three signals borrow evidence from later
+changes to the same files (a fix-forward that lands after the culprit on its
+files often names the symptom the culprit's message does not): the best
+text_bm25 and subject_bm25 among the later candidates that share a file with
+a candidate (changes of more than 20 files left out), and how many there are.
+
 With --mirrors, five history signals are added to each candidate from the
 mirror's main line in the year before the case opened (file and author fix
 history, build files), and each is scored added alone and all together.
@@ -340,6 +346,25 @@ def risk_learner(groups):
     return lambda g: score(with_risk(g, outer))
 
 
+# ---- evidence from later changes to the same files (--later) ----
+
+LATER = ["later_text", "later_subject", "later_count"]
+
+
+def later_signals(g, known, max_files=20):
+    files = [set(known.get(i, ("", []))[1]) for i in g["ids"]]
+    files = [f if len(f) <= max_files else set() for f in files]
+    column = {f: k for k, f in enumerate(sorted(set().union(*files)))}
+    touches = np.zeros((len(files), max(len(column), 1)))
+    for c, names_of in enumerate(files):
+        touches[c, [column[f] for f in names_of]] = 1
+    age = g["X"][:, FEATURES.index("log_age_days")]
+    later = ((touches @ touches.T) > 0) & (age[None, :] < age[:, None])
+    np.fill_diagonal(later, False)
+    best = lambda name: np.where(later, g["X"][None, :, FEATURES.index(name)], 0).max(1)
+    return np.stack([best("text_bm25"), best("subject_bm25"), np.log1p(later.sum(1))], 1)
+
+
 def add_history(groups, mirrors, cache):
     for g in groups:
         name = g["case"].split("-")[0]
@@ -417,6 +442,8 @@ def main():
     ap.add_argument("--ablate", help="comma-separated signal names to leave out and add back")
     ap.add_argument("--recent", help="compare training from this date on against all groups")
     ap.add_argument("--leave-out", default="", help="comma-separated signals --recent drops")
+    ap.add_argument("--later", action="store_true",
+                    help="add evidence from later changes to the same files")
     ap.add_argument("--risk", help="comma-separated token kinds of the prior: subject,prefix,dirs")
     ap.add_argument("--compare", nargs=2, metavar=("TRAIN2", "HELD_OUT2"),
                     help="groups of a second build to compare with, case by case")
@@ -442,6 +469,19 @@ def main():
             evaluate(f"+ {name}", LEARNERS["logit"], pick(train, cols), pick(held_out, cols),
                      a.held_out_cases)
         evaluate("with all", LEARNERS["logit"], train, held_out, a.held_out_cases)
+        return
+    if a.later:
+        if not a.mirrors:
+            ap.error("--later reads the changes' files: give --mirrors")
+        known = read_names(train + held_out, a.mirrors)
+        later = {id(g): later_signals(g, known) for g in train + held_out}
+        widen = lambda gs, cols: [dict(g, X=np.hstack([g["X"], later[id(g)][:, cols]])) for g in gs]
+        evaluate("logit", LEARNERS["logit"], train, held_out, a.held_out_cases)
+        for k, name in enumerate(LATER):
+            evaluate(f"+ {name}", LEARNERS["logit"], widen(train, [k]), widen(held_out, [k]),
+                     a.held_out_cases)
+        evaluate("+ all three", LEARNERS["logit"], widen(train, [0, 1, 2]),
+                 widen(held_out, [0, 1, 2]), a.held_out_cases)
         return
     if a.risk:
         if not a.mirrors:
