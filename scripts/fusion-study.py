@@ -330,7 +330,7 @@ def risk_table(groups, alpha=2.0, min_n=30):
 def with_risk(g, tables):
     table = tables[g["regime"]]
     col = [np.mean([table[t] for t in ts if t in table] or [0.0]) for ts in g["tokens"]]
-    return dict(g, X=np.hstack([g["X"], np.array(col)[:, None]]))
+    return widen(g, np.array(col)[:, None])
 
 
 def risk_learner(groups):
@@ -388,6 +388,32 @@ def evaluate(label, fit, train, held_out, total, fit_on=None, score_on=None):
     held = metrics([rank(score, g) for g in held_out], total)
     print(f"{label:<22} out of fold " + " ".join(f"{k} {v:.3f}" for k, v in oof.items())
           + " | held-out " + " ".join(f"{k} {v:.3f}" for k, v in held.items()), flush=True)
+
+
+def widen(g, columns):
+    """The group with more signals after its own."""
+    return dict(g, X=np.hstack([g["X"], columns]))
+
+
+def pick(groups, columns):
+    return [dict(g, X=g["X"][:, columns]) for g in groups]
+
+
+def evaluate_added(added, train, held_out, total):
+    """The logit without the signals `added` (name → column), with each added
+    back alone, then with all of them."""
+    base = [k for k in range(train[0]["X"].shape[1]) if k not in added.values()]
+    evaluate("without them", LEARNERS["logit"], pick(train, base), pick(held_out, base), total)
+    for name, column in added.items():
+        cols = sorted(base + [column])
+        evaluate(f"+ {name}", LEARNERS["logit"], pick(train, cols), pick(held_out, cols), total)
+    evaluate("with all", LEARNERS["logit"], train, held_out, total)
+
+
+def added_last(names, groups):
+    """Name → column of signals appended after the groups' own."""
+    first = groups[0]["X"].shape[1] - len(names)
+    return {name: first + k for k, name in enumerate(names)}
 
 
 def compare_builds(train, held_out, other_train, other_held_out, total):
@@ -454,38 +480,22 @@ def main():
         compare_builds(train, held_out, load(a.compare[0]), load(a.compare[1], a.opened_from),
                        a.held_out_cases)
         return
-    pick = lambda gs, cols: [dict(g, X=g["X"][:, cols]) for g in gs]
     if a.recent:
         cols = [k for k, f in enumerate(FEATURES) if f not in a.leave_out.split(",")]
         compare_recent(a.recent, pick(train, cols), pick(held_out, cols), a.held_out_cases)
         return
     if a.ablate:
-        left_out = a.ablate.split(",")
-        base = [k for k, f in enumerate(FEATURES) if f not in left_out]
-        evaluate("without them", LEARNERS["logit"], pick(train, base), pick(held_out, base),
-                 a.held_out_cases)
-        for name in left_out:
-            cols = sorted(base + [FEATURES.index(name)])
-            evaluate(f"+ {name}", LEARNERS["logit"], pick(train, cols), pick(held_out, cols),
-                     a.held_out_cases)
-        evaluate("with all", LEARNERS["logit"], train, held_out, a.held_out_cases)
+        evaluate_added({name: FEATURES.index(name) for name in a.ablate.split(",")}, train,
+                       held_out, a.held_out_cases)
         return
+    if (a.later or a.risk) and not a.mirrors:
+        ap.error("--later and --risk read the changes' subjects and files: give --mirrors")
     if a.later:
-        if not a.mirrors:
-            ap.error("--later reads the changes' files: give --mirrors")
         known = read_names(train + held_out, a.mirrors)
-        later = {id(g): later_signals(g, known) for g in train + held_out}
-        widen = lambda gs, cols: [dict(g, X=np.hstack([g["X"], later[id(g)][:, cols]])) for g in gs]
-        evaluate("logit", LEARNERS["logit"], train, held_out, a.held_out_cases)
-        for k, name in enumerate(LATER):
-            evaluate(f"+ {name}", LEARNERS["logit"], widen(train, [k]), widen(held_out, [k]),
-                     a.held_out_cases)
-        evaluate("+ all three", LEARNERS["logit"], widen(train, [0, 1, 2]),
-                 widen(held_out, [0, 1, 2]), a.held_out_cases)
+        train, held_out = ([widen(g, later_signals(g, known)) for g in gs] for gs in (train, held_out))
+        evaluate_added(added_last(LATER, train), train, held_out, a.held_out_cases)
         return
     if a.risk:
-        if not a.mirrors:
-            ap.error("--risk reads the changes' subjects and files: give --mirrors")
         add_tokens(train + held_out, a.mirrors, a.risk.split(","))
         evaluate("logit", LEARNERS["logit"], train, held_out, a.held_out_cases)
         evaluate(f"logit + risk ({a.risk})", risk_learner, train, held_out, a.held_out_cases)
@@ -496,12 +506,7 @@ def main():
         cache = {}
         add_history(train, a.mirrors, cache)
         add_history(held_out, a.mirrors, cache)
-        base = list(range(train[0]["X"].shape[1] - len(HISTORY)))
-        for k, name in enumerate(HISTORY):
-            cols = base + [len(base) + k]
-            evaluate(f"logit + {name}", LEARNERS["logit"], pick(train, cols), pick(held_out, cols),
-                     a.held_out_cases)
-        evaluate("logit + all five", LEARNERS["logit"], train, held_out, a.held_out_cases)
+        evaluate_added(added_last(HISTORY, train), train, held_out, a.held_out_cases)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,6 @@ spec = importlib.util.spec_from_file_location("fs", Path(__file__).with_name("fu
 fs = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(fs)
 
-WORD = re.compile(r"[A-Za-z][A-Za-z0-9]+")
 CAMEL = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
 STOP = set("""a an the of to in on for with and or is are was were be been this that it its
 as at by from not no but if when after before into via than then there their these those
@@ -47,10 +46,10 @@ did so such some any all also only just more most very about which what who whil
 
 
 def words(text):
-    return {w.lower() for w in WORD.findall(text) if w.lower() not in STOP}
+    return {w for w in fs.WORD.findall(text.lower()) if w not in STOP}
 
 
-def change_tokens(subject, files, kinds):
+def matching_tokens(subject, files, kinds):
     out = {"s:" + w for w in words(subject)} if "subject" in kinds else set()
     if "paths" in kinds:
         for f in files[:50]:
@@ -120,7 +119,7 @@ class Matching:
 
 
 def alone(scores, groups):
-    ranks = [1 + int((s > s[g["y"]]).sum()) for g, s in zip(groups, scores)]
+    ranks = [fs.rank(lambda _, s=s: s, g) for g, s in zip(groups, scores)]
     return " ".join(f"{k} {v:.3f}" for k, v in fs.metrics(ranks, len(ranks)).items())
 
 
@@ -148,43 +147,35 @@ def main():
     known = fs.read_names(train + held, a.mirrors)
     kinds = a.tokens.split(",")
     for g in train + held:
-        g["tokens"] = [change_tokens(*known.get(i, ("", [])), kinds) for i in g["ids"]]
+        g["tokens"] = [matching_tokens(*known.get(i, ("", [])), kinds) for i in g["ids"]]
     print(f"{len(train)} training groups, {len(held)} held-out groups; dim {a.dim}, "
           f"{a.epochs} epochs, tokens {a.tokens}")
     if a.split:
         # a clean check: the matching learns from the cases before --split
         # alone; the logit is fitted and scored out of fold on the later ones
         early = [g for g in train if g["opened_at"] < a.split]
-        late = [g for g in train if g["opened_at"] >= a.split]
+        scored = [g for g in train if g["opened_at"] >= a.split]
         print(f"  the {len(early)} cases before {a.split}", flush=True)
         matching = Matching(early, a.dim).fit(early, a.epochs)
-        late_scores = [matching.scores(g) for g in late]
-        held_scores = [matching.scores(g) for g in held]
-        print(f"the matching alone, the {len(late)} later cases: {alone(late_scores, late)}")
-        print(f"the matching alone, held out ({len(held)} kept): {alone(held_scores, held)}")
-        widen = lambda g, s: dict(g, X=np.hstack([g["X"], s[:, None]]))
-        fs.evaluate("logit", fs.LEARNERS["logit"], late, held, a.held_out_cases)
-        fs.evaluate("logit + matching", fs.LEARNERS["logit"],
-                    [widen(g, s) for g, s in zip(late, late_scores)],
-                    [widen(g, s) for g, s in zip(held, held_scores)], a.held_out_cases)
-        return
-    oof = [None] * len(train)
-    for fold in range(5):
-        print(f"  fold {fold + 1} of 5", flush=True)
-        part = [g for i, g in enumerate(train) if i % 5 != fold]
-        matching = Matching(part, a.dim).fit(part, a.epochs)
-        for i in range(fold, len(train), 5):
-            oof[i] = matching.scores(train[i])
-    print("  all training cases", flush=True)
-    matching = Matching(train, a.dim).fit(train, a.epochs)
+        scores = [matching.scores(g) for g in scored]
+        label = f"the {len(scored)} later cases"
+    else:
+        scored, scores, label = train, [None] * len(train), "out of fold"
+        for fold in range(5):
+            print(f"  fold {fold + 1} of 5", flush=True)
+            part = [g for i, g in enumerate(train) if i % 5 != fold]
+            matching = Matching(part, a.dim).fit(part, a.epochs)
+            for i in range(fold, len(train), 5):
+                scores[i] = matching.scores(train[i])
+        print("  all training cases", flush=True)
+        matching = Matching(train, a.dim).fit(train, a.epochs)
     held_scores = [matching.scores(g) for g in held]
-    print(f"the matching alone, out of fold: {alone(oof, train)}")
+    print(f"the matching alone, {label}: {alone(scores, scored)}")
     print(f"the matching alone, held out ({len(held)} kept): {alone(held_scores, held)}")
-    widen = lambda g, s: dict(g, X=np.hstack([g["X"], s[:, None]]))
-    fs.evaluate("logit", fs.LEARNERS["logit"], train, held, a.held_out_cases)
-    fs.evaluate("logit + matching", fs.LEARNERS["logit"], [widen(g, s) for g, s in zip(train, oof)],
-                [widen(g, s) for g, s in zip(held, held_scores)], a.held_out_cases)
-
+    fs.evaluate("logit", fs.LEARNERS["logit"], scored, held, a.held_out_cases)
+    fs.evaluate("logit + matching", fs.LEARNERS["logit"],
+                [fs.widen(g, s[:, None]) for g, s in zip(scored, scores)],
+                [fs.widen(g, s[:, None]) for g, s in zip(held, held_scores)], a.held_out_cases)
 
 if __name__ == "__main__":
     main()
