@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::parity::{election_prompt, label_ids, parity_prompts, LABELS};
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -33,38 +35,6 @@ fn model() -> &'static Model {
         )
         .expect("the default model loads")
     })
-}
-
-const LABELS: [&str; 20] = [
-    "A", "B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L", "M", "N", "O", "P", "Q", "R", "S",
-    "T",
-];
-
-/// An election prompt like the rank stage's: ChatML, the incident, 20
-/// labelled changes, and the answer prefix ending in "(".
-fn election_prompt(model: &Model, changes: usize) -> String {
-    let mut user = String::from(
-        "Incident: checkout p99 latency doubled\nImpact: EU checkout requests time out after the 14:05 deploy\nTeam paged: payments-core\n\nChanges:\n",
-    );
-    for (i, label) in LABELS.iter().take(changes).enumerate() {
-        user.push_str(&format!(
-            "{label}. net/mlx5: fix Rx queue stall in ring {i} | {}d | alice | drivers/net/mlx5/mlx5_rxq.c | +{} -{}\n",
-            i % 7 + 1,
-            12 + i,
-            3 + i % 5
-        ));
-    }
-    user.push_str("\nWhich change most likely caused this incident? Answer with its letter.");
-    let mut prompt = model.chat_prompt(None, &user);
-    prompt.push_str("The change that most likely caused this incident is (");
-    prompt
-}
-
-fn label_ids(model: &Model) -> Vec<u32> {
-    LABELS
-        .iter()
-        .map(|l| model.single_token(l).expect("labels are single tokens"))
-        .collect()
 }
 
 #[test]
@@ -492,39 +462,6 @@ fn cuda_without_the_feature_is_a_device_error() {
     assert_one_line(&err);
 }
 
-/// The prompts of the parity check with llama.cpp: a 20-change election
-/// prompt, and a pointwise judge prompt as the rank stage builds it.
-fn parity_prompts(model: &Model) -> Vec<(&'static str, String, Vec<u32>)> {
-    let facts = rca::cases::Facts {
-        title: "net/mlx5: fix Rx queue stall after port restart".into(),
-        impact: Some("Rx stops on mlx5 ports after rte_eth_dev_stop/start".into()),
-        team_hints: Vec::new(),
-        path_hints: Vec::new(),
-    };
-    let mut commit: rca::history::Commit = serde_json::from_value(serde_json::json!({
-        "id": "0123456789abcdef0123456789abcdef01234567",
-        "author": "alice", "email": "alice@example.com",
-        "authored_at": 1_700_000_000, "committed_at": 1_700_000_000, "landed_at": 1_700_000_000,
-        "subject": "net/mlx5: rework Rx queue release",
-        "body": "Release the queue's memory regions when the port stops.",
-        "files": [{"path": "drivers/net/mlx5/mlx5_rxq.c", "added": 40, "removed": 12, "binary": false}],
-    }))
-    .unwrap();
-    commit.diff.functions.push(rca::diff::Term {
-        text: "mlx5_rxq_release".into(),
-        file: 0,
-        hunk: None,
-    });
-    let (shared, rest) = rca::rank::pointwise::prompt(model, &facts, 1_700_086_400, &commit);
-    let yes_no = ["Yes", "No"]
-        .map(|t| model.single_token(t).unwrap())
-        .to_vec();
-    vec![
-        ("election", election_prompt(model, 20), label_ids(model)),
-        ("pointwise", format!("{shared}{rest}"), yes_no),
-    ]
-}
-
 /// rca's next-token log-probabilities agree with llama.cpp's on the same
 /// GGUF (tests/data/logprob_reference.json, recorded by `just
 /// parity-reference` with scripts/llama-logprobs.cpp, f32 KV cache, no
@@ -568,14 +505,6 @@ fn next_token_logprobs_match_llama_cpp() {
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let records = data["prompts"].as_array().unwrap();
     assert_eq!(records.len(), prompts.len());
-    let pairs = |v: &serde_json::Value| -> Vec<(u32, f32)> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|p| (p[0].as_u64().unwrap() as u32, p[1].as_f64().unwrap() as f32))
-            .collect()
-    };
-    let vocabulary: Vec<u32> = (0..model.vocab_size() as u32).collect();
     let mut worst = 0f32;
     for ((name, prompt, asked), record) in prompts.iter().zip(records) {
         assert_eq!(
@@ -591,31 +520,19 @@ fn next_token_logprobs_match_llama_cpp() {
             .map(|v| v.as_u64().unwrap() as u32)
             .collect();
         assert_eq!(ids, expected_ids, "{name}");
-        let ours = model.next_token(None, &ids, &vocabulary).unwrap().logprobs;
-        let mut order: Vec<u32> = vocabulary.clone();
-        order.sort_by(|&a, &b| ours[b as usize].total_cmp(&ours[a as usize]));
-        let top = pairs(&record["top"]);
-        // Same ten tokens; neighbours closer than the tolerance may swap.
-        let ours_top: std::collections::BTreeSet<u32> = order[..10].iter().copied().collect();
-        let theirs_top: std::collections::BTreeSet<u32> = top.iter().map(|p| p.0).collect();
-        assert_eq!(ours_top, theirs_top, "{name}: top-10 tokens differ");
-        assert_eq!(order[0], top[0].0, "{name}: the most likely token differs");
-        let gaps: Vec<(u32, f32, f32)> = top
-            .iter()
-            .chain(&pairs(&record["asked"]))
-            .map(|&(id, theirs)| (id, ours[id as usize], theirs))
-            .collect();
-        eprintln!("{name}: (token, rca, llama.cpp) {gaps:?}");
-        for (id, ours, theirs) in gaps {
-            let gap = (ours - theirs).abs();
-            worst = worst.max(gap);
+        let comparison = common::parity::compare(model, &ids, &record["top"], &record["asked"]);
+        assert!(comparison.same_top10, "{name}: top-10 tokens differ");
+        assert!(comparison.same_first, "{name}: the most likely token differs");
+        eprintln!("{name}: (token, rca, llama.cpp) {:?}", comparison.gaps);
+        for &(id, ours, theirs) in &comparison.gaps {
             assert!(
-                gap < TOLERANCE,
+                (ours - theirs).abs() < TOLERANCE,
                 "{name}: token {id}: rca {ours} llama.cpp {theirs}"
             );
         }
+        worst = worst.max(comparison.worst());
         assert_eq!(
-            pairs(&record["asked"])
+            common::parity::pairs(&record["asked"])
                 .iter()
                 .map(|p| p.0)
                 .collect::<Vec<_>>(),

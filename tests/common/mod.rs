@@ -2,6 +2,11 @@
 //! with git2 and run the real `rca` binary against them.
 #![allow(dead_code)]
 
+pub mod parity;
+
+#[allow(unused_imports)]
+pub use parity::{llama_bin, llama_logprobs};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -204,42 +209,3 @@ pub fn ctrl_c(child: &std::process::Child) {
     assert!(sent.success(), "kill -INT failed");
 }
 
-/// A llama.cpp program built by `scripts/llama-ref build` (which `just test`
-/// runs first). The reference is part of the test suite: without it the
-/// test fails and says how to build it.
-pub fn llama_bin(name: &str) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let output = Command::new(root.join("scripts/llama-ref"))
-        .arg("bindir")
-        .output()
-        .expect("scripts/llama-ref runs");
-    let dir = String::from_utf8_lossy(&output.stdout).trim().to_string();
-    let path = Path::new(&dir).join(name);
-    assert!(
-        output.status.success() && path.is_file(),
-        "llama.cpp's {name} is not built: run `scripts/llama-ref build` (just test does)"
-    );
-    path
-}
-
-/// llama.cpp's next-token log-probabilities after `ids` on `model`, from
-/// `probe` (scripts/llama-logprobs.cpp): a JSON object with the ten most
-/// likely tokens (`top`) and the `asked` ones, each `[id, logprob]`.
-pub fn llama_logprobs(probe: &Path, model: &Path, ids: &[u32], asked: &[u32]) -> serde_json::Value {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("ids.txt");
-    let text: Vec<String> = ids.iter().map(u32::to_string).collect();
-    std::fs::write(&file, text.join(" ")).unwrap();
-    let output = Command::new(probe)
-        .arg(model)
-        .arg(&file)
-        .args(asked.iter().map(u32::to_string))
-        .output()
-        .expect("the llama.cpp probe runs");
-    assert!(
-        output.status.success(),
-        "llama-logprobs: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
-}
