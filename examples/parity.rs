@@ -61,8 +61,7 @@ fn main() -> Result<()> {
         let reference = parity::llama_logprobs(&probe, &args.model, &ids, &asked);
         let theirs = start.elapsed().as_secs_f32();
         let start = Instant::now();
-        let comparison =
-            parity::compare(&model, &ids, &reference["top"], &reference["asked"]);
+        let comparison = parity::compare(&model, &ids, &reference["top"], &reference["asked"]);
         let ours = start.elapsed().as_secs_f32();
         let worst = comparison.worst();
         // Neighbours of the tenth token may swap across the boundary.

@@ -522,7 +522,10 @@ fn next_token_logprobs_match_llama_cpp() {
         assert_eq!(ids, expected_ids, "{name}");
         let comparison = common::parity::compare(model, &ids, &record["top"], &record["asked"]);
         assert!(comparison.same_top10, "{name}: top-10 tokens differ");
-        assert!(comparison.same_first, "{name}: the most likely token differs");
+        assert!(
+            comparison.same_first,
+            "{name}: the most likely token differs"
+        );
         eprintln!("{name}: (token, rca, llama.cpp) {:?}", comparison.gaps);
         for &(id, ours, theirs) in &comparison.gaps {
             assert!(

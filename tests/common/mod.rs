@@ -208,4 +208,3 @@ pub fn ctrl_c(child: &std::process::Child) {
         .expect("kill runs");
     assert!(sent.success(), "kill -INT failed");
 }
-
