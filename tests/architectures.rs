@@ -284,7 +284,12 @@ fn write_gguf(spec: &Spec, path: &Path, seed: u64) -> usize {
 /// llama.cpp's log-probabilities of every token after `ids`.
 fn llama_cpp_logprobs(model: &Path, ids: &[u32], vocab: usize) -> Vec<f32> {
     let all: Vec<u32> = (0..vocab as u32).collect();
-    let reply = common::llama_logprobs(&common::llama_bin("llama-logprobs"), model, ids, &all);
+    let reply = common::parity::llama_logprobs(
+        &common::parity::llama_bin("llama-logprobs"),
+        model,
+        ids,
+        &all,
+    );
     reply["asked"]
         .as_array()
         .unwrap()
@@ -392,7 +397,7 @@ fn family_vocabularies_tokenize_as_llama_cpp() {
         let path = vocab_gguf(name);
         let vocabulary =
             rca::model::Vocabulary::from_gguf(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let output = std::process::Command::new(common::llama_bin("llama-tokenize"))
+        let output = std::process::Command::new(common::parity::llama_bin("llama-tokenize"))
             .arg("-m")
             .arg(&path)
             .arg("-f")

@@ -488,7 +488,8 @@ fn next_token_logprobs_match_llama_cpp() {
         let mut records = Vec::new();
         for (name, prompt, asked) in &prompts {
             let ids = model.encode(prompt).unwrap();
-            let reference = common::llama_logprobs(Path::new(&probe), &model_path(), &ids, asked);
+            let reference =
+                common::parity::llama_logprobs(Path::new(&probe), &model_path(), &ids, asked);
             records.push(serde_json::json!({
                 "name": name, "prompt": prompt, "ids": ids,
                 "top": reference["top"], "asked": reference["asked"],

@@ -30,7 +30,7 @@ impl LlamaServer {
         let port = free_port();
         let log = tempfile::tempdir().unwrap();
         let log_file = std::fs::File::create(log.path().join("server.log")).unwrap();
-        let child = Command::new(llama_bin("llama-server"))
+        let child = Command::new(parity::llama_bin("llama-server"))
             .arg("-m")
             .arg(&model)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])

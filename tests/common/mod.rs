@@ -4,9 +4,6 @@
 
 pub mod parity;
 
-#[allow(unused_imports)]
-pub use parity::{llama_bin, llama_logprobs};
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

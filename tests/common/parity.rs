@@ -143,6 +143,16 @@ pub struct Comparison {
 }
 
 impl Comparison {
+    /// Whether the distributions agree within `tolerance` nats: the same
+    /// first token, every compared token within it, and none of llama.cpp's
+    /// top 10 further than it below rca's tenth (closer neighbours of the
+    /// tenth may swap across the boundary).
+    pub fn agrees(&self, tolerance: f32) -> bool {
+        self.same_first
+            && self.worst() < tolerance
+            && self.outside_top10.iter().all(|&(_, gap)| gap < tolerance)
+    }
+
     /// The largest gap in nats.
     pub fn worst(&self) -> f32 {
         self.gaps
