@@ -12,7 +12,8 @@
 //! `rca train` gives it in that epoch (`training_order`); each evaluation
 //! example once, in the order `Trainer::judge` uses (`judge_order`). DIR receives
 //!
-//! - `train.tok`, `eval.tok`: the prompts' token ids, little-endian u16,
+//! - `train.tok`, `eval.tok`: the prompts' token ids, little-endian u16
+//!   (u32 for vocabularies over 65,536 tokens: `token_bytes` in the JSON),
 //!   one prompt after another;
 //! - `train.json`, `eval.json`: per prompt `[offset, length, culprit_slot,
 //!   candidates]`, the label token ids A–T and the number of examples;
@@ -41,28 +42,53 @@ use rca::model::adapter::{base_identity, Adapter};
 use rca::model::{DeviceChoice, LoadOptions, Model, WeightFormat};
 use rca::train::{encode, examples, judge_order, training_order, Example, TrainConfig, TrainNet};
 
-/// Token ids packed as little-endian u16, as `name.tok` holds them.
-#[derive(Default)]
+/// Token ids packed little-endian, as `name.tok` holds them: u16 where the
+/// vocabulary fits (SmolLM2's 49,152), u32 otherwise (Qwen2's 151,936);
+/// `name.json` says which (`token_bytes`).
 struct TokenFile {
     bytes: Vec<u8>,
+    width: usize,
 }
 
 impl TokenFile {
+    fn new(model: &Model) -> TokenFile {
+        let width = if model.vocab_size() <= 1 << 16 { 2 } else { 4 };
+        TokenFile {
+            bytes: Vec::new(),
+            width,
+        }
+    }
+
     /// Appends one prompt's tokens: their offset, in tokens.
     fn push(&mut self, tokens: &[u32]) -> Result<usize> {
-        let offset = self.bytes.len() / 2;
+        let offset = self.bytes.len() / self.width;
         for &t in tokens {
-            let t = u16::try_from(t).context("a token id does not fit in 16 bits")?;
-            self.bytes.extend_from_slice(&t.to_le_bytes());
+            if self.width == 2 {
+                let t = u16::try_from(t).context("a token id does not fit in 16 bits")?;
+                self.bytes.extend_from_slice(&t.to_le_bytes());
+            } else {
+                self.bytes.extend_from_slice(&t.to_le_bytes());
+            }
         }
         Ok(offset)
     }
 
-    /// Writes `name.tok` and, beside it, `name.json` with `json`.
-    fn write(&self, dir: &Path, name: &str, prompts: usize, json: serde_json::Value) -> Result<()> {
+    /// Writes `name.tok` and, beside it, `name.json` with `json` and the
+    /// token width.
+    fn write(
+        &self,
+        dir: &Path,
+        name: &str,
+        prompts: usize,
+        mut json: serde_json::Value,
+    ) -> Result<()> {
+        json["token_bytes"] = self.width.into();
         std::fs::write(dir.join(format!("{name}.tok")), &self.bytes)?;
         std::fs::write(dir.join(format!("{name}.json")), json.to_string())?;
-        println!("{name}: {prompts} prompts, {} tokens", self.bytes.len() / 2);
+        println!(
+            "{name}: {prompts} prompts, {} tokens",
+            self.bytes.len() / self.width
+        );
         Ok(())
     }
 }
@@ -77,7 +103,7 @@ fn write_pointwise_set(
     name: &str,
     examples: &[Example],
 ) -> Result<()> {
-    let mut file = TokenFile::default();
+    let mut file = TokenFile::new(model);
     let mut items = Vec::new();
     let mut meta = Vec::new();
     for (index, example) in examples.iter().enumerate() {
@@ -123,7 +149,7 @@ fn write_set(
     prompts: impl Iterator<Item = (usize, Vec<usize>)>,
     examples: &[Example],
 ) -> Result<()> {
-    let mut file = TokenFile::default();
+    let mut file = TokenFile::new(model);
     let mut items = Vec::new();
     for (index, order) in prompts {
         let enc = encode(model, &examples[index], &order)?;
@@ -215,13 +241,9 @@ fn main() -> Result<()> {
             threads: None,
             tokenizer: None,
         },
-        // The pointwise check scores with f32 weights, as the judge runs a
-        // model this small in-process (and as an adapter is merged).
-        Some(if pointwise {
-            WeightFormat::F32
-        } else {
-            WeightFormat::Quantized
-        }),
+        // The pointwise check scores in the format the judge runs the model
+        // in (f32 up to 1B parameters on the CPU, else quantized).
+        (!pointwise).then_some(WeightFormat::Quantized),
     )?;
     let (name, size, fingerprint) = base_identity(&model_path)?;
     let base = serde_json::json!({ "base_model": name, "base_size": size.to_string(),

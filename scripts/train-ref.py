@@ -9,7 +9,10 @@ many epochs fit a short GPU lease:
   `cargo run --release --example export_prompts` (one rendering per example
   and epoch, in the slot order `rca train` would give it);
 - the model is the same GGUF, dequantized to f32, with rca's forward pass
-  (interleaved RoPE, consecutive query heads sharing a KV head, RMS norm);
+  (consecutive query heads sharing a KV head, RMS norm; "llama": RoPE on
+  interleaved pairs; "qwen2": Q/K/V biases and RoPE on the halves of each
+  head, as llama.cpp's NEOX mode; the output tied to the embedding where
+  the GGUF has no `output.weight`);
 - the loss is rca's: cross-entropy of the culprit's label among the prompt's
   labels, from the logits of the first answer token;
 - the adapter it writes is an rca adapter (format rca-lora-1: GGUF weight
@@ -60,8 +63,11 @@ def log(*args):
     print(f"[{time.strftime('%H:%M:%S')}]", *args, flush=True)
 
 
+ARCHITECTURES = ("llama", "qwen2")
+
+
 def load_gguf(path):
-    """The config and every tensor of a Llama GGUF, dequantized to f32."""
+    """The config and every tensor of a "llama" or "qwen2" GGUF, dequantized to f32."""
     import gguf
     reader = gguf.GGUFReader(path)
 
@@ -69,14 +75,20 @@ def load_gguf(path):
         f = reader.fields.get(key)
         return default if f is None else f.parts[f.data[0]][0].item()
 
+    a = reader.fields["general.architecture"]
+    arch = bytes(a.parts[a.data[0]]).decode()
+    if arch not in ARCHITECTURES:
+        sys.exit(f"{path}: architecture {arch!r}; this script trains {', '.join(ARCHITECTURES)}")
     cfg = dict(
-        n_layer=int(field("llama.block_count")),
-        dim=int(field("llama.embedding_length")),
-        n_head=int(field("llama.attention.head_count")),
-        n_kv=int(field("llama.attention.head_count_kv")),
-        eps=float(field("llama.attention.layer_norm_rms_epsilon")),
-        base=float(field("llama.rope.freq_base", 10000.0)),
-        ctx=int(field("llama.context_length")),
+        arch=arch,
+        neox=arch == "qwen2",
+        n_layer=int(field(f"{arch}.block_count")),
+        dim=int(field(f"{arch}.embedding_length")),
+        n_head=int(field(f"{arch}.attention.head_count")),
+        n_kv=int(field(f"{arch}.attention.head_count_kv")),
+        eps=float(field(f"{arch}.attention.layer_norm_rms_epsilon")),
+        base=float(field(f"{arch}.rope.freq_base", 10000.0)),
+        ctx=int(field(f"{arch}.context_length")),
     )
     weights = {}
     for t in reader.tensors:
@@ -140,16 +152,20 @@ class Judge(torch.nn.Module):
         if pair is not None:
             a, b = pair
             y = y.float() + self.scale * ((h.float() @ a.t()) @ b.t())
-        return y.float()
+        bias = self.base.get(name[:-len("weight")] + "bias")  # qwen2's Q, K and V
+        return y.float() if bias is None else y.float() + bias
 
     def rms(self, x, w):
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.cfg["eps"]) * w
 
     def rope(self, x):
-        # x (B, T, H, hd): rotate the pairs (2i, 2i+1).
+        # x (B, T, H, hd): rotate the pairs (2i, 2i+1), or (i, i + hd/2) for NEOX.
         B, T, H, hd = x.shape
         cos = self.cos[:T].view(1, T, 1, hd // 2)
         sin = self.sin[:T].view(1, T, 1, hd // 2)
+        if self.cfg["neox"]:
+            a, b = x[..., :hd // 2], x[..., hd // 2:]
+            return torch.cat((a * cos - b * sin, a * sin + b * cos), -1)
         p = x.view(B, T, H, hd // 2, 2)
         a, b = p[..., 0], p[..., 1]
         return torch.stack((a * cos - b * sin, a * sin + b * cos), -1).view(B, T, H, hd)
@@ -207,7 +223,8 @@ class Prompts:
         self.labels = self.meta_file.get("labels")
         self.examples = self.meta_file["examples"]
         self.items = np.array(self.meta_file["items"], dtype=np.int64).reshape(-1, 4)
-        self.tokens = np.fromfile(os.path.join(data, f"{name}.tok"), dtype="<u2")
+        width = self.meta_file.get("token_bytes", 2)
+        self.tokens = np.fromfile(os.path.join(data, f"{name}.tok"), dtype=f"<u{width}")
 
     def padded(self, rows, device):
         """The prompts of `rows`, right-padded, and their lengths."""

@@ -118,8 +118,9 @@ pub struct ModelArgs {
     /// Allow downloading an hf: model that is not cached yet.
     #[arg(long)]
     pub allow_download: bool,
-    /// LoRA adapter from `rca train --lora`, merged into the model at load
-    /// (default: models/adapter.safetensors when present; `none` for none).
+    /// LoRA adapter from `rca train --lora` or scripts/train-ref.py, merged
+    /// into f32 weights or kept beside quantized ones (default:
+    /// models/adapter.safetensors when present; `none` for none).
     #[arg(long, value_name = "FILE")]
     pub adapter: Option<String>,
     /// tokenizer.json to use instead of the GGUF's own tokenizer.

@@ -11,6 +11,7 @@ mod common;
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use rca::model::{DeviceChoice, LoadOptions, Model, WeightFormat};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 const DIM: usize = 256;
@@ -144,6 +145,18 @@ fn byte_tokens() -> Vec<String> {
 
 /// Writes `spec` as a GGUF at `path`; returns the vocabulary size.
 fn write_gguf(spec: &Spec, path: &Path, seed: u64) -> usize {
+    write_gguf_merged(spec, path, seed, &BTreeMap::new())
+}
+
+/// [`write_gguf`] with corrections merged: a tensor named in `deltas` is
+/// written as f32, its quantized weight dequantized plus the correction
+/// (the same weights otherwise, from the same seed).
+fn write_gguf_merged(
+    spec: &Spec,
+    path: &Path,
+    seed: u64,
+    deltas: &BTreeMap<String, Tensor>,
+) -> usize {
     use gguf_file::Value;
     let mut tokens = byte_tokens();
     tokens.push("ĠĠ".into());
@@ -195,7 +208,12 @@ fn write_gguf(spec: &Spec, path: &Path, seed: u64) -> usize {
     let mut rng = Normal(seed);
     let mut tensors: Vec<(String, QTensor)> = Vec::new();
     let mut add = |name: String, t: Tensor, dtype: GgmlDType| {
-        tensors.push((name, QTensor::quantize(&t, dtype).unwrap()));
+        let mut q = QTensor::quantize(&t, dtype).unwrap();
+        if let Some(delta) = deltas.get(&name) {
+            let merged = (q.dequantize(&Device::Cpu).unwrap() + delta).unwrap();
+            q = QTensor::quantize(&merged, GgmlDType::F32).unwrap();
+        }
+        tensors.push((name, q));
     };
     let q = spec.heads * HEAD_DIM;
     let kv = spec.kv_heads * HEAD_DIM;
@@ -360,6 +378,192 @@ fn random_weight_models_match_llama_cpp() {
         }
     }
     eprintln!("{}", report.join("\n"));
+}
+
+/// A LoRA adapter on every target of every layer applies to each
+/// architecture as the merged weights do: rca with the adapter, merged
+/// into f32 weights and kept beside quantized ones, against llama.cpp on a
+/// GGUF whose weights have the correction merged (written as f32). The
+/// correction is in the GGUF's own row order, so a NEOX model's Q and K
+/// corrections must follow the row permutation rca applies at load: a
+/// correction left in NEOX order moves rca's log-probabilities by more
+/// than the tolerance (the test prints how far the adapter moves them).
+#[test]
+fn adapters_apply_to_every_architecture() {
+    use rca::model::adapter::{base_identity, target_tensor_name, Adapter, AdapterMeta, TARGETS};
+    let dir = tempfile::tempdir().unwrap();
+    let mut report = Vec::new();
+    for (n, spec) in SPECS.iter().enumerate() {
+        let seed = 0x51ed_2701_u64 ^ n as u64;
+        let base = dir.path().join(format!("{}-{n}.gguf", spec.arch));
+        let vocab = write_gguf(spec, &base, seed);
+        let (rank, alpha) = (4, 8.0);
+        let mut rng = Normal(7 + n as u64);
+        let mut pairs = BTreeMap::new();
+        let (q, kv) = (spec.heads * HEAD_DIM, spec.kv_heads * HEAD_DIM);
+        for layer in 0..LAYERS {
+            for (target, _) in TARGETS {
+                let (out, inp) = match target {
+                    "q" => (q, DIM),
+                    "k" | "v" => (kv, DIM),
+                    "o" => (DIM, q),
+                    "gate" | "up" => (FFN, DIM),
+                    _ => (DIM, FFN),
+                };
+                let a = rng.tensor(&[rank, inp], 0.0, 1.0 / (inp as f32).sqrt());
+                let b = rng.tensor(&[out, rank], 0.0, 0.5 / (rank as f32).sqrt());
+                pairs.insert(target_tensor_name(target, layer).unwrap(), (a, b));
+            }
+        }
+        let (base_model, base_size, base_fingerprint) = base_identity(&base).unwrap();
+        let adapter = Adapter {
+            meta: AdapterMeta {
+                base_model,
+                base_size,
+                base_fingerprint,
+                rank,
+                alpha,
+                targets: TARGETS.iter().map(|(t, _)| t.to_string()).collect(),
+            },
+            pairs,
+        };
+        let deltas: BTreeMap<String, Tensor> = adapter
+            .pairs
+            .keys()
+            .map(|name| (name.clone(), adapter.delta(name).unwrap().unwrap()))
+            .collect();
+        let merged = dir.path().join(format!("{}-{n}-merged.gguf", spec.arch));
+        write_gguf_merged(spec, &merged, seed, &deltas);
+
+        let mut rng = Normal(99 + n as u64);
+        let bos = vocab as u32 - 2;
+        let ids: Vec<u32> = std::iter::once(bos)
+            .chain((1..PROMPT).map(|_| (rng.uniform() * (vocab - 2) as f64) as u32))
+            .collect();
+        let theirs = llama_cpp_logprobs(&merged, &ids, vocab);
+        let all: Vec<u32> = (0..vocab as u32).collect();
+        let options = LoadOptions {
+            device: DeviceChoice::Cpu,
+            threads: Some(2),
+            tokenizer: None,
+        };
+        let gap = |a: &[f32], b: &[f32]| {
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0f32, f32::max)
+        };
+        let plain = Model::load_with_format(&base, &options, Some(WeightFormat::F32)).unwrap();
+        let plain = plain.next_token(None, &ids, &all).unwrap().logprobs;
+        for format in [WeightFormat::F32, WeightFormat::Quantized] {
+            let model = Model::load_merged(&base, &options, Some(format), &adapter)
+                .unwrap_or_else(|e| panic!("{} [{format:?}]: {e}", spec.name));
+            assert!(
+                model.info().weights.contains("LoRA rank 4"),
+                "{}",
+                model.info().weights
+            );
+            let ours = model.next_token(None, &ids, &all).unwrap().logprobs;
+            let (worst, moved) = (gap(&ours, &theirs), gap(&ours, &plain));
+            report.push(format!(
+                "{} [{format:?}]: the adapter moves rca by up to {moved:.2} nats; rca is within {worst:.4} of llama.cpp on the merged weights",
+                spec.name
+            ));
+            assert!(
+                moved > 4.0 * TOLERANCE,
+                "{}: the adapter barely moves the model ({moved})",
+                spec.name
+            );
+            assert!(
+                worst < TOLERANCE,
+                "{} [{format:?}]: rca with the adapter is {worst} nats from llama.cpp on the merged weights",
+                spec.name
+            );
+        }
+    }
+    eprintln!("{}", report.join("\n"));
+}
+
+/// With f32 weights in the file, both formats run the same plain matrices,
+/// so an adapter merged into them and one kept beside them are the same
+/// sum: the two agree to rounding, on a NEOX model (whose Q and K
+/// corrections are permuted either way) and a Llama one.
+#[test]
+fn an_adapter_beside_the_weights_equals_it_merged() {
+    use rca::model::adapter::{base_identity, Adapter, AdapterMeta};
+    let dir = tempfile::tempdir().unwrap();
+    for (n, spec) in SPECS
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.rope_freqs || s.qkv_bias)
+    {
+        let spec = Spec {
+            main: GgmlDType::F32,
+            fine: GgmlDType::F32,
+            ..*spec
+        };
+        let path = dir.path().join(format!("{}-{n}-f32.gguf", spec.arch));
+        let vocab = write_gguf(&spec, &path, 0xf32 ^ n as u64);
+        let mut rng = Normal(3 + n as u64);
+        let rank = 2;
+        let mut pairs = BTreeMap::new();
+        for (name, out) in [
+            ("blk.0.attn_q.weight", spec.heads * HEAD_DIM),
+            ("blk.1.attn_k.weight", spec.kv_heads * HEAD_DIM),
+            ("blk.1.ffn_up.weight", FFN),
+        ] {
+            let a = rng.tensor(&[rank, DIM], 0.0, 1.0 / (DIM as f32).sqrt());
+            let b = rng.tensor(&[out, rank], 0.0, 0.5);
+            pairs.insert(name.to_string(), (a, b));
+        }
+        let (base_model, base_size, base_fingerprint) = base_identity(&path).unwrap();
+        let adapter = Adapter {
+            meta: AdapterMeta {
+                base_model,
+                base_size,
+                base_fingerprint,
+                rank,
+                alpha: 4.0,
+                targets: vec!["q".into(), "k".into(), "up".into()],
+            },
+            pairs,
+        };
+        let options = LoadOptions {
+            device: DeviceChoice::Cpu,
+            threads: Some(2),
+            tokenizer: None,
+        };
+        let ids: Vec<u32> = (0..40).map(|i| (i * 7 % (vocab - 2)) as u32).collect();
+        let all: Vec<u32> = (0..vocab as u32).collect();
+        let run = |format: WeightFormat, adapter: Option<&Adapter>| {
+            let model = match adapter {
+                Some(a) => Model::load_merged(&path, &options, Some(format), a).unwrap(),
+                None => Model::load_with_format(&path, &options, Some(format)).unwrap(),
+            };
+            model.next_token(None, &ids, &all).unwrap().logprobs
+        };
+        let gap = |a: &[f32], b: &[f32]| {
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0f32, f32::max)
+        };
+        let merged = run(WeightFormat::F32, Some(&adapter));
+        let beside = run(WeightFormat::Quantized, Some(&adapter));
+        let moved = gap(&merged, &run(WeightFormat::F32, None));
+        let apart = gap(&merged, &beside);
+        eprintln!("{} with f32 weights: the adapter moves {moved:.3}; merged and beside within {apart:.1e}", spec.name);
+        assert!(
+            moved > 0.1,
+            "{}: the adapter barely moves the model ({moved})",
+            spec.name
+        );
+        assert!(
+            apart < 1e-4,
+            "{}: merged and beside differ by {apart}",
+            spec.name
+        );
+    }
 }
 
 /// The vocabulary-only GGUFs llama.cpp ships for its tokenizer tests.

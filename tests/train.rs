@@ -427,12 +427,12 @@ fn adapter_files_round_trip_bit_exactly_and_bad_ones_are_refused() {
         .unwrap();
     assert!(err.to_string().contains("blk.99"), "{err}");
 
-    // Quantized weights cannot take a merge.
+    // Beside quantized weights, the same checks.
     let err = Model::load_merged(
         &model_path(),
         &cpu(),
         Some(WeightFormat::Quantized),
-        &adapter,
+        &misshapen,
     )
     .err()
     .unwrap();

@@ -1,6 +1,8 @@
 //! LoRA adapter files: low-rank corrections to a base GGUF's weight
-//! matrices, trained by `crate::train` and merged into the f32 weights when a
-//! model loads ([`super::Model::load_with_adapter`]).
+//! matrices, trained by `crate::train` or `scripts/train-ref.py`. When a
+//! model loads ([`super::Model::load_with_adapter`]) they are merged into
+//! f32 weights, or kept beside quantized ones and applied as two thin
+//! matrix products per adapted projection.
 //!
 //! # File format
 //!
@@ -273,14 +275,21 @@ impl Adapter {
     /// The correction `(alpha / rank) · B · A` for GGUF weight `name`, shape
     /// `(out, in)`, if the adapter has one.
     pub fn delta(&self, name: &str) -> Result<Option<Tensor>, ModelError> {
+        let Some((a, b)) = self.scaled_pair(name)? else {
+            return Ok(None);
+        };
+        Ok(Some(b.matmul(&a).map_err(err)?))
+    }
+
+    /// The factors of GGUF weight `name` with the scale folded into B:
+    /// `(A, (alpha / rank) · B)`, shapes `(r, in)` and `(out, r)`, if the
+    /// adapter has them.
+    pub fn scaled_pair(&self, name: &str) -> Result<Option<(Tensor, Tensor)>, ModelError> {
         let Some((a, b)) = self.pairs.get(name) else {
             return Ok(None);
         };
-        let delta = b
-            .matmul(a)
-            .and_then(|d| d.affine(self.meta.scale(), 0.0))
-            .map_err(err)?;
-        Ok(Some(delta))
+        let b = b.affine(self.meta.scale(), 0.0).map_err(err)?;
+        Ok(Some((a.clone(), b)))
     }
 
     /// Fails unless this adapter was trained on the GGUF at `path` (same

@@ -114,13 +114,29 @@ impl Config {
     }
 }
 
-/// A projection: f32 or quantized, applied to `(tokens, in)` rows.
+/// A projection: f32 or quantized, applied to `(tokens, in)` rows. A LoRA
+/// correction is merged into f32 weights; beside quantized ones it stays
+/// apart and adds `(x · Aᵀ) · (s·B)ᵀ`.
 #[derive(Debug, Clone)]
-struct Linear(QMatMul);
+struct Linear {
+    weight: QMatMul,
+    /// `Aᵀ` `(in, r)` and `(s·B)ᵀ` `(r, out)`, f32, on the model's device.
+    lora: Option<(Tensor, Tensor)>,
+}
 
 impl Linear {
+    fn new(weight: QMatMul) -> Linear {
+        Linear { weight, lora: None }
+    }
+
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        self.0.forward(x)
+        let y = self.weight.forward(x)?;
+        let Some((a_t, b_t)) = &self.lora else {
+            return Ok(y);
+        };
+        let low = x.to_dtype(DType::F32)?.matmul(a_t)?.matmul(b_t)?;
+        let low = low.to_dtype(y.dtype())?;
+        y + low
     }
 }
 
@@ -271,8 +287,8 @@ fn candle_err(err: candle_core::Error) -> ModelError {
 }
 
 impl Weights {
-    /// Reads the weights in `format`, merging `adapter` (f32 only) into the
-    /// matrices it adapts.
+    /// Reads the weights in `format` with `adapter`'s corrections: merged
+    /// into f32 weights, kept beside quantized ones.
     pub fn load(
         gguf: &mut GgufFile,
         device: &Device,
@@ -280,36 +296,46 @@ impl Weights {
         adapter: Option<&Adapter>,
     ) -> Result<Weights, ModelError> {
         let config = read_config(gguf)?;
-        if adapter.is_some() && config.neox_rope {
-            return Err(ModelError::Adapter(format!(
-                "LoRA adapters are supported for \"llama\" models, not \"{}\"",
-                gguf.architecture()
-            )));
-        }
-        if adapter.is_some() && format != WeightFormat::F32 {
-            return Err(ModelError::Adapter(
-                "a LoRA adapter can only be merged into f32 weights, and this model's weights stay quantized (models over 1B parameters, or CUDA)".into(),
-            ));
-        }
-        let merged = std::cell::RefCell::new(std::collections::BTreeSet::<String>::new());
+        let corrected = std::cell::RefCell::new(std::collections::BTreeSet::<String>::new());
+        // The adapter's factors `(A, s·B)` of GGUF weight `name`, checked
+        // against the weight's `(out, in)` and with B's rows in the order
+        // rca runs the weight's (NEOX Q and K rows are permuted at load).
+        let factors = |name: &str,
+                       out: usize,
+                       inp: usize|
+         -> Result<Option<(Tensor, Tensor)>, ModelError> {
+            let Some((a, b)) = adapter.map(|a| a.scaled_pair(name)).transpose()?.flatten() else {
+                return Ok(None);
+            };
+            let (rank, a_in) = a.dims2().map_err(candle_err)?;
+            let (b_out, b_rank) = b.dims2().map_err(candle_err)?;
+            if a_in != inp || b_out != out || b_rank != rank {
+                return Err(ModelError::Adapter(format!(
+                    "{name}: the adapter's correction is [{b_out}, {a_in}] (rank {rank}, {b_rank}) but the model's weight is [{out}, {inp}]"
+                )));
+            }
+            let b = match neox_heads(&config, name) {
+                Some(heads) => b
+                    .index_select(
+                        &Tensor::new(neox_order(heads, config.head_dim).as_slice(), b.device())
+                            .map_err(candle_err)?,
+                        0,
+                    )
+                    .map_err(candle_err)?,
+                None => b,
+            };
+            corrected.borrow_mut().insert(name.to_string());
+            Ok(Some((a, b)))
+        };
         // The f32 matrix of GGUF weight `name`, with the adapter's
         // correction added when it has one.
         let dense = |name: &str, t: &QTensor| -> Result<Tensor, ModelError> {
             let w = t.dequantize(device).map_err(candle_err)?;
-            let Some(adapter) = adapter else {
+            let (out, inp) = w.dims2().map_err(candle_err)?;
+            let Some((a, b)) = factors(name, out, inp)? else {
                 return Ok(w);
             };
-            let Some(delta) = adapter.delta(name)? else {
-                return Ok(w);
-            };
-            if delta.dims() != w.dims() {
-                return Err(ModelError::Adapter(format!(
-                    "{name}: the adapter's correction is {:?} but the model's weight is {:?}",
-                    delta.dims(),
-                    w.dims()
-                )));
-            }
-            merged.borrow_mut().insert(name.to_string());
+            let delta = b.matmul(&a).map_err(candle_err)?;
             (w + delta.to_device(device).map_err(candle_err)?).map_err(candle_err)
         };
         let path = gguf.path.display().to_string();
@@ -350,9 +376,25 @@ impl Weights {
 
         let linear = |name: &str, t: QTensor| -> Result<Linear, ModelError> {
             if format == WeightFormat::F32 {
-                return Ok(Linear(QMatMul::Tensor(dense(name, &t)?)));
+                return Ok(Linear::new(QMatMul::Tensor(dense(name, &t)?)));
             }
-            Ok(Linear(matmul_weights(t, format).map_err(candle_err)?))
+            let (out, inp) = t.shape().dims2().map_err(candle_err)?;
+            let lora = match factors(name, out, inp)? {
+                Some((a, b)) => {
+                    let side = |m: Tensor| {
+                        m.t()
+                            .and_then(|m| m.contiguous())
+                            .and_then(|m| m.to_device(device))
+                            .map_err(candle_err)
+                    };
+                    Some((side(a)?, side(b)?))
+                }
+                None => None,
+            };
+            Ok(Linear {
+                weight: matmul_weights(t, format).map_err(candle_err)?,
+                lora,
+            })
         };
         // Stacks several weight matrices into one (rows concatenated), f32 only.
         let fused = |ts: Vec<(String, QTensor)>| -> Result<Linear, ModelError> {
@@ -360,7 +402,7 @@ impl Weights {
                 .iter()
                 .map(|(name, t)| dense(name, t))
                 .collect::<Result<Vec<_>, ModelError>>()?;
-            Ok(Linear(QMatMul::Tensor(
+            Ok(Linear::new(QMatMul::Tensor(
                 Tensor::cat(&parts, 0).map_err(candle_err)?,
             )))
         };
@@ -376,7 +418,7 @@ impl Weights {
         };
         let output = if tied {
             // Tied embeddings: the output projection shares the tensor.
-            Linear(embedding.clone())
+            Linear::new(embedding.clone())
         } else {
             linear("output.weight", read("output.weight")?)?
         };
@@ -486,8 +528,8 @@ impl Weights {
         };
         let rope = rope_tables(gguf, &config, freq_factors.as_deref(), device)?;
         if let Some(adapter) = adapter {
-            let merged = merged.borrow();
-            if let Some(unused) = adapter.pairs.keys().find(|n| !merged.contains(*n)) {
+            let corrected = corrected.borrow();
+            if let Some(unused) = adapter.pairs.keys().find(|n| !corrected.contains(*n)) {
                 return Err(ModelError::Adapter(format!(
                     "the adapter corrects {unused}, which this model does not have"
                 )));
@@ -622,6 +664,7 @@ pub struct Next {
 /// whole quantization blocks (they run along the input dimension), so the
 /// bytes move as they are, in any GGUF type.
 fn neox_to_interleaved(t: &QTensor, heads: usize, head_dim: usize) -> Result<QTensor, ModelError> {
+    let order = neox_order(heads, head_dim);
     let rows = t.shape().dims().first().copied().unwrap_or(0);
     let data = t.data().map_err(candle_err)?;
     if rows != heads * head_dim || rows == 0 || data.len() % rows != 0 {
@@ -631,15 +674,11 @@ fn neox_to_interleaved(t: &QTensor, heads: usize, head_dim: usize) -> Result<QTe
         )));
     }
     let row_bytes = data.len() / rows;
-    let half = head_dim / 2;
     let mut out = vec![0u8; data.len()];
-    for head in 0..heads {
-        for i in 0..head_dim {
-            let from = head * head_dim + i;
-            let to = head * head_dim + if i < half { 2 * i } else { 2 * (i - half) + 1 };
-            out[to * row_bytes..(to + 1) * row_bytes]
-                .copy_from_slice(&data[from * row_bytes..(from + 1) * row_bytes]);
-        }
+    for (to, &from) in order.iter().enumerate() {
+        let from = from as usize;
+        out[to * row_bytes..(to + 1) * row_bytes]
+            .copy_from_slice(&data[from * row_bytes..(from + 1) * row_bytes]);
     }
     let storage = candle_core::quantized::QStorage::from_data(
         std::borrow::Cow::Owned(out),
@@ -648,6 +687,33 @@ fn neox_to_interleaved(t: &QTensor, heads: usize, head_dim: usize) -> Result<QTe
     )
     .map_err(candle_err)?;
     QTensor::new(storage, t.shape().clone()).map_err(candle_err)
+}
+
+/// The interleaved row order of a NEOX Q or K projection: entry `to` is the
+/// NEOX row that goes there. Within each head, row `i` of the first half
+/// goes to `2i` and row `i` of the second half to `2i + 1`.
+fn neox_order(heads: usize, head_dim: usize) -> Vec<u32> {
+    let half = head_dim / 2;
+    (0..heads * head_dim)
+        .map(|to| {
+            let (head, j) = (to / head_dim, to % head_dim);
+            (head * head_dim + j / 2 + if j % 2 == 0 { 0 } else { half }) as u32
+        })
+        .collect()
+}
+
+/// How many heads the rows of GGUF weight `name` hold, where rca permutes
+/// them at load (Q and K of a NEOX model); `None` for every other weight.
+fn neox_heads(config: &Config, name: &str) -> Option<usize> {
+    if !config.neox_rope {
+        None
+    } else if name.ends_with(".attn_q.weight") {
+        Some(config.n_head)
+    } else if name.ends_with(".attn_k.weight") {
+        Some(config.n_kv_head)
+    } else {
+        None
+    }
 }
 
 /// A GGUF weight as a matrix-product operand in the chosen format. Tensors

@@ -375,16 +375,15 @@ impl Model {
         Self::load_full(path, opts, format, None)
     }
 
-    /// Loads a GGUF and merges a LoRA adapter file (see [`adapter`]) into its
-    /// weights: `W += (alpha / rank) · B · A` for every adapted matrix, once,
-    /// at load time, so scoring runs exactly as fast as without it.
-    ///
-    /// Merging needs the f32 weight format (the default for models up to
-    /// [`DEQUANTIZE_MAX_PARAMS`] on the CPU). The adapter is refused with
-    /// [`ModelError::Adapter`] when it was trained on another base model
-    /// (file size and fingerprint), names a weight the model lacks, has
-    /// factors whose shapes do not fit, or the weights stay quantized.
-    /// `adapter = None` is [`Model::load`].
+    /// Loads a GGUF with a LoRA adapter file (see [`adapter`]). Into f32
+    /// weights (the default for models up to [`DEQUANTIZE_MAX_PARAMS`] on the
+    /// CPU) it is merged once, `W += (alpha / rank) · B · A`, so scoring runs
+    /// exactly as fast as without it; beside quantized weights (larger
+    /// models, CUDA) each adapted projection adds `(x · Aᵀ) · (s·B)ᵀ`, two
+    /// thin products. The adapter is refused with [`ModelError::Adapter`]
+    /// when it was trained on another base model (file size and
+    /// fingerprint), names a weight the model lacks, or has factors whose
+    /// shapes do not fit. `adapter = None` is [`Model::load`].
     pub fn load_with_adapter(
         path: &Path,
         opts: &LoadOptions,
@@ -399,7 +398,7 @@ impl Model {
         }
     }
 
-    /// Loads a GGUF with an adapter already in memory merged into it (see
+    /// Loads a GGUF with an adapter already in memory (see
     /// [`Model::load_with_adapter`]); `format: None` is the default rule.
     pub fn load_merged(
         path: &Path,
@@ -465,7 +464,12 @@ impl Model {
                     a.meta.rank,
                     a.meta.targets.join("+")
                 ),
-                (WeightFormat::Quantized, _) => format!("{dtypes} kept quantized"),
+                (WeightFormat::Quantized, None) => format!("{dtypes} kept quantized"),
+                (WeightFormat::Quantized, Some(a)) => format!(
+                    "{dtypes} kept quantized, LoRA rank {} on {} applied beside",
+                    a.meta.rank,
+                    a.meta.targets.join("+")
+                ),
             },
             tokenizer: tokenizer.description.clone(),
             device: device_name(&device),
