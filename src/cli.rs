@@ -120,7 +120,8 @@ pub struct ModelArgs {
     pub allow_download: bool,
     /// LoRA adapter from `rca train --lora` or scripts/train-ref.py, merged
     /// into f32 weights or kept beside quantized ones (default:
-    /// models/adapter.safetensors when present; `none` for none).
+    /// models/adapter.safetensors when present and trained on this model;
+    /// `none` for none).
     #[arg(long, value_name = "FILE")]
     pub adapter: Option<String>,
     /// tokenizer.json to use instead of the GGUF's own tokenizer.

@@ -354,6 +354,55 @@ fn train_lora_writes_an_adapter_that_investigate_loads() {
     assert_eq!(report["ranker"], "llm");
     assert!(report["reproduce"].as_str().unwrap().contains("--adapter"));
 
+    // As models/adapter.safetensors (here the models/ of the working
+    // folder) it is the default for the model it was trained on, and left
+    // out for any other: a copy of the model with bytes appended is
+    // another file to the adapter's fingerprint.
+    let cwd = dir.path().join("cwd");
+    std::fs::create_dir_all(cwd.join("models")).unwrap();
+    std::fs::copy(&adapter, cwd.join("models/adapter.safetensors")).unwrap();
+    let mut other = std::fs::read(rca::model::default_model_path().unwrap()).unwrap();
+    other.extend_from_slice(&[0; 64]);
+    let other_model = dir.path().join("other.gguf");
+    std::fs::write(&other_model, other).unwrap();
+    let until = iso(end);
+    let run = |extra: &[&str]| {
+        let cache = tempfile::tempdir().unwrap();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_rca"))
+            .args([
+                "investigate",
+                "--repo",
+                repo.to_str().unwrap(),
+                "--title",
+                "widget crash",
+            ])
+            .args([
+                "--since", "10d", "--until", &until, "--ranker", "llm", "--elect", "4",
+            ])
+            .args(["--format", "json"])
+            .args(extra)
+            .current_dir(&cwd)
+            .env("RAYON_NUM_THREADS", "2")
+            .env("RCA_CACHE_DIR", cache.path())
+            .output()
+            .unwrap();
+        success_json(&output)
+    };
+    let same = run(&[]);
+    let weights = same["model"]["weights"].as_str().unwrap();
+    assert!(weights.contains("LoRA"), "{weights}");
+    assert!(same["reproduce"]
+        .as_str()
+        .unwrap()
+        .contains("models/adapter.safetensors"));
+    let other = run(&["--model", other_model.to_str().unwrap()]);
+    let weights = other["model"]["weights"].as_str().unwrap();
+    assert!(!weights.contains("LoRA"), "{weights}");
+    assert!(
+        !other["reproduce"].as_str().unwrap().contains("--adapter"),
+        "{other}"
+    );
+
     // The saved examples train the judge alone, without the repository;
     // the latest one is at the new cut-off and stays out.
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(&saved)

@@ -164,6 +164,27 @@ pub const ADAPTER_FILE: &str = "adapter.safetensors";
 /// The default judge head's name in models/.
 pub const HEAD_FILE: &str = "judge-head.json";
 
+/// models/`name` (the adapter or the judge head), when present and trained
+/// on the GGUF at `model_path`: the default that goes with that model. One
+/// trained on another model is left out, as if absent, so that changing
+/// `--model` needs no `--adapter none`.
+fn default_for(name: &str, model_path: &std::path::Path) -> Option<std::path::PathBuf> {
+    let file = model::find_in_models(name)?;
+    let fits = if name == ADAPTER_FILE {
+        model::adapter::AdapterMeta::read(&file).is_ok_and(|meta| meta.fits(model_path))
+    } else {
+        Head::trained_on(&file, model_path)
+    };
+    fits.then_some(file)
+}
+
+/// Whether `--model` names a served model (`openai:...`).
+fn served(args: &ModelArgs) -> bool {
+    args.model
+        .as_deref()
+        .is_some_and(|m| m.starts_with(openai::SCHEME))
+}
+
 /// Loads the model as the pointwise judge with its head: `--judge-head`,
 /// else models/judge-head.json when it was trained on this model, else the
 /// zero-shot log-odds (always for a served model, whose hidden states a
@@ -181,7 +202,7 @@ fn load_pointwise(args: &ModelArgs) -> Result<PointwiseJudge> {
         (Some(model), Some(file)) => {
             Head::load(std::path::Path::new(file), &path, model.hidden_size())?
         }
-        (Some(model), None) => model::find_in_models(HEAD_FILE)
+        (Some(model), None) => default_for(HEAD_FILE, &path)
             .and_then(|file| Head::load(&file, &path, model.hidden_size()).ok())
             .unwrap_or_else(Head::zero_shot),
     };
@@ -203,11 +224,7 @@ fn load_judge(args: &ModelArgs) -> Result<LlmJudge> {
 /// checked, or the GGUF loaded in-process (with its adapter), with a
 /// spinner while it loads.
 fn load_engine(args: &ModelArgs) -> Result<(std::path::PathBuf, Engine)> {
-    if let Some(spec) = args
-        .model
-        .as_deref()
-        .filter(|m| m.starts_with(openai::SCHEME))
-    {
+    if let Some(spec) = args.model.as_deref().filter(|_| served(args)) {
         let timeout = args.request_timeout();
         if !(timeout > 0.0 && timeout <= 86_400.0) {
             return Err(usage(format!(
@@ -231,20 +248,24 @@ fn load_engine(args: &ModelArgs) -> Result<(std::path::PathBuf, Engine)> {
     Ok((path, Engine::in_process(model)))
 }
 
-/// Finds and loads the model (with its adapter), with a spinner while it
-/// loads.
-fn load_model(args: &ModelArgs) -> Result<(std::path::PathBuf, Model)> {
-    let path = match &args.model {
-        Some(spec) => {
-            model::resolve(spec, args.allow_download).map_err(|e| model_error(e.to_string()))?
-        }
+/// The GGUF an in-process judge loads: `--model`, else the embedded
+/// default; an `hf:` model is downloaded only with `download`.
+fn model_path(args: &ModelArgs, download: bool) -> Result<std::path::PathBuf> {
+    Ok(match &args.model {
+        Some(spec) => model::resolve(spec, download).map_err(|e| model_error(e.to_string()))?,
         None => model::default_model_path().ok_or_else(|| {
             model_error(format!(
                 "the default model {} is not installed: run models/fetch, or pass --model",
                 model::DEFAULT_MODEL_FILE
             ))
         })?,
-    };
+    })
+}
+
+/// Finds and loads the model (with its adapter), with a spinner while it
+/// loads.
+fn load_model(args: &ModelArgs) -> Result<(std::path::PathBuf, Model)> {
+    let path = model_path(args, args.allow_download)?;
     let device: DeviceChoice = args
         .device()
         .parse()
@@ -257,7 +278,7 @@ fn load_model(args: &ModelArgs) -> Result<(std::path::PathBuf, Model)> {
     let adapter = match args.adapter.as_deref() {
         Some("none") => None,
         Some(file) => Some(std::path::PathBuf::from(file)),
-        None => model::find_in_models(ADAPTER_FILE),
+        None => default_for(ADAPTER_FILE, &path),
     };
     let spinner = progress::spinner(&format!("loading {}", path.display()));
     let loaded = Model::load_with_adapter(&path, &options, adapter.as_deref())
@@ -315,11 +336,18 @@ fn ranker_flags(args: &ModelArgs) -> Vec<String> {
                     flag
                 }
             }];
+            // The defaults that went with the model: none for a served one.
+            let in_process = (!served(args))
+                .then(|| model_path(args, false).ok())
+                .flatten();
+            let default = |name: &str| {
+                in_process
+                    .as_deref()
+                    .and_then(|path| default_for(name, path))
+                    .map(|file| file.display().to_string())
+            };
             if args.judge() == JudgeName::Pointwise {
-                let head = args
-                    .judge_head
-                    .clone()
-                    .or_else(|| model::find_in_models(HEAD_FILE).map(|p| p.display().to_string()));
+                let head = args.judge_head.clone().or_else(|| default(HEAD_FILE));
                 if let Some(head) = head {
                     flags.push(format!("--judge-head {}", super::shell_quote(&head)));
                 }
@@ -333,10 +361,7 @@ fn ranker_flags(args: &ModelArgs) -> Vec<String> {
                     super::shell_quote(&template.display().to_string())
                 ));
             }
-            let adapter = args
-                .adapter
-                .clone()
-                .or_else(|| model::find_in_models(ADAPTER_FILE).map(|p| p.display().to_string()));
+            let adapter = args.adapter.clone().or_else(|| default(ADAPTER_FILE));
             if let Some(adapter) = adapter {
                 flags.push(format!("--adapter {}", super::shell_quote(&adapter)));
             }

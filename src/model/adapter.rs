@@ -78,6 +78,43 @@ impl AdapterMeta {
         self.alpha / self.rank.max(1) as f64
     }
 
+    /// Reads an adapter file's metadata alone (its safetensors header),
+    /// without its tensors.
+    pub fn read(path: &Path) -> Result<AdapterMeta, ModelError> {
+        let bad = |e: String| ModelError::Adapter(format!("{}: {}", path.display(), one_line(&e)));
+        let mut file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
+        let mut len = [0u8; 8];
+        file.read_exact(&mut len).map_err(|e| bad(e.to_string()))?;
+        let len = u64::from_le_bytes(len);
+        if len > 100_000_000 {
+            return Err(bad(format!("a safetensors header of {len} bytes")));
+        }
+        let mut header = Vec::new();
+        file.take(len)
+            .read_to_end(&mut header)
+            .map_err(|e| bad(e.to_string()))?;
+        let header: serde_json::Value =
+            serde_json::from_slice(&header).map_err(|e| bad(e.to_string()))?;
+        let map: HashMap<String, String> = header
+            .get("__metadata__")
+            .and_then(|m| m.as_object())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        AdapterMeta::from_map(&map, path)
+    }
+
+    /// Whether the adapter was trained on the GGUF at `model` (same size
+    /// and [`base_fingerprint`]).
+    pub fn fits(&self, model: &Path) -> bool {
+        base_identity(model).is_ok_and(|(_, size, fingerprint)| {
+            size == self.base_size && fingerprint == self.base_fingerprint
+        })
+    }
+
     fn to_map(&self) -> HashMap<String, String> {
         HashMap::from([
             ("rca.format".to_string(), ADAPTER_FORMAT.to_string()),

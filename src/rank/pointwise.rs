@@ -134,6 +134,20 @@ impl Head {
         self.logodds_weight * f64::from(reading.logodds) + hidden
     }
 
+    /// Whether the head file at `path` reads as a head trained on
+    /// `model_path`'s model.
+    pub fn trained_on(path: &Path, model_path: &Path) -> bool {
+        let Some(head) = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| serde_json::from_str::<Head>(&text).ok())
+        else {
+            return false;
+        };
+        crate::model::adapter::base_identity(model_path).is_ok_and(|(_, size, fingerprint)| {
+            head.base_size == size && head.base_fingerprint == fingerprint
+        })
+    }
+
     /// Reads a head file and checks that it was trained on `model_path`'s
     /// model; errors are one-line model errors.
     pub fn load(path: &Path, model_path: &Path, hidden_size: usize) -> Result<Head> {
