@@ -15,6 +15,7 @@
 //! gap over `--tolerance` (0.25 nats: see tests/model.rs for why), or one of
 //! llama.cpp's top 10 further than that below rca's tenth (closer
 //! neighbours of the tenth may swap across the boundary).
+#![allow(clippy::print_stdout)]
 
 #[path = "../tests/common/parity.rs"]
 mod parity;

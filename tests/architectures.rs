@@ -316,6 +316,65 @@ fn llama_cpp_logprobs(model: &Path, ids: &[u32], vocab: usize) -> Vec<f32> {
         .collect()
 }
 
+/// Two threads on the CPU, the GGUF's own tokenizer.
+fn cpu() -> LoadOptions {
+    LoadOptions {
+        device: DeviceChoice::Cpu,
+        threads: Some(2),
+        tokenizer: None,
+    }
+}
+
+/// BOS and then `PROMPT - 1` random tokens of the vocabulary.
+fn random_prompt(vocab: usize, seed: u64) -> Vec<u32> {
+    let mut rng = Normal(seed);
+    let bos = vocab as u32 - 2;
+    std::iter::once(bos)
+        .chain((1..PROMPT).map(|_| (rng.uniform() * (vocab - 2) as f64) as u32))
+        .collect()
+}
+
+/// rca's log-probabilities of every token after `ids`.
+fn logprobs(model: &Model, ids: &[u32]) -> Vec<f32> {
+    let all: Vec<u32> = (0..model.vocab_size() as u32).collect();
+    model.next_token(None, ids, &all).unwrap().logprobs
+}
+
+/// The largest difference between two sets of log-probabilities.
+fn max_gap(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max)
+}
+
+/// An adapter of `pairs` (rank `rank`) for the GGUF at `base`.
+fn adapter_for(
+    base: &Path,
+    rank: usize,
+    alpha: f64,
+    pairs: BTreeMap<String, (Tensor, Tensor)>,
+) -> rca::model::adapter::Adapter {
+    use rca::model::adapter::{base_identity, Adapter, AdapterMeta, TARGETS};
+    let (base_model, base_size, base_fingerprint) = base_identity(base).unwrap();
+    let targets = TARGETS
+        .iter()
+        .filter(|(_, gguf)| pairs.keys().any(|n| n.contains(&format!(".{gguf}."))))
+        .map(|(short, _)| short.to_string())
+        .collect();
+    Adapter {
+        meta: AdapterMeta {
+            base_model,
+            base_size,
+            base_fingerprint,
+            rank,
+            alpha,
+            targets,
+        },
+        pairs,
+    }
+}
+
 /// How far rca may be from llama.cpp, in nats, on any token.
 ///
 /// The two compute the same function with different arithmetic: rca
@@ -335,29 +394,15 @@ fn random_weight_models_match_llama_cpp() {
     for (n, spec) in SPECS.iter().enumerate() {
         let path = dir.path().join(format!("{}-{n}.gguf", spec.arch));
         let vocab = write_gguf(spec, &path, 0x9e37_79b9_7f4a_7c15 ^ n as u64);
-        let mut rng = Normal(42 + n as u64);
-        let bos = vocab as u32 - 2;
-        let ids: Vec<u32> = std::iter::once(bos)
-            .chain((1..PROMPT).map(|_| (rng.uniform() * (vocab - 2) as f64) as u32))
-            .collect();
+        let ids = random_prompt(vocab, 42 + n as u64);
         let theirs = llama_cpp_logprobs(&path, &ids, vocab);
-        let all: Vec<u32> = (0..vocab as u32).collect();
         for format in [WeightFormat::F32, WeightFormat::Quantized] {
-            let options = LoadOptions {
-                device: DeviceChoice::Cpu,
-                threads: Some(2),
-                tokenizer: None,
-            };
-            let model = Model::load_with_format(&path, &options, Some(format))
+            let model = Model::load_with_format(&path, &cpu(), Some(format))
                 .unwrap_or_else(|e| panic!("{}: {e}", spec.name));
             assert_eq!(model.info().architecture, spec.arch);
-            let ours = model.next_token(None, &ids, &all).unwrap().logprobs;
+            let ours = logprobs(&model, &ids);
             let argmax = |v: &[f32]| (0..v.len()).max_by(|&a, &b| v[a].total_cmp(&v[b])).unwrap();
-            let worst = ours
-                .iter()
-                .zip(&theirs)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0f32, f32::max);
+            let worst = max_gap(&ours, &theirs);
             let spread = theirs.iter().copied().fold(f32::NEG_INFINITY, f32::max)
                 - theirs.iter().copied().fold(f32::INFINITY, f32::min);
             report.push(format!(
@@ -390,14 +435,14 @@ fn random_weight_models_match_llama_cpp() {
 /// than the tolerance (the test prints how far the adapter moves them).
 #[test]
 fn adapters_apply_to_every_architecture() {
-    use rca::model::adapter::{base_identity, target_tensor_name, Adapter, AdapterMeta, TARGETS};
+    use rca::model::adapter::{target_tensor_name, TARGETS};
     let dir = tempfile::tempdir().unwrap();
     let mut report = Vec::new();
     for (n, spec) in SPECS.iter().enumerate() {
         let seed = 0x51ed_2701_u64 ^ n as u64;
         let base = dir.path().join(format!("{}-{n}.gguf", spec.arch));
         let vocab = write_gguf(spec, &base, seed);
-        let (rank, alpha) = (4, 8.0);
+        let rank = 4;
         let mut rng = Normal(7 + n as u64);
         let mut pairs = BTreeMap::new();
         let (q, kv) = (spec.heads * HEAD_DIM, spec.kv_heads * HEAD_DIM);
@@ -415,18 +460,8 @@ fn adapters_apply_to_every_architecture() {
                 pairs.insert(target_tensor_name(target, layer).unwrap(), (a, b));
             }
         }
-        let (base_model, base_size, base_fingerprint) = base_identity(&base).unwrap();
-        let adapter = Adapter {
-            meta: AdapterMeta {
-                base_model,
-                base_size,
-                base_fingerprint,
-                rank,
-                alpha,
-                targets: TARGETS.iter().map(|(t, _)| t.to_string()).collect(),
-            },
-            pairs,
-        };
+        let adapter = adapter_for(&base, rank, 8.0, pairs);
+        assert_eq!(adapter.meta.targets.len(), TARGETS.len());
         let deltas: BTreeMap<String, Tensor> = adapter
             .pairs
             .keys()
@@ -435,36 +470,17 @@ fn adapters_apply_to_every_architecture() {
         let merged = dir.path().join(format!("{}-{n}-merged.gguf", spec.arch));
         write_gguf_merged(spec, &merged, seed, &deltas);
 
-        let mut rng = Normal(99 + n as u64);
-        let bos = vocab as u32 - 2;
-        let ids: Vec<u32> = std::iter::once(bos)
-            .chain((1..PROMPT).map(|_| (rng.uniform() * (vocab - 2) as f64) as u32))
-            .collect();
+        let ids = random_prompt(vocab, 99 + n as u64);
         let theirs = llama_cpp_logprobs(&merged, &ids, vocab);
-        let all: Vec<u32> = (0..vocab as u32).collect();
-        let options = LoadOptions {
-            device: DeviceChoice::Cpu,
-            threads: Some(2),
-            tokenizer: None,
-        };
-        let gap = |a: &[f32], b: &[f32]| {
-            a.iter()
-                .zip(b)
-                .map(|(x, y)| (x - y).abs())
-                .fold(0f32, f32::max)
-        };
-        let plain = Model::load_with_format(&base, &options, Some(WeightFormat::F32)).unwrap();
-        let plain = plain.next_token(None, &ids, &all).unwrap().logprobs;
+        let plain = Model::load_with_format(&base, &cpu(), Some(WeightFormat::F32)).unwrap();
+        let plain = logprobs(&plain, &ids);
         for format in [WeightFormat::F32, WeightFormat::Quantized] {
-            let model = Model::load_merged(&base, &options, Some(format), &adapter)
+            let model = Model::load_merged(&base, &cpu(), Some(format), &adapter)
                 .unwrap_or_else(|e| panic!("{} [{format:?}]: {e}", spec.name));
-            assert!(
-                model.info().weights.contains("LoRA rank 4"),
-                "{}",
-                model.info().weights
-            );
-            let ours = model.next_token(None, &ids, &all).unwrap().logprobs;
-            let (worst, moved) = (gap(&ours, &theirs), gap(&ours, &plain));
+            let weights = &model.info().weights;
+            assert!(weights.contains("LoRA rank 4"), "{weights}");
+            let ours = logprobs(&model, &ids);
+            let (worst, moved) = (max_gap(&ours, &theirs), max_gap(&ours, &plain));
             report.push(format!(
                 "{} [{format:?}]: the adapter moves rca by up to {moved:.2} nats; rca is within {worst:.4} of llama.cpp on the merged weights",
                 spec.name
@@ -490,7 +506,6 @@ fn adapters_apply_to_every_architecture() {
 /// corrections are permuted either way) and a Llama one.
 #[test]
 fn an_adapter_beside_the_weights_equals_it_merged() {
-    use rca::model::adapter::{base_identity, Adapter, AdapterMeta};
     let dir = tempfile::tempdir().unwrap();
     for (n, spec) in SPECS
         .iter()
@@ -516,42 +531,20 @@ fn an_adapter_beside_the_weights_equals_it_merged() {
             let b = rng.tensor(&[out, rank], 0.0, 0.5);
             pairs.insert(name.to_string(), (a, b));
         }
-        let (base_model, base_size, base_fingerprint) = base_identity(&path).unwrap();
-        let adapter = Adapter {
-            meta: AdapterMeta {
-                base_model,
-                base_size,
-                base_fingerprint,
-                rank,
-                alpha: 4.0,
-                targets: vec!["q".into(), "k".into(), "up".into()],
-            },
-            pairs,
+        let adapter = adapter_for(&path, rank, 4.0, pairs);
+        let ids = random_prompt(vocab, 5 + n as u64);
+        let run = |format: WeightFormat| {
+            logprobs(
+                &Model::load_merged(&path, &cpu(), Some(format), &adapter).unwrap(),
+                &ids,
+            )
         };
-        let options = LoadOptions {
-            device: DeviceChoice::Cpu,
-            threads: Some(2),
-            tokenizer: None,
-        };
-        let ids: Vec<u32> = (0..40).map(|i| (i * 7 % (vocab - 2)) as u32).collect();
-        let all: Vec<u32> = (0..vocab as u32).collect();
-        let run = |format: WeightFormat, adapter: Option<&Adapter>| {
-            let model = match adapter {
-                Some(a) => Model::load_merged(&path, &options, Some(format), a).unwrap(),
-                None => Model::load_with_format(&path, &options, Some(format)).unwrap(),
-            };
-            model.next_token(None, &ids, &all).unwrap().logprobs
-        };
-        let gap = |a: &[f32], b: &[f32]| {
-            a.iter()
-                .zip(b)
-                .map(|(x, y)| (x - y).abs())
-                .fold(0f32, f32::max)
-        };
-        let merged = run(WeightFormat::F32, Some(&adapter));
-        let beside = run(WeightFormat::Quantized, Some(&adapter));
-        let moved = gap(&merged, &run(WeightFormat::F32, None));
-        let apart = gap(&merged, &beside);
+        let plain = logprobs(
+            &Model::load_with_format(&path, &cpu(), Some(WeightFormat::F32)).unwrap(),
+            &ids,
+        );
+        let (merged, beside) = (run(WeightFormat::F32), run(WeightFormat::Quantized));
+        let (moved, apart) = (max_gap(&merged, &plain), max_gap(&merged, &beside));
         eprintln!("{} with f32 weights: the adapter moves {moved:.3}; merged and beside within {apart:.1e}", spec.name);
         assert!(
             moved > 0.1,
