@@ -63,12 +63,11 @@ impl TokenFile {
     fn push(&mut self, tokens: &[u32]) -> Result<usize> {
         let offset = self.bytes.len() / self.width;
         for &t in tokens {
-            if self.width == 2 {
-                let t = u16::try_from(t).context("a token id does not fit in 16 bits")?;
-                self.bytes.extend_from_slice(&t.to_le_bytes());
-            } else {
-                self.bytes.extend_from_slice(&t.to_le_bytes());
+            if self.width == 2 && t > u32::from(u16::MAX) {
+                bail!("token id {t} does not fit in 16 bits");
             }
+            // Little-endian: the low `width` bytes are the id.
+            self.bytes.extend_from_slice(&t.to_le_bytes()[..self.width]);
         }
         Ok(offset)
     }

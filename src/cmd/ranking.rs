@@ -171,7 +171,8 @@ pub const HEAD_FILE: &str = "judge-head.json";
 fn default_for(name: &str, model_path: &std::path::Path) -> Option<std::path::PathBuf> {
     let file = model::find_in_models(name)?;
     let fits = if name == ADAPTER_FILE {
-        model::adapter::AdapterMeta::read(&file).is_ok_and(|meta| meta.fits(model_path))
+        model::adapter::AdapterMeta::read(&file)
+            .is_ok_and(|meta| meta.check_base(model_path).is_ok())
     } else {
         Head::trained_on(&file, model_path)
     };
@@ -202,7 +203,8 @@ fn load_pointwise(args: &ModelArgs) -> Result<PointwiseJudge> {
         (Some(model), Some(file)) => {
             Head::load(std::path::Path::new(file), &path, model.hidden_size())?
         }
-        (Some(model), None) => default_for(HEAD_FILE, &path)
+        // Head::load refuses a head trained on another model.
+        (Some(model), None) => model::find_in_models(HEAD_FILE)
             .and_then(|file| Head::load(&file, &path, model.hidden_size()).ok())
             .unwrap_or_else(Head::zero_shot),
     };

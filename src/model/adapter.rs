@@ -93,26 +93,22 @@ impl AdapterMeta {
         file.take(len)
             .read_to_end(&mut header)
             .map_err(|e| bad(e.to_string()))?;
-        let header: serde_json::Value =
+        let header: safetensors::tensor::Metadata =
             serde_json::from_slice(&header).map_err(|e| bad(e.to_string()))?;
-        let map: HashMap<String, String> = header
-            .get("__metadata__")
-            .and_then(|m| m.as_object())
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        AdapterMeta::from_map(&map, path)
+        AdapterMeta::from_map(&header.metadata().clone().unwrap_or_default(), path)
     }
 
-    /// Whether the adapter was trained on the GGUF at `model` (same size
-    /// and [`base_fingerprint`]).
-    pub fn fits(&self, model: &Path) -> bool {
-        base_identity(model).is_ok_and(|(_, size, fingerprint)| {
-            size == self.base_size && fingerprint == self.base_fingerprint
-        })
+    /// Fails unless the adapter was trained on the GGUF at `path` (same
+    /// size and [`base_fingerprint`]).
+    pub fn check_base(&self, path: &Path) -> Result<(), ModelError> {
+        let (name, size, fingerprint) = base_identity(path)?;
+        if size != self.base_size || fingerprint != self.base_fingerprint {
+            return Err(ModelError::Adapter(format!(
+                "the adapter was trained on {} ({} bytes, fingerprint {}), not on {} ({size} bytes, fingerprint {fingerprint})",
+                self.base_model, self.base_size, self.base_fingerprint, name
+            )));
+        }
+        Ok(())
     }
 
     fn to_map(&self) -> HashMap<String, String> {
@@ -329,17 +325,10 @@ impl Adapter {
         Ok(Some((a.clone(), b)))
     }
 
-    /// Fails unless this adapter was trained on the GGUF at `path` (same
-    /// size and [`base_fingerprint`]).
+    /// Fails unless this adapter was trained on the GGUF at `path`; see
+    /// [`AdapterMeta::check_base`].
     pub fn check_base(&self, path: &Path) -> Result<(), ModelError> {
-        let (name, size, fingerprint) = base_identity(path)?;
-        if size != self.meta.base_size || fingerprint != self.meta.base_fingerprint {
-            return Err(ModelError::Adapter(format!(
-                "the adapter was trained on {} ({} bytes, fingerprint {}), not on {} ({size} bytes, fingerprint {fingerprint})",
-                self.meta.base_model, self.meta.base_size, self.meta.base_fingerprint, name
-            )));
-        }
-        Ok(())
+        self.meta.check_base(path)
     }
 }
 

@@ -137,15 +137,16 @@ impl Head {
     /// Whether the head file at `path` reads as a head trained on
     /// `model_path`'s model.
     pub fn trained_on(path: &Path, model_path: &Path) -> bool {
-        let Some(head) = std::fs::read_to_string(path)
+        std::fs::read_to_string(path)
             .ok()
             .and_then(|text| serde_json::from_str::<Head>(&text).ok())
-        else {
-            return false;
-        };
-        crate::model::adapter::base_identity(model_path).is_ok_and(|(_, size, fingerprint)| {
-            head.base_size == size && head.base_fingerprint == fingerprint
-        })
+            .is_some_and(|head| head.base_is(model_path).unwrap_or(false))
+    }
+
+    /// Whether `model_path`'s model is the one this head was trained on.
+    fn base_is(&self, model_path: &Path) -> std::result::Result<bool, crate::model::ModelError> {
+        let (_, size, fingerprint) = crate::model::adapter::base_identity(model_path)?;
+        Ok(self.base_size == size && self.base_fingerprint == fingerprint)
     }
 
     /// Reads a head file and checks that it was trained on `model_path`'s
@@ -161,9 +162,7 @@ impl Head {
                 head.schema
             )));
         }
-        let (_, size, fingerprint) =
-            crate::model::adapter::base_identity(model_path).map_err(|e| fail(e.to_string()))?;
-        if head.base_size != size || head.base_fingerprint != fingerprint {
+        if !head.base_is(model_path).map_err(|e| fail(e.to_string()))? {
             return Err(fail(format!(
                 "trained on another model ({}), not {}",
                 head.base_model,
