@@ -10,7 +10,10 @@ the held-out groups opened from --opened-from on. Held-out rates divide by
 --held-out-cases (65: the dev cases, counting the one retrieval drops as a
 miss). The `logit` learner is the one rca ships (src/train/fusion.rs: one conditional
 logit per title regime, standardised features, L2 1, Adam); it reproduces
-train.json's out-of-fold figures.
+train.json's out-of-fold figures. `repo10`, `repo100` and `repo1000` fit,
+beside the shared logit, one per repository pulled towards it (penalty 10,
+100 or 1000 on the distance between their weights); a repository without
+training cases keeps the shared weights.
 
 With --ablate A,B,..., the logit is scored on the signals of the running
 version (FEATURES below) without the named ones, then with each of them added
@@ -30,7 +33,7 @@ held-out rank moved is listed: whether a change to the signals helps.
 With --risk KINDS (and --mirrors), a title-independent prior is added: how
 much more often culprits than the other retrieved candidates carry each token
 of a change (KINDS: subject words, the subject's component prefix, top
-directories, extensions and file count), learned per title regime on the
+directories, extensions and file count, trailer keys), learned per title regime on the
 training folds only, nested so that no case's column comes from a table that
 counted it; each candidate gets the mean of its tokens' smoothed log-ratios.
 
@@ -91,23 +94,43 @@ def metrics(ranks, total):
 
 # ---- learners: each maps groups to a scorer g -> scores ----
 
-def logit(groups, l2=1.0, iterations=300, rate=0.05):
+def logit(groups, l2=1.0, iterations=300, rate=0.05, prior=None, scale=None):
+    """The conditional logit; with `prior` (weights, and the `scale` they were fitted on) the
+    penalty pulls the weights towards the prior's instead of towards zero."""
     X = np.vstack([g["X"] for g in groups])
-    mu, sd = X.mean(0), X.std(0)
-    sd[sd == 0] = 1
+    if scale is None:
+        mu, sd = X.mean(0), X.std(0)
+        sd[sd == 0] = 1
+    else:
+        mu, sd = scale
     Z = [(g["X"] - mu) / sd for g in groups]
-    w, m, v = (np.zeros(X.shape[1]) for _ in range(3))
+    w0 = np.zeros(X.shape[1]) if prior is None else prior
+    w, m, v = w0.copy(), np.zeros_like(w0), np.zeros_like(w0)
     for t in range(1, iterations + 1):
         grad = np.zeros_like(w)
         for z, g in zip(Z, groups):
             s = z @ w
             p = np.exp(s - s.max())
             grad += z.T @ (p / p.sum()) - z[g["y"]]
-        grad = grad / len(groups) + l2 * w / len(groups)
+        grad = grad / len(groups) + l2 * (w - w0) / len(groups)
         m = 0.9 * m + 0.1 * grad
         v = 0.999 * v + 0.001 * grad ** 2
         w -= rate * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
-    return lambda g: ((g["X"] - mu) / sd) @ w
+    score = lambda g: ((g["X"] - mu) / sd) @ w
+    score.weights, score.scale = w, (mu, sd)
+    return score
+
+
+def per_repo(l2):
+    """The logit of all repositories, and one per repository pulled towards it with penalty
+    `l2` (a repository the training cases lack gets the shared weights)."""
+    def fit(groups):
+        shared = logit(groups)
+        repo = lambda g: g["case"].rsplit("-", 1)[0]
+        own = {r: logit([g for g in groups if repo(g) == r], l2=l2, prior=shared.weights,
+                        scale=shared.scale) for r in {repo(g) for g in groups}}
+        return lambda g: own.get(repo(g), shared)(g)
+    return fit
 
 
 def per_regime(fit):
@@ -194,7 +217,8 @@ def within_case(kind):
 
 
 LEARNERS = {"logit": per_regime(logit), "gbdt": lambda gs: gbdt(gs), "hybrid": hybrid,
-            "z": within_case("z"), "pct": within_case("pct")}
+            "z": within_case("z"), "pct": within_case("pct")} | {
+            f"repo{l2}": per_regime(per_repo(l2)) for l2 in (10, 100, 1000)}
 
 # ---- history signals, from the mirrors ----
 
@@ -259,10 +283,17 @@ class History:
 
 WORD = re.compile(r"[a-z][a-z0-9]+")
 PREFIX = re.compile(r"^([^:]{1,40}):\s*")
+# a "Key: value" or "Key Word:" line of a body: trailers, and the headings of review tools'
+# templates ("Differential Revision:", "Test Plan:")
+TRAILER = re.compile(r"^([A-Z][A-Za-z0-9-]{1,24}(?: [A-Za-z][A-Za-z0-9-]{1,24})?):(?:\s|$)", re.M)
 
 
-def change_tokens(subject, files, kinds):
+def change_tokens(kinds, subject, files, trailers=()):
     out = set()
+    if "trailers" in kinds:
+        # how the change landed: the keys of its trailers ("differential-revision",
+        # "reviewed-on", "tested-by", ...), or none at all
+        out |= {"t:" + k for k in trailers} or {"t:-"}
     prefix = PREFIX.match(subject.lower())
     if "subject" in kinds:
         out |= {"w:" + w for w in WORD.findall(subject.lower()[prefix.end() if prefix else 0:])}
@@ -279,9 +310,11 @@ def change_tokens(subject, files, kinds):
 
 
 def names(git_dir, ids):
-    """Subject and changed files of each commit, in halves where a snapshot lacks an object."""
+    """Subject, changed files and trailer keys of each commit, in halves where a snapshot lacks
+    an object."""
     out = subprocess.run(["git", "--git-dir", git_dir, "log", "--no-walk", "--stdin", "--name-only",
-                          "--format=%x00%H%x01%s"], input="\n".join(ids), capture_output=True,
+                          "--format=%x00%H%x01%s%x01%b%x01"],
+                         input="\n".join(ids), capture_output=True,
                          text=True, errors="replace")
     if out.returncode != 0:
         if len(ids) == 1:
@@ -289,9 +322,9 @@ def names(git_dir, ids):
         return names(git_dir, ids[:len(ids) // 2]) | names(git_dir, ids[len(ids) // 2:])
     found = {}
     for chunk in out.stdout.split("\0")[1:]:
-        head, _, files = chunk.partition("\n")
-        h, _, subject = head.partition("\1")
-        found[h] = (subject, [f for f in files.split("\n") if f])
+        h, subject, body, files = chunk.split("\1", 3)
+        keys = sorted({m.group(1).lower().replace(" ", "-") for m in TRAILER.finditer(body)})
+        found[h] = (subject, [f for f in files.split("\n") if f], keys)
     return found
 
 
@@ -311,7 +344,7 @@ def read_names(groups, mirrors):
 def add_tokens(groups, mirrors, kinds):
     known = read_names(groups, mirrors)
     for g in groups:
-        g["tokens"] = [change_tokens(*known.get(i, ("", [])), kinds) for i in g["ids"]]
+        g["tokens"] = [change_tokens(kinds, *known.get(i, ("", [], []))) for i in g["ids"]]
 
 
 def risk_table(groups, alpha=2.0, min_n=30):
@@ -470,7 +503,7 @@ def main():
     ap.add_argument("--leave-out", default="", help="comma-separated signals --recent drops")
     ap.add_argument("--later", action="store_true",
                     help="add evidence from later changes to the same files")
-    ap.add_argument("--risk", help="comma-separated token kinds of the prior: subject,prefix,dirs")
+    ap.add_argument("--risk", help="comma-separated token kinds of the prior: subject,prefix,dirs,trailers")
     ap.add_argument("--compare", nargs=2, metavar=("TRAIN2", "HELD_OUT2"),
                     help="groups of a second build to compare with, case by case")
     a = ap.parse_args()
@@ -500,13 +533,15 @@ def main():
         evaluate("logit", LEARNERS["logit"], train, held_out, a.held_out_cases)
         evaluate(f"logit + risk ({a.risk})", risk_learner, train, held_out, a.held_out_cases)
         return
-    for name in a.learners.split(","):
-        evaluate(name, LEARNERS[name], train, held_out, a.held_out_cases)
     if a.mirrors:
+        # the history signals; "without them" is the logit of the saved signals
         cache = {}
         add_history(train, a.mirrors, cache)
         add_history(held_out, a.mirrors, cache)
         evaluate_added(added_last(HISTORY, train), train, held_out, a.held_out_cases)
+        return
+    for name in a.learners.split(","):
+        evaluate(name, LEARNERS[name], train, held_out, a.held_out_cases)
 
 
 if __name__ == "__main__":
