@@ -411,13 +411,51 @@ impl Calibration {
     }
 
     /// Reads a calibration file; errors are input errors naming the file.
+    /// A map that is not monotone onto probabilities, or a curve point out
+    /// of range, is refused: an edited file must not report a confidence
+    /// of 300% or NaN.
     pub fn load(path: &Path) -> Result<Calibration> {
         let calibration: Calibration = crate::error::read_yaml(path, "calibration ", None)?;
+        let fail =
+            |what: String| crate::error::input(format!("calibration {}: {what}", path.display()));
         if calibration.schema != SCHEMA {
-            return Err(crate::error::input(format!(
-                "calibration {}: schema {:?}, expected {SCHEMA:?}",
-                path.display(),
+            return Err(fail(format!(
+                "schema {:?}, expected {SCHEMA:?}",
                 calibration.schema
+            )));
+        }
+        let probability = |p: f64| (0.0..=1.0).contains(&p);
+        match &calibration.map {
+            Map::Isotonic { knots } => {
+                if let Some([raw, p]) = knots
+                    .iter()
+                    .find(|[raw, p]| !probability(*raw) || !probability(*p))
+                {
+                    return Err(fail(format!(
+                        "the knot ({raw}, {p}) is not a pair of probabilities"
+                    )));
+                }
+                if knots
+                    .windows(2)
+                    .any(|w| w[1][0] < w[0][0] || w[1][1] < w[0][1])
+                {
+                    return Err(fail("the isotonic knots do not rise".into()));
+                }
+            }
+            Map::Platt { a, b } => {
+                if !(a.is_finite() && *a >= 0.0 && b.is_finite()) {
+                    return Err(fail(format!(
+                        "Platt a = {a}, b = {b}: a must be finite and at least 0, b finite"
+                    )));
+                }
+            }
+        }
+        if let Some(point) = calibration.curve.iter().find(|c| {
+            !probability(c.threshold) || !probability(c.coverage) || !probability(c.precision)
+        }) {
+            return Err(fail(format!(
+                "the curve point at threshold {} has a value outside [0, 1]",
+                point.threshold
             )));
         }
         Ok(calibration)

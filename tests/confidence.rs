@@ -201,6 +201,47 @@ fn a_calibration_for_another_ranker_is_refused() {
 }
 
 #[test]
+fn an_edited_calibration_out_of_range_is_refused() {
+    let fixture = build("tiny", true);
+    let bt = fixture.dir.path().join("bt");
+    synthetic_backtest(&bt, "heuristic");
+    let cal_path = fixture.dir.path().join("cal.yaml");
+    assert_eq!(calibrate(&bt, &cal_path, &[]).status.code(), Some(0));
+    let fitted: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&cal_path).unwrap()).unwrap();
+    let with = |cal: &Path| {
+        fixture.run(&[
+            "--fusion",
+            "built-in",
+            "--calibration",
+            cal.to_str().unwrap(),
+        ])
+    };
+    assert_eq!(
+        with(&cal_path).status.code(),
+        Some(0),
+        "the fitted file is accepted"
+    );
+    for (map, message) in [
+        ("{method: platt, a: .nan, b: 0}", "Platt a = NaN"),
+        ("{method: platt, a: -1, b: 0}", "at least 0"),
+        (
+            "{method: isotonic, knots: [[0.2, 0.1], [0.5, 3.0]]}",
+            "not a pair of probabilities",
+        ),
+        (
+            "{method: isotonic, knots: [[0.2, 0.6], [0.5, 0.3]]}",
+            "do not rise",
+        ),
+    ] {
+        let mut edited = fitted.clone();
+        edited["map"] = serde_yaml::from_str(map).unwrap();
+        std::fs::write(&cal_path, serde_yaml::to_string(&edited).unwrap()).unwrap();
+        assert_one_line_error(&with(&cal_path), 3, message);
+    }
+}
+
+#[test]
 fn calibrate_refuses_a_folder_that_is_not_a_backtest() {
     let dir = tempfile::tempdir().unwrap();
     let output = calibrate(dir.path(), Path::new("x.yaml"), &[]);
