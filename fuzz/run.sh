@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-300}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(codeowners maintainers owners cases config when gguf)
+[ ${#targets[@]} -gt 0 ] || targets=(codeowners maintainers owners cases config when gguf adapter learned)
 export RUSTC_BOOTSTRAP=1
 # git2's zlib-ng is built with cmake.
 command -v cmake >/dev/null || python3 -m pip install --quiet cmake

@@ -32,6 +32,8 @@ pub const ALL: &[(&str, Target)] = &[
     ("config", config),
     ("when", when),
     ("gguf", gguf),
+    ("adapter", adapter),
+    ("learned", learned),
 ];
 
 /// Separates the files of a multi-file input (`maintainers`, `owners`).
@@ -231,5 +233,44 @@ pub fn when(data: &[u8]) {
 pub fn gguf(data: &[u8]) {
     with_file("model.gguf", data, |path| {
         let _ = rca::model::read_gguf_metadata(path);
+    });
+}
+
+/// A LoRA adapter file (safetensors), read as `--adapter` reads it: the
+/// header alone (how rca picks a default adapter), then the whole file, and
+/// the scaled factors of every pair.
+pub fn adapter(data: &[u8]) {
+    use rca::model::adapter::{Adapter, AdapterMeta};
+    with_file("adapter.safetensors", data, |path| {
+        let _ = AdapterMeta::read(path);
+        if let Ok(adapter) = Adapter::load(path) {
+            assert!(adapter.meta.scale().is_finite());
+            for name in adapter.pairs.keys() {
+                let _ = adapter.scaled_pair(name);
+            }
+        }
+    });
+}
+
+/// What rca learned and reads back from files a user may edit: the bytes
+/// as a fusion (`--fusion`) and as a calibration (`--calibration`), each
+/// then used as an investigation uses it.
+pub fn learned(data: &[u8]) {
+    with_file("learned.yaml", data, |path| {
+        if let Ok(fusion) = rca::train::fusion::FusionFile::load(path) {
+            let _ = rca::train::fusion::fusion_id(&fusion);
+            let words: Vec<String> = ["macos", "build", "crash"].map(String::from).into();
+            let tokens = ["apple", ".mm", "metal"].map(String::from).into();
+            let (score, _) = fusion.associations.score(&words, &tokens);
+            assert!(score.is_finite());
+        }
+        if let Ok(calibration) = rca::calibrate::Calibration::load(path) {
+            for raw in [0.0, 0.37, 1.0] {
+                let p = calibration.apply(raw);
+                assert!((0.0..=1.0).contains(&p), "calibrated {raw} to {p}");
+            }
+            let _ = calibration.threshold_for_precision(0.9);
+            let _ = calibration.best_precision();
+        }
     });
 }

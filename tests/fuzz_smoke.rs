@@ -179,6 +179,8 @@ fn every_target_has_a_test_and_a_corpus() {
         "config",
         "when",
         "gguf",
+        "adapter",
+        "learned",
     ];
     for (name, _) in targets::ALL {
         assert!(tested.contains(name), "{name} has no smoke test");
@@ -219,6 +221,33 @@ fn when() {
 #[test]
 fn gguf() {
     smoke("gguf");
+}
+
+#[test]
+fn adapter() {
+    smoke("adapter");
+}
+
+#[test]
+fn learned() {
+    smoke("learned");
+}
+
+/// The seeds that stand for valid files load, so that mutations of them
+/// reach the code after the parse.
+#[test]
+fn the_valid_adapter_and_learned_seeds_load() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    let adapter =
+        rca::model::adapter::Adapter::load(&corpus.join("adapter/rank2-q-v.seed")).unwrap();
+    assert_eq!(adapter.pairs.len(), 2);
+    rca::train::fusion::FusionFile::load(&corpus.join("learned/fusion-small.yaml")).unwrap();
+    for method in ["platt", "isotonic"] {
+        rca::calibrate::Calibration::load(
+            &corpus.join(format!("learned/calibration-{method}.yaml")),
+        )
+        .unwrap();
+    }
 }
 
 /// The small GGUF seed is a complete header: the reader accepts it, so

@@ -18,7 +18,7 @@ lines() { sed -n "$1,$2p"; }
 sep() { printf '\001'; }
 
 rm -rf "$out"
-mkdir -p "$out"/{codeowners,maintainers,owners,cases,config,when,gguf}
+mkdir -p "$out"/{codeowners,maintainers,owners,cases,config,when,gguf,adapter,learned}
 
 # CODEOWNERS: IREE's and ExecuTorch's, plus the syntax they lack.
 show iree-org+iree .github/CODEOWNERS > "$out/codeowners/iree"
@@ -67,6 +67,12 @@ done < "$here/when-phrases"
 head -c 4096 "$gguf" > "$out/gguf/smollm2-head-4k"
 python3 "$here/gguf_seed.py" "$gguf" "$out/gguf/smollm2-small.seed" 256
 python3 "$here/gguf_seed.py" "$gguf" "$out/gguf/smollm2-small-aligned.seed" 64 64
+
+# Adapters: small safetensors files in rca's LoRA format. Learned files: a
+# fusion cut from models/fusion.yaml (its weights, three words' associations)
+# and two calibrations written by `rca calibrate` (Platt and isotonic).
+python3 "$here/adapter_seed.py" "$out/adapter"
+cp "$here"/learned/* "$out/learned/"
 
 # Inputs that crashed a target once (docs/fuzzing.md), kept as seeds.
 for dir in "$here"/regressions/*/; do
