@@ -291,6 +291,29 @@ fn train_refuses_bad_input_with_one_line_errors() {
     .unwrap();
     let output = investigate(&repo, end, &["--fusion", bad.to_str().unwrap()]);
     assert_one_line_error(&output, 3, "no weight for feature");
+    // the shipped fusion with one weight, then one lift, too large to score
+    let shipped: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/fusion.yaml"))
+            .unwrap(),
+    )
+    .unwrap();
+    let mut edited = shipped.clone();
+    edited["weights"]["symptom"]["age_1d"] = 1e300.into();
+    let mut lift = shipped.clone();
+    let (_, lifts) = lift["associations"]
+        .as_mapping_mut()
+        .unwrap()
+        .iter_mut()
+        .next()
+        .unwrap();
+    let (_, first) = lifts.as_mapping_mut().unwrap().iter_mut().next().unwrap();
+    *first = (-1e300).into();
+    for (file, message) in [(edited, "weight of \"age_1d\""), (lift, "association")] {
+        std::fs::write(&bad, serde_yaml::to_string(&file).unwrap()).unwrap();
+        let output = investigate(&repo, end, &["--fusion", bad.to_str().unwrap()]);
+        assert_one_line_error(&output, 3, message);
+        assert!(String::from_utf8_lossy(&output.stderr).contains("within ±1000000"));
+    }
 }
 
 /// `--lora` fine-tunes the real model on examples from the same replays

@@ -255,6 +255,10 @@ pub const BUILT_IN: &str = "built-in";
 /// The schema of a fusion file.
 pub const FUSION_SCHEMA: &str = "rca.fusion/1";
 
+/// The largest weight or association lift a fusion file may hold: fitted
+/// ones are below 100 (standardised features, lifts are log-ratios).
+pub const MAX_MAGNITUDE: f64 = 1e6;
+
 /// Learned fusion weights as `rca train` writes them (YAML).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct FusionFile {
@@ -296,6 +300,8 @@ impl FusionFile {
     }
 
     /// Reads and checks a fusion file; errors are one-line input errors.
+    /// Weights and lifts beyond [`MAX_MAGNITUDE`] are refused, so that no
+    /// score can overflow.
     pub fn load(path: &std::path::Path) -> anyhow::Result<Fusion> {
         let file: FusionFile = crate::error::read_yaml(path, "fusion ", None)?;
         let fail = |what: String| crate::error::input(format!("fusion {}: {what}", path.display()));
@@ -321,8 +327,11 @@ impl FusionFile {
                 w[k] = *named
                     .get(*name)
                     .ok_or_else(|| fail(format!("no weight for feature {name:?}")))?;
-                if !w[k].is_finite() {
-                    return Err(fail(format!("weight of {name:?} is not finite")));
+                if !(w[k].is_finite() && w[k].abs() <= MAX_MAGNITUDE) {
+                    return Err(fail(format!(
+                        "weight of {name:?} is {}: not a finite number within ±{MAX_MAGNITUDE}",
+                        w[k]
+                    )));
                 }
             }
             Ok(Weights(w))
@@ -330,11 +339,11 @@ impl FusionFile {
         if let Some((word, token)) = file.associations.0.iter().find_map(|(word, lifts)| {
             lifts
                 .iter()
-                .find(|(_, lift)| !lift.is_finite())
+                .find(|(_, lift)| !(lift.is_finite() && lift.abs() <= MAX_MAGNITUDE))
                 .map(|(token, _)| (word, token))
         }) {
             return Err(fail(format!(
-                "association {word:?} ↔ {token:?} is not finite"
+                "association {word:?} ↔ {token:?} is not a finite number within ±{MAX_MAGNITUDE}"
             )));
         }
         Ok(Fusion {
