@@ -78,8 +78,8 @@ def expand(groups, titles, mirrors, server, out):
                                            text=text[:300]))
         said = set(words(text))
         query = [w for w in words(answer) if w not in said]
-        docs = [words(s + " " + " ".join(f[:50])) for s, f, _ in
-                (known.get(i, ("", [], [])) for i in g["ids"])]
+        docs = [words(c.subject + " " + " ".join(c.files[:50]))
+                for c in (known.get(i, fs.UNKNOWN) for i in g["ids"])]
         s = np.array(bm25(query, docs))
         scores[g["case"]] = s
         ranks.append(1 + (s > s[g["y"]]).sum() + ((s == s[g["y"]]).sum() - 1) / 2)

@@ -55,7 +55,7 @@ import json
 import math
 import re
 import subprocess
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 
 import numpy as np
 
@@ -288,12 +288,18 @@ PREFIX = re.compile(r"^([^:]{1,40}):\s*")
 TRAILER = re.compile(r"^([A-Z][A-Za-z0-9-]{1,24}(?: [A-Za-z][A-Za-z0-9-]{1,24})?):(?:\s|$)", re.M)
 
 
-def change_tokens(kinds, subject, files, trailers=()):
+# What the studies read of a change: its subject, changed files and trailer keys.
+Change = namedtuple("Change", "subject files trailers")
+UNKNOWN = Change("", [], [])
+
+
+def change_tokens(kinds, change):
+    subject, files = change.subject, change.files
     out = set()
     if "trailers" in kinds:
         # how the change landed: the keys of its trailers ("differential-revision",
         # "reviewed-on", "tested-by", ...), or none at all
-        out |= {"t:" + k for k in trailers} or {"t:-"}
+        out |= {"t:" + k for k in change.trailers} or {"t:-"}
     prefix = PREFIX.match(subject.lower())
     if "subject" in kinds:
         out |= {"w:" + w for w in WORD.findall(subject.lower()[prefix.end() if prefix else 0:])}
@@ -310,8 +316,7 @@ def change_tokens(kinds, subject, files, trailers=()):
 
 
 def names(git_dir, ids):
-    """Subject, changed files and trailer keys of each commit, in halves where a snapshot lacks
-    an object."""
+    """Each commit's Change, in halves where a snapshot lacks an object."""
     out = subprocess.run(["git", "--git-dir", git_dir, "log", "--no-walk", "--stdin", "--name-only",
                           "--format=%x00%H%x01%s%x01%b%x01"],
                          input="\n".join(ids), capture_output=True,
@@ -324,12 +329,12 @@ def names(git_dir, ids):
     for chunk in out.stdout.split("\0")[1:]:
         h, subject, body, files = chunk.split("\1", 3)
         keys = sorted({m.group(1).lower().replace(" ", "-") for m in TRAILER.finditer(body)})
-        found[h] = (subject, [f for f in files.split("\n") if f], keys)
+        found[h] = Change(subject, [f for f in files.split("\n") if f], keys)
     return found
 
 
 def read_names(groups, mirrors):
-    """Subject and files of every candidate of the groups, from the mirrors."""
+    """The Change of every candidate of the groups, from the mirrors."""
     by_repo = defaultdict(set)
     for g in groups:
         by_repo[g["case"].split("-")[0]].update(g["ids"])
@@ -344,7 +349,7 @@ def read_names(groups, mirrors):
 def add_tokens(groups, mirrors, kinds):
     known = read_names(groups, mirrors)
     for g in groups:
-        g["tokens"] = [change_tokens(kinds, *known.get(i, ("", [], []))) for i in g["ids"]]
+        g["tokens"] = [change_tokens(kinds, known.get(i, UNKNOWN)) for i in g["ids"]]
 
 
 def risk_table(groups, alpha=2.0, min_n=30):
@@ -385,7 +390,7 @@ LATER = ["later_text", "later_subject", "later_count"]
 
 
 def later_signals(g, known, max_files=20):
-    files = [set(known.get(i, ("", []))[1]) for i in g["ids"]]
+    files = [set(known.get(i, UNKNOWN).files) for i in g["ids"]]
     files = [f if len(f) <= max_files else set() for f in files]
     column = {f: k for k, f in enumerate(sorted(set().union(*files)))}
     touches = np.zeros((len(files), max(len(column), 1)))

@@ -147,7 +147,8 @@ def main():
     known = fs.read_names(train + held, a.mirrors)
     kinds = a.tokens.split(",")
     for g in train + held:
-        g["tokens"] = [matching_tokens(*known.get(i, ("", [])), kinds) for i in g["ids"]]
+        changes = (known.get(i, fs.UNKNOWN) for i in g["ids"])
+        g["tokens"] = [matching_tokens(c.subject, c.files, kinds) for c in changes]
     print(f"{len(train)} training groups, {len(held)} held-out groups; dim {a.dim}, "
           f"{a.epochs} epochs, tokens {a.tokens}")
     if a.split:

@@ -188,25 +188,24 @@ fn abstains_below_min_confidence_with_exit_code_1() {
     assert_eq!(suspect_ids(&report).len(), 5, "suspects are still listed");
 
     // The text says how to narrow it, only when no team or path was named.
-    let text = |args: &[&str]| {
-        let output = fixture.run(args);
+    let text = |args: &[String]| {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = rca(&refs);
         assert_eq!(output.status.code(), Some(1));
         String::from_utf8(output.stdout).expect("UTF-8")
     };
-    let with_team = text(&["--min-confidence", "1.0"]);
+    let mut args = fixture.investigate_args();
+    args.extend(["--min-confidence".to_owned(), "1.0".to_owned()]);
+    let with_team = text(&args);
     assert!(with_team.contains("Not confident"), "{with_team}");
     assert!(!with_team.contains("Naming the paged team"), "{with_team}");
-    let mut args = fixture.investigate_args();
-    assert!(
-        args.contains(&"--team".to_owned()),
-        "the fixture names a team"
-    );
-    while let Some(team) = args.iter().position(|a| a == "--team") {
-        args.drain(team..team + 2);
-    }
-    args.extend(["--min-confidence".to_owned(), "1.0".to_owned()]);
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let without = String::from_utf8(rca(&refs).stdout).expect("UTF-8");
+    let team = args
+        .iter()
+        .position(|a| a == "--team")
+        .expect("the fixture names a team");
+    args.drain(team..team + 2);
+    assert!(!args.contains(&"--team".to_owned()), "one team");
+    let without = text(&args);
     assert!(
         without.contains("Naming the paged team (--team)"),
         "{without}"
