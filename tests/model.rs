@@ -545,3 +545,50 @@ fn next_token_logprobs_match_llama_cpp() {
     }
     eprintln!("largest log-probability gap to llama.cpp: {worst:.4} nats");
 }
+
+/// The fingerprint is remembered per path, size and modification time: a
+/// file changed in place under the same path is fingerprinted again.
+#[test]
+fn a_changed_model_file_is_fingerprinted_again() {
+    use rca::model::adapter::base_identity;
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy.gguf");
+    std::fs::copy(model_path(), &copy).unwrap();
+    let first = base_identity(&copy).unwrap();
+    assert_eq!(base_identity(&copy).unwrap(), first);
+    assert_eq!(
+        first.2,
+        base_identity(&model_path()).unwrap().2,
+        "same bytes"
+    );
+    // Same size, one letter of the organization's name in the header changed, and
+    // a later modification time.
+    let mut bytes = std::fs::read(&copy).unwrap();
+    let at = bytes
+        .windows(13)
+        .position(|w| w == b"HuggingFaceTB")
+        .expect("the header names the model");
+    bytes[at] = b'T';
+    std::fs::write(&copy, &bytes).unwrap();
+    // (set, so that a coarse file-system clock cannot hide the change)
+    let later =
+        std::fs::metadata(&copy).unwrap().modified().unwrap() + std::time::Duration::from_secs(10);
+    std::fs::File::options()
+        .write(true)
+        .open(&copy)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    let changed = base_identity(&copy).unwrap();
+    assert_eq!(changed.1, first.1, "same size");
+    assert_ne!(changed.2, first.2);
+    // Grown: another size.
+    std::fs::File::options()
+        .append(true)
+        .open(&copy)
+        .unwrap()
+        .write_all(&[0; 64])
+        .unwrap();
+    assert_eq!(base_identity(&copy).unwrap().1, first.1 + 64);
+}

@@ -343,7 +343,40 @@ const FINGERPRINT_DATA_BYTES: u64 = 1 << 20;
 /// metadata and tensor descriptions) and the first MiB of tensor data, as 16
 /// hex digits. Cheap for any model size, and different for any two GGUFs
 /// that differ in vocabulary, shapes, quantization or leading weights.
+///
+/// Remembered per path, size and modification time for the rest of the
+/// process: loading a judge checks the same GGUF for its default adapter,
+/// the adapter it loads, its head and the reproduce line, and each
+/// fingerprint reads the whole header (35–37 ms for the 135M, 104–109 ms for a
+/// 1.5B with a 151,936-token vocabulary).
 pub fn base_identity(path: &Path) -> Result<(String, u64, String), ModelError> {
+    type Seen = Vec<(
+        (std::path::PathBuf, u64, std::time::SystemTime),
+        (String, u64, String),
+    )>;
+    static SEEN: std::sync::Mutex<Seen> = std::sync::Mutex::new(Vec::new());
+    let key = std::fs::metadata(path)
+        .and_then(|m| Ok((path.to_path_buf(), m.len(), m.modified()?)))
+        .ok();
+    let seen = |key: &(std::path::PathBuf, u64, std::time::SystemTime)| {
+        let seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+        seen.iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, id)| id.clone())
+    };
+    if let Some(id) = key.as_ref().and_then(seen) {
+        return Ok(id);
+    }
+    let id = fingerprint(path)?;
+    if let Some(key) = key {
+        SEEN.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((key, id.clone()));
+    }
+    Ok(id)
+}
+
+fn fingerprint(path: &Path) -> Result<(String, u64, String), ModelError> {
     let file = gguf::open(path)?;
     let take = (file.content.tensor_data_offset + FINGERPRINT_DATA_BYTES).min(file.file_size);
     let mut reader = std::fs::File::open(path)
