@@ -626,6 +626,45 @@ fn the_mined_cases_replay_and_nothing_is_written() {
     );
 }
 
+/// A mined file names no mirror: given a folder of mirrors, the replay
+/// finds `owner+name/repo` from the file's `repo`, and says which folder it
+/// looked for when there is none.
+#[test]
+fn a_mined_file_replays_against_a_folder_of_mirrors() {
+    let planted = plant(true);
+    let output = mine(&planted, &[]);
+    assert_eq!(output.status.code(), Some(0));
+    let cases = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(cases.path(), &output.stdout).unwrap();
+    assert!(rca::cases::load(cases.path()).unwrap().mirror.is_none());
+    let mirrors = tempfile::tempdir().unwrap();
+    let backtest = |root: &Path| {
+        rca(&[
+            "backtest",
+            "--cases",
+            cases.path().to_str().unwrap(),
+            "--repo",
+            root.to_str().unwrap(),
+            "--format",
+            "json",
+        ])
+    };
+    let missing = backtest(mirrors.path());
+    assert_eq!(missing.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.contains("no mirror example+widgets/repo"),
+        "{stderr}"
+    );
+    std::fs::create_dir(mirrors.path().join("example+widgets")).unwrap();
+    std::fs::rename(
+        planted.dir.path().join("widgets"),
+        mirrors.path().join("example+widgets/repo"),
+    )
+    .unwrap();
+    assert_eq!(success_json(&backtest(mirrors.path()))["cases"], 4);
+}
+
 #[test]
 fn same_history_same_output() {
     let planted = plant(false);

@@ -197,20 +197,18 @@ pub fn summarize(results: &[CaseResult], info: &RunInfo<'_>) -> Summary {
 }
 
 /// The repository a cases file is replayed on: its mirror inside `root`
-/// when there is one, else `root` itself.
+/// when there is one (the file's `mirror`, else `owner+name` from its
+/// `repo`, as `rca cases mine` writes it), else `root` itself.
 pub fn repository_for(root: &Path, file: &CasesFile) -> Result<Repository> {
-    if let Some(mirror) = &file.mirror {
-        let candidate: PathBuf = root.join(mirror).join("repo");
-        if candidate.exists() {
-            return history::open(&candidate).map_err(|e| input(e.to_string()));
-        }
+    let mirror = file
+        .mirror
+        .clone()
+        .unwrap_or_else(|| file.repo.replace('/', "+"));
+    let candidate: PathBuf = root.join(&mirror).join("repo");
+    if candidate.exists() {
+        return history::open(&candidate).map_err(|e| input(e.to_string()));
     }
-    history::open(root).map_err(|e| {
-        input(match &file.mirror {
-            Some(m) => format!("{e}, and it holds no mirror {m}/repo"),
-            None => e.to_string(),
-        })
-    })
+    history::open(root).map_err(|e| input(format!("{e}, and it holds no mirror {mirror}/repo")))
 }
 
 /// Checks that every case's culprit exists, before anything runs.
