@@ -55,6 +55,7 @@ import json
 import math
 import re
 import subprocess
+import sys
 from collections import defaultdict, namedtuple
 
 import numpy as np
@@ -66,7 +67,11 @@ FEATURES = ["text_bm25", "subject_bm25", "path_bm25", "component", "log_age_days
             "exact_match", "association"]
 
 REPOS = {"dpdk": "DPDK+dpdk", "uboot": "u-boot+u-boot", "angle": "google+angle",
-         "iree": "iree-org+iree", "executorch": "pytorch+executorch"}
+         "iree": "iree-org+iree", "executorch": "pytorch+executorch",
+         # repositories no training run has seen, for a second held-out set
+         "dawn": "google+dawn", "frr": "FRRouting+frr", "ovs": "openvswitch+ovs",
+         "rdmacore": "linux-rdma+rdma-core", "sof": "thesofproject+sof", "spdk": "spdk+spdk",
+         "swiftshader": "google+swiftshader", "torchmlir": "llvm+torch-mlir"}
 
 
 def load(path, opened_from=None):
@@ -232,10 +237,17 @@ YEAR = 365 * 86400
 
 class History:
     def __init__(self, git_dir):
-        out = subprocess.run(["git", "--git-dir", git_dir, "log", "refs/heads/main", "--no-merges",
-                              "--since=2019-01-01", "--name-only",
-                              "--format=%x00%H%x01%ct%x01%ae%x01%B%x02"],
-                             capture_output=True, text=True, errors="replace", check=True).stdout
+        main = subprocess.run(["git", "--git-dir", git_dir, "symbolic-ref", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        log = ["git", "--git-dir", git_dir, "log", main, "--no-merges", "--since=2019-01-01",
+               "--name-only", "--format=%x00%H%x01%ct%x01%ae%x01%B%x02"]
+        run = subprocess.run(log, capture_output=True, text=True, errors="replace")
+        if run.returncode:
+            # a mirror without some large blobs: rename detection cannot read them
+            print(f"{git_dir}: {run.stderr.strip()}; read again without renames", file=sys.stderr)
+            run = subprocess.run(log + ["--no-renames"], capture_output=True, text=True,
+                                 errors="replace", check=True)
+        out = run.stdout
         self.commits = []
         for chunk in out.split("\0")[1:]:
             head, _, files = chunk.partition("\2")
