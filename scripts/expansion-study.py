@@ -26,7 +26,6 @@ import urllib.request
 from collections import Counter
 
 import numpy as np
-import yaml
 
 spec = importlib.util.spec_from_file_location(
     "fusion_study", os.path.join(os.path.dirname(os.path.abspath(__file__)), "fusion-study.py"))
@@ -72,8 +71,7 @@ def expand(groups, titles, mirrors, server, out):
     known = fs.read_names(groups, mirrors)
     scores, ranks, chance = {}, [], []
     for g in groups:
-        title, impact = titles[g["case"]]
-        text = title + (" " + impact if impact else "")
+        text = titles[g["case"]]
         answer = ask(server, PROMPT.format(project=PROJECTS[g["case"].rsplit("-", 1)[0]],
                                            text=text[:300]))
         said = set(words(text))
@@ -104,12 +102,10 @@ def main():
     ap.add_argument("--held-out-cases", type=int, default=65)
     ap.add_argument("--out", default="expansions.jsonl")
     a = ap.parse_args()
-    titles = {c["id"]: (c["title"], c.get("impact"))
-              for f in a.titles + a.held_out_titles for c in yaml.safe_load(open(f))["cases"]}
     train, held_out = fs.load(a.train), fs.load(a.held_out, a.opened_from)
     with open(a.out, "w") as out:
-        scores = expand(train, titles, a.mirrors, a.server, out)
-        scores |= expand(held_out, titles, a.mirrors, a.server, out)
+        scores = expand(train, fs.titles_of(a.titles), a.mirrors, a.server, out)
+        scores |= expand(held_out, fs.titles_of(a.held_out_titles), a.mirrors, a.server, out)
     column = lambda g: np.log1p(scores.get(g["case"], np.zeros(len(g["ids"]))))[:, None]
     train, held_out = ([fs.widen(g, column(g)) for g in gs] for gs in (train, held_out))
     fs.evaluate_added(fs.added_last(["expansion_bm25"], train), train, held_out, a.held_out_cases)

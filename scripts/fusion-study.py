@@ -345,6 +345,15 @@ def names(git_dir, ids):
     return found
 
 
+def titles_of(files):
+    """Case id -> title and impact, from the cases files of one set. Training
+    and development ids can be equal (`angle-12` names two different cases),
+    so each set is read on its own."""
+    import yaml
+    return {c["id"]: (c["title"] + " " + (c.get("impact") or "")).strip()
+            for f in files for c in yaml.safe_load(open(f))["cases"]}
+
+
 def read_names(groups, mirrors):
     """The Change of every candidate of the groups, from the mirrors."""
     by_repo = defaultdict(set)

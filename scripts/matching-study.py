@@ -32,7 +32,6 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 spec = importlib.util.spec_from_file_location("fs", Path(__file__).with_name("fusion-study.py"))
 fs = importlib.util.module_from_spec(spec)
@@ -140,8 +139,7 @@ def main():
     a = ap.parse_args()
     train, held = fs.load(a.train), fs.load(a.held_out, a.opened_from)
     for groups, files in ((train, a.titles), (held, a.held_out_titles)):
-        text = {c["id"]: c["title"] + " " + (c.get("impact") or "")
-                for f in files for c in yaml.safe_load(open(f))["cases"]}
+        text = fs.titles_of(files)
         for g in groups:
             g["words"] = words(text[g["case"]])
     known = fs.read_names(train + held, a.mirrors)
