@@ -68,7 +68,7 @@ FEATURES = ["text_bm25", "subject_bm25", "path_bm25", "component", "log_age_days
 
 REPOS = {"dpdk": "DPDK+dpdk", "uboot": "u-boot+u-boot", "angle": "google+angle",
          "iree": "iree-org+iree", "executorch": "pytorch+executorch",
-         # repositories no training run has seen, for a second held-out set
+         # repositories the shipped fusion never learned from, a second held-out set
          "dawn": "google+dawn", "frr": "FRRouting+frr", "ovs": "openvswitch+ovs",
          "rdmacore": "linux-rdma+rdma-core", "sof": "thesofproject+sof", "spdk": "spdk+spdk",
          "swiftshader": "google+swiftshader", "torchmlir": "llvm+torch-mlir"}
