@@ -160,6 +160,9 @@ struct MainLine {
     /// Pull-request number → lines (and merged-in commits) whose subject
     /// ends with `(#N)`, newest first.
     pulls: HashMap<u64, Vec<Oid>>,
+    /// Review number → commits whose `Differential Revision:` line names
+    /// it, newest first.
+    reviews: HashMap<u64, Vec<Oid>>,
     /// Every non-merge commit on the main line or brought in by a merge,
     /// with its committer time.
     commits: Vec<(Oid, Seconds)>,
@@ -172,11 +175,15 @@ impl MainLine {
         let mut lines = Vec::new();
         let mut landed_by = HashMap::new();
         let mut pulls: HashMap<u64, Vec<Oid>> = HashMap::new();
+        let mut reviews: HashMap<u64, Vec<Oid>> = HashMap::new();
         let mut commits = Vec::new();
         let mut note = |c: &git2::Commit<'_>| {
             let subject = String::from_utf8_lossy(c.summary_bytes().unwrap_or(b""));
             if let Some(n) = trailing_pull(&subject).or_else(|| text::merge_pull(&subject)) {
                 pulls.entry(n).or_default().push(c.id());
+            }
+            if let Some(n) = differential_revision(&String::from_utf8_lossy(c.message_bytes())) {
+                reviews.entry(n).or_default().push(c.id());
             }
             if c.parent_count() <= 1 {
                 commits.push((c.id(), c.committer().when().seconds()));
@@ -225,6 +232,7 @@ impl MainLine {
             landed_by,
             landed_at,
             pulls,
+            reviews,
             commits,
             bound,
         })
@@ -417,10 +425,11 @@ fn check(
     if culprit_at >= end {
         return Err(Dropped::CulpritOutsideWindow);
     }
-    let names = CulpritNames::new(
+    let mut names = CulpritNames::new(
         &culprit.to_string(),
         &String::from_utf8_lossy(culprit_commit.summary_bytes().unwrap_or(b"")),
     );
+    names.review = differential_revision(&String::from_utf8_lossy(culprit_commit.message_bytes()));
     let (title, impact) = if revert {
         revert_facts(&reason, &names)?
     } else {
@@ -459,17 +468,19 @@ fn resolve(
     fix: Oid,
 ) -> Result<Oid, Dropped> {
     let fix_at = main.landed_by.get(&fix).copied().unwrap_or(0);
+    let landed_before = |ids: &Vec<Oid>| {
+        ids.iter()
+            .copied()
+            .find(|id| *id != fix && main.landed_by.get(id).is_some_and(|&at| at >= fix_at))
+    };
     let mut found: Vec<Oid> = Vec::new();
     let mut unknown = 0;
     for target in targets {
         let id = match target {
             Target::Commit(text) => repo.find_commit_by_prefix(text).ok().map(|c| c.id()),
             // The newest commit with that number that landed before the fix.
-            Target::Pull(n) => main.pulls.get(n).and_then(|ids| {
-                ids.iter()
-                    .copied()
-                    .find(|id| *id != fix && main.landed_by.get(id).is_some_and(|&at| at >= fix_at))
-            }),
+            Target::Pull(n) => main.pulls.get(n).and_then(&landed_before),
+            Target::Review(n) => main.reviews.get(n).and_then(&landed_before),
         };
         match id {
             Some(id) if !found.contains(&id) => found.push(id),

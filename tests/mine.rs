@@ -813,6 +813,102 @@ fn landing_time_not_committer_date() {
     assert_eq!(json["report"]["dropped"]["culprit-too-old"], 1);
 }
 
+/// Phabricator-exported history: reverts name the review (`D123`) a change
+/// landed by, in the subject or in the body, and carry the export's
+/// boilerplate; a review number is resolved to the newest change that
+/// landed by it before the revert.
+#[test]
+fn phabricator_exported_reverts_are_mined() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = Builder::owned_by_all(&dir.path().join("exported"));
+    // An older change that landed by the same review number: not the target.
+    b.on_main(
+        "older",
+        1.0,
+        "core: first try at the route cache\n\nDifferential Revision: D1207\n",
+        "core/route.c",
+    );
+    let cache = b.on_main(
+        "cache",
+        2.0,
+        "core: cache the route table (#40)\n\nSummary: Caches it.\n\nReviewed By: someone\n\nDifferential Revision: D1207\n",
+        "core/route.c",
+    );
+    b.on_main("other", 3.0, "docs: note the cache\n", "docs/route.md");
+    let by_subject = b.on_main(
+        "by_subject",
+        4.0,
+        "Revert D1207: core: cache the route table (#42)\n\nSummary:\nPings time out on IPv6 hosts since this change.\n\nTest Plan: CI\n\nDifferential Revision: D1210\n\nPulled By: someone\n",
+        "core/route.c",
+    );
+    let parser = b.on_main(
+        "parser",
+        5.0,
+        "core: new option parser\n\nDifferential Revision: D1300\n",
+        "core/opts.c",
+    );
+    let by_body = b.on_main(
+        "by_body",
+        6.0,
+        "Back out \"core: new option parser\"\n\nSummary:\nThis diff reverts D1300\nDepends on D1290\n\nThe daemon crashes at start with an empty config.\n\nTest Plan: sandcastle\n\nDifferential Revision: D1311\n",
+        "core/opts.c",
+    );
+    let no_reason = b.on_main(
+        "no_reason",
+        7.0,
+        "Revert D1300\n\nDifferential Revision: D1320\n",
+        "core/opts.c",
+    );
+    b.finish(no_reason);
+    let repo = dir.path().join("exported").display().to_string();
+    let json = success_json(&rca(&[
+        "cases",
+        "mine",
+        "--repo",
+        &repo,
+        "--since",
+        "2024-03-02",
+        "--until",
+        "2024-03-31",
+        "--lookback",
+        "5d",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(json["report"]["seen"], serde_json::json!({"revert": 3}));
+    assert_eq!(
+        json["report"]["dropped"],
+        serde_json::json!({"revert-without-reason": 1})
+    );
+    let cases: Vec<(String, String, String)> = json["cases"]["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["root_cause"].as_str().unwrap().to_owned(),
+                c["fix"].as_str().unwrap().to_owned(),
+                c["title"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        cases,
+        [
+            (
+                cache.to_string(),
+                by_subject.to_string(),
+                "Pings time out on IPv6 hosts since this change.".to_owned()
+            ),
+            (
+                parser.to_string(),
+                by_body.to_string(),
+                "The daemon crashes at start with an empty config.".to_owned()
+            ),
+        ]
+    );
+}
+
 /// The replay goes by landing time too: a sub-tree pull that lands after the
 /// investigation opened, with dates from before it, stays out of the state
 /// investigated, and so does the fix it sits on; a commit dated before

@@ -267,6 +267,13 @@ fn revert_reasons_lose_their_boilerplate() {
         "\nReverts example/widgets#11\n\n---------\n\nCo-authored-by: A <a@b>\n"
     )));
     assert!(has_reason(&revert_reason("\nNumerical issues reported.\n")));
+    // A template's paragraphs go whole, however they wrap; so do
+    // Phabricator's trailers.
+    let template = "\nThis reverts commit a1b2c3d4.\n\nBroke the widget job.\n\n### Summary\n[PLEASE REMOVE] See the guidelines\nfor widget PRs.\n\n[PLEASE REMOVE] If this PR closes an issue, add a `Fixes\n#<issue-id>` line.\n\nPulled By: someone\n";
+    assert_eq!(revert_reason(template), "Broke the widget job.");
+    assert!(!has_reason(&revert_reason(
+        "\nThis reverts commit a1b2c3d4.\n\n[PLEASE REMOVE] See the guidelines\nfor widget PRs.\n"
+    )));
 }
 
 #[test]
@@ -404,4 +411,65 @@ fn classification_prefers_the_revert_form() {
         c("Reland \"net: x\"", "This reverts commit a1b2c3d4e5f6.\n"),
         None
     );
+}
+
+#[test]
+fn phabricator_exported_reverts() {
+    // Recognised as reverts; backing out a revert re-lands.
+    assert!(is_revert("Back out \"Add the widget cache\"", ""));
+    assert!(is_revert("Revert D1234: Add the widget cache", ""));
+    assert!(is_revert("Reverting D1234", ""));
+    assert!(!is_revert("Back out \"Revert D1234\"", ""));
+    assert!(is_git_revert_subject(
+        "Back out \"Add the widget cache\" (#7)"
+    ));
+    assert_eq!(
+        quoted_subject("Back out \"Add the widget cache\""),
+        Some("Add the widget cache")
+    );
+    // Targets: review numbers from the subject, then from the body.
+    let t = |s: &str, b: &str| revert_targets(s, b);
+    assert_eq!(
+        t("Revert D1234: Add the widget cache (#40)", ""),
+        vec![Target::Review(1234)]
+    );
+    assert_eq!(
+        t("Back out D11 and D12 (#41)", ""),
+        vec![Target::Review(11), Target::Review(12)]
+    );
+    assert_eq!(
+        t(
+            "Back out \"Add the widget cache\"",
+            "Summary:\nOriginal commit changeset: 5\n\nOriginal Phabricator Diff: D77\n"
+        ),
+        vec![Target::Review(77)]
+    );
+    assert_eq!(
+        t("Fix the cache", "This diff reverts D99\nDepends on D98\n"),
+        vec![Target::Review(99)]
+    );
+    // A commit or pull-request target still wins; "Depends on" names none.
+    assert_eq!(
+        t("Revert D5", "This reverts commit 0c1d2e3.\n"),
+        vec![Target::Commit("0c1d2e3".into())]
+    );
+    assert!(t("Add the widget cache", "Depends on D98\n").is_empty());
+    // The review a commit landed through.
+    assert_eq!(
+        differential_revision("x\n\nDifferential Revision: D4321\n"),
+        Some(4321)
+    );
+    assert_eq!(
+        differential_revision("x\n\nDifferential Revision: https://example.com/D55"),
+        Some(55)
+    );
+    assert_eq!(differential_revision("x\n\nSee D55 for more.\n"), None);
+    // A revert naming the review names the culprit (a leak guard).
+    let mut n = names();
+    n.review = Some(1234);
+    assert!(names_culprit("Regressed by D1234.", &n));
+    assert!(!names_culprit("Regressed by D12345.", &n));
+    // The export's boilerplate is no reason; the prose around it is.
+    let body = "Summary:\nThis diff reverts D1234\nDepends on D1200\n\nCrashes the widget demo on start.\n\nTest Plan: sandcastle\n\nDifferential Revision: D1300\n";
+    assert_eq!(revert_reason(body), "Crashes the widget demo on start.");
 }

@@ -40,6 +40,9 @@ pub enum Target {
     /// A pull-request number, to resolve to the commit whose subject ends
     /// with `(#N)`.
     Pull(u64),
+    /// A code-review number (`D12345`, Phabricator's), to resolve to the
+    /// commit whose `Differential Revision:` line names it.
+    Review(u64),
 }
 
 /// Splits a message into its subject (first line) and body.
@@ -98,8 +101,9 @@ fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> 
         .then(|| &text[prefix.len()..])
 }
 
-/// Whether a commit is a revert: its subject starts with "Revert", or its
-/// body says "This reverts" or starts a line with "Reverts ". A reland
+/// Whether a commit is a revert: its subject starts with "Revert" (or
+/// Phabricator's "Back out" and "Reverting D<n>"), or its body says "This
+/// reverts" or starts a line with "Reverts ". A reland
 /// (`Reapply "..."`, `Reland ...`, `Revert "Revert "...""`) restores a
 /// change rather than backing out a broken one, and is not.
 pub fn is_revert(subject: &str, body: &str) -> bool {
@@ -107,7 +111,16 @@ pub fn is_revert(subject: &str, body: &str) -> bool {
         return false;
     }
     let lower = subject.to_ascii_lowercase();
-    if lower.starts_with("revert ") || lower.starts_with("revert\"") || lower.starts_with("revert:")
+    if [
+        "revert ",
+        "revert\"",
+        "revert:",
+        "back out ",
+        "backout ",
+        "reverting d",
+    ]
+    .iter()
+    .any(|p| lower.starts_with(p))
     {
         return true;
     }
@@ -119,7 +132,8 @@ pub fn is_revert(subject: &str, body: &str) -> bool {
 }
 
 /// Whether a subject re-lands a reverted change: `Reland "..."`,
-/// `Re-land ...`, `Reapply "..."`, `[Reland] ...` or `Revert "Revert "...""`.
+/// `Re-land ...`, `Reapply "..."`, `[Reland] ...`, `Revert "Revert "...""`
+/// or `Back out "Revert ..."`.
 pub fn is_reland(subject: &str) -> bool {
     let lower = subject.trim_start().to_ascii_lowercase();
     [
@@ -131,23 +145,29 @@ pub fn is_reland(subject: &str) -> bool {
         "[re-land]",
         "revert \"revert ",
         "revert \"reapply ",
+        "back out \"revert ",
+        "back out \"back out ",
     ]
     .iter()
     .any(|p| lower.starts_with(p))
 }
 
 /// Whether a subject has the form git and GitHub give reverts:
-/// `Revert "<subject>"`.
+/// `Revert "<subject>"` (Phabricator's: `Back out "<subject>"`).
 pub fn is_git_revert_subject(subject: &str) -> bool {
     let lower = subject.to_ascii_lowercase();
-    lower.starts_with("revert \"") || lower.starts_with("revert '") || lower.starts_with("revert (")
+    ["revert \"", "revert '", "revert (", "back out \""]
+        .iter()
+        .any(|p| lower.starts_with(p))
 }
 
 /// The targets a revert names, most specific form first: commit ids from
 /// `This reverts commit <id>`; else pull requests from `Reverts #N`,
-/// `Reverts owner/repo#N`, `This reverts #N` or a pull-request URL; else the
-/// `(#N)` of the reverted subject quoted in the revert's own subject
-/// (`Revert "Add X (#1234)" (#1240)`: 1234, not the revert's own 1240).
+/// `Reverts owner/repo#N`, `This reverts #N` or a pull-request URL; else
+/// review numbers (`Revert D123: ...`, `This diff reverts D123`, `Original
+/// Phabricator Diff: D123`); else the `(#N)` of the reverted subject quoted
+/// in the revert's own subject (`Revert "Add X (#1234)" (#1240)`: 1234, not
+/// the revert's own 1240).
 pub fn revert_targets(subject: &str, body: &str) -> Vec<Target> {
     let body = unquoted(body);
     let lower = body.to_ascii_lowercase();
@@ -199,6 +219,10 @@ pub fn revert_targets(subject: &str, body: &str) -> Vec<Target> {
     if !pulls.is_empty() {
         return pulls;
     }
+    let reviews = review_targets(subject, &body);
+    if !reviews.is_empty() {
+        return reviews;
+    }
     let full = full_subject(subject, &body);
     if let Some(quoted) = quoted_subject(&full) {
         if let Some(n) = trailing_pull(quoted) {
@@ -234,6 +258,81 @@ fn pull_number(token: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
+/// The number of a review id `D123` (with trailing punctuation), or of a
+/// review URL ending in `/D123`.
+fn review_number(token: &str) -> Option<u64> {
+    let token = token.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+    let token = token.rsplit('/').next().unwrap_or(token);
+    let digits = token.strip_prefix('D')?;
+    if digits.is_empty() || digits.len() > 12 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The reviews a Phabricator-exported revert names: `Revert D123: ...`,
+/// `Revert D123 and D124`, `Reverting D123`, `Back out D123`, and in the body `This diff
+/// reverts D123`, `This diff is reverting D123`, `Original Phabricator
+/// Diff: D123`. `Depends on D123` names no target.
+fn review_targets(subject: &str, body: &str) -> Vec<Target> {
+    let mut reviews: Vec<Target> = Vec::new();
+    let mut add = |n: u64| {
+        if !reviews.contains(&Target::Review(n)) {
+            reviews.push(Target::Review(n));
+        }
+    };
+    let lower = subject.to_ascii_lowercase();
+    let rest = [
+        "revert of ",
+        "reverting ",
+        "revert ",
+        "back out ",
+        "backout ",
+    ]
+    .iter()
+    .find_map(|p| lower.starts_with(p).then(|| &subject[p.len()..]));
+    if let Some(rest) = rest {
+        // "D1", "D1: subject", "D1 and D2", "D1, D2: ..."
+        for word in rest.split_whitespace() {
+            if let Some(n) = review_number(word) {
+                add(n);
+                if word.ends_with(':') {
+                    break;
+                }
+            } else if !word.eq_ignore_ascii_case("and") {
+                break;
+            }
+        }
+    }
+    for line in body.lines() {
+        let line = line.trim();
+        let lower = line.to_ascii_lowercase();
+        let after = [
+            "this diff reverts ",
+            "this diff is reverting ",
+            "original phabricator diff:",
+        ]
+        .iter()
+        .find_map(|p| lower.starts_with(p).then(|| &line[p.len()..]));
+        if let Some(n) = after
+            .and_then(|a| a.split_whitespace().next())
+            .and_then(review_number)
+        {
+            add(n);
+        }
+    }
+    reviews
+}
+
+/// The review a commit landed through: the `D123` of its `Differential
+/// Revision:` line (an id or a URL), Phabricator's export.
+pub fn differential_revision(message: &str) -> Option<u64> {
+    message.lines().find_map(|line| {
+        let value = strip_prefix_ignore_case(line.trim(), "differential revision:")?;
+        value.split_whitespace().find_map(review_number)
+    })
+}
+
 /// GitHub cuts long squash subjects with "…" and moves the rest to the
 /// first body line, which starts with "…". Joins them back.
 fn full_subject(subject: &str, body: &str) -> String {
@@ -244,11 +343,11 @@ fn full_subject(subject: &str, body: &str) -> String {
     }
 }
 
-/// The reverted subject inside `Revert "..."`: from the first to the last
-/// double quote.
+/// The reverted subject inside `Revert "..."` (or `Back out "..."`): from
+/// the first to the last double quote.
 pub fn quoted_subject(subject: &str) -> Option<&str> {
     let lower = subject.to_ascii_lowercase();
-    if !lower.starts_with("revert") {
+    if !(lower.starts_with("revert") || lower.starts_with("back out")) {
         return None;
     }
     let start = subject.find('"')?;
@@ -663,6 +762,9 @@ pub struct CulpritNames {
     pub subjects: Vec<String>,
     /// Its pull-request number, when its subject ends with `(#N)`.
     pub pull: Option<u64>,
+    /// Its review number (`D123`), when its message has a `Differential
+    /// Revision:` line.
+    pub review: Option<u64>,
 }
 
 impl CulpritNames {
@@ -682,6 +784,7 @@ impl CulpritNames {
             id: id.to_ascii_lowercase(),
             subjects,
             pull,
+            review: None,
         }
     }
 }
@@ -694,9 +797,18 @@ fn normalize(text: &str) -> String {
 }
 
 /// Whether `text` names the culprit: a hex prefix of its id (7 digits or
-/// more), its subject, or its pull-request number.
+/// more), its subject, its pull-request number or its review number.
 pub fn names_culprit(text: &str, culprit: &CulpritNames) -> bool {
     let lower = normalize(text);
+    if let Some(n) = culprit.review {
+        let review = format!("d{n}");
+        if lower
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|t| t == review)
+        {
+            return true;
+        }
+    }
     let names_id = lower
         .split(|c: char| !c.is_ascii_alphanumeric())
         .any(|t| t.len() >= 7 && is_commit_id(t) && culprit.id.starts_with(t));
@@ -762,7 +874,7 @@ pub fn fix_impact(body: &str, culprit: &CulpritNames) -> Option<String> {
 }
 
 /// Trailer keys that end a message's prose (compared in lower case).
-const TRAILERS: [&str; 38] = [
+const TRAILERS: [&str; 42] = [
     "signed-off-by",
     "acked-by",
     "reviewed-by",
@@ -794,6 +906,10 @@ const TRAILERS: [&str; 38] = [
     "differential revision",
     "ghstack-source-id",
     "fbshipit-source-id",
+    "original commit changeset",
+    "original phabricator diff",
+    "reviewed by",
+    "pulled by",
     "reviewers",
     "subscribers",
     "tags",
@@ -821,16 +937,39 @@ fn is_trailer(line: &str) -> bool {
     lower.starts_with("cc @") || lower.starts_with("(cherry picked from commit")
 }
 
+/// Lines of Phabricator's exported reverts that say nothing of the
+/// symptom (the revert's target is read from them first).
+const PHABRICATOR_BOILERPLATE: [&str; 10] = [
+    "this diff reverts d",
+    "this diff is reverting d",
+    "depends on d",
+    "re-landing d",
+    "(the context such as a sandcastle job",
+    "here's the multisect link",
+    "here are the tasks that are relevant",
+    "we're generating a revert",
+    "if you believe this diff has been generated in error",
+    "bypass-github-export-checks",
+];
+
 /// The reason a revert gives, as prose, before cleaning: the body without
-/// the quoted original message, trailers, headings, code blocks, the
+/// the quoted original message, trailers, headings, code blocks, a test
+/// plan, a pull-request template's "[PLEASE REMOVE]" paragraphs,
+/// Phabricator's export boilerplate, the
 /// "This reverts commit ..." and "Reverts #N" boilerplate, and a leading
 /// "Reason for revert:". Empty when the revert gives no reason.
 pub fn revert_reason(body: &str) -> String {
     let mut lines: Vec<&str> = Vec::new();
     let mut first = true;
+    // Inside a pull-request template's "[PLEASE REMOVE] ..." paragraph,
+    // which runs to the next blank line.
+    let mut template = false;
     for line in body.lines() {
         let trimmed = line.trim();
-        if first && trimmed.is_empty() {
+        if trimmed.is_empty() {
+            template = false;
+        }
+        if template || (first && trimmed.is_empty()) {
             continue;
         }
         // GitHub's continuation of a cut subject.
@@ -840,7 +979,12 @@ pub fn revert_reason(body: &str) -> String {
         }
         first = false;
         let lower = trimmed.to_ascii_lowercase();
+        if lower.starts_with("[please remove]") {
+            template = true;
+            continue;
+        }
         if lower.starts_with("original change's description")
+            || lower.starts_with("test plan:")
             || trimmed.starts_with("```")
             || (trimmed.starts_with('#')
                 && lower.trim_start_matches('#').trim().starts_with("test"))
@@ -849,7 +993,7 @@ pub fn revert_reason(body: &str) -> String {
         }
         if trimmed.starts_with('>')
             || is_trailer(trimmed)
-            || lower.starts_with("[please remove]")
+            || PHABRICATOR_BOILERPLATE.iter().any(|p| lower.starts_with(p))
             || lower.starts_with("<insert reasoning here>")
             || trimmed.starts_with("<!--")
             || (trimmed.starts_with("##"))

@@ -18,7 +18,8 @@ pub use diff::DiffMatch;
 use crate::cases::Facts;
 use crate::history::Commit;
 use crate::mine::text::{
-    fixes_targets, is_reland, is_revert, quoted_subject, revert_targets, trailing_pull, Target,
+    differential_revision, fixes_targets, is_reland, is_revert, quoted_subject, revert_targets,
+    trailing_pull, Target,
 };
 use crate::ownership::Ownership;
 use crate::text;
@@ -333,10 +334,14 @@ fn named_areas(ownership: &Ownership, query: &Query) -> Vec<usize> {
 /// its old subject after its revert is not taken for the reverted one.
 fn follow_ups(commits: &[Commit], reverts: &[bool]) -> Vec<Vec<String>> {
     let mut by_pull: HashMap<u64, Vec<usize>> = HashMap::new();
+    let mut by_review: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut by_subject: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, c) in commits.iter().enumerate() {
         if let Some(n) = trailing_pull(&c.subject) {
             by_pull.entry(n).or_default().push(i);
+        }
+        if let Some(n) = differential_revision(&c.body) {
+            by_review.entry(n).or_default().push(i);
         }
         by_subject.entry(c.subject.as_str()).or_default().push(i);
     }
@@ -359,6 +364,7 @@ fn follow_ups(commits: &[Commit], reverts: &[bool]) -> Vec<Vec<String>> {
                 match target {
                     Target::Commit(id) => targets.extend(by_id_prefix(&id)),
                     Target::Pull(n) => targets.extend(by_pull.get(&n).into_iter().flatten()),
+                    Target::Review(n) => targets.extend(by_review.get(&n).into_iter().flatten()),
                 }
             }
             if let Some(quoted) = quoted_subject(&c.subject) {
@@ -732,6 +738,7 @@ mod tests {
         // after its revert "e".
         let commits: Vec<Commit> = [
             ("g", "Tune it", ""),
+            ("h", "Revert D77: Cache the widget (#50)", ""),
             (
                 "a",
                 "net: fix the ring",
@@ -742,6 +749,11 @@ mod tests {
             ("d", "Add the cache (#41)", ""),
             ("e", "Revert \"Tune it\"", ""),
             ("f", "Tune it", ""),
+            (
+                "i",
+                "Cache the widget",
+                "Summary: x\n\nDifferential Revision: D77",
+            ),
         ]
         .iter()
         .enumerate()
@@ -773,7 +785,9 @@ mod tests {
         assert_eq!(follow_ups("b"), (vec!["a0123456789a".to_owned()], 1.0));
         assert_eq!(follow_ups("d"), (vec!["c0123456789a".to_owned()], 1.0));
         assert_eq!(follow_ups("f"), (vec!["e0123456789a".to_owned()], 1.0));
-        for id in ["a", "c", "e", "g"] {
+        // A Phabricator-exported revert names the review the change landed by.
+        assert_eq!(follow_ups("i"), (vec!["h0123456789a".to_owned()], 1.0));
+        for id in ["a", "c", "e", "g", "h"] {
             assert_eq!(follow_ups(id), (vec![], 0.0), "{id}");
         }
     }
