@@ -472,4 +472,9 @@ fn phabricator_exported_reverts() {
     // The export's boilerplate is no reason; the prose around it is.
     let body = "Summary:\nThis diff reverts D1234\nDepends on D1200\n\nCrashes the widget demo on start.\n\nTest Plan: sandcastle\n\nDifferential Revision: D1300\n";
     assert_eq!(revert_reason(body), "Crashes the widget demo on start.");
+    let body = "Summary:\nX-link: https://example.com/widgets/pull/8\n\nThe widget demo hangs.\n\nOriginal commit changeset: 0c1d2e3f\n\nOriginal Phabricator Diff: D77\n\n(Note: this ignores all push blocking failures!)\n";
+    assert_eq!(revert_reason(body), "The widget demo hangs.");
+    // An automatic bisection's blame names a change; its test list stays.
+    let body = "Summary:\nThis diff is reverting D77\nD76: Cache the widget by someone has been identified to be causing the following test or build failures:\n\nTests affected:\n- widget_test\n";
+    assert_eq!(revert_reason(body), "widget_test");
 }

@@ -874,7 +874,7 @@ pub fn fix_impact(body: &str, culprit: &CulpritNames) -> Option<String> {
 }
 
 /// Trailer keys that end a message's prose (compared in lower case).
-const TRAILERS: [&str; 42] = [
+const TRAILERS: [&str; 43] = [
     "signed-off-by",
     "acked-by",
     "reviewed-by",
@@ -910,6 +910,7 @@ const TRAILERS: [&str; 42] = [
     "original phabricator diff",
     "reviewed by",
     "pulled by",
+    "x-link",
     "reviewers",
     "subscribers",
     "tags",
@@ -939,7 +940,9 @@ fn is_trailer(line: &str) -> bool {
 
 /// Lines of Phabricator's exported reverts that say nothing of the
 /// symptom (the revert's target is read from them first).
-const PHABRICATOR_BOILERPLATE: [&str; 10] = [
+const PHABRICATOR_BOILERPLATE: [&str; 12] = [
+    "(note: this ignores all push blocking failures!)",
+    "tests affected:",
     "this diff reverts d",
     "this diff is reverting d",
     "depends on d",
@@ -951,6 +954,20 @@ const PHABRICATOR_BOILERPLATE: [&str; 10] = [
     "if you believe this diff has been generated in error",
     "bypass-github-export-checks",
 ];
+
+/// A line of Phabricator's export that says nothing of the symptom: the
+/// boilerplate above, or an automatic bisection's blame, `D123: <another
+/// change's subject> by <author> has been identified to be causing the
+/// following test or build failures:`, which names a change, not a symptom.
+fn is_phabricator_boilerplate(lower: &str) -> bool {
+    PHABRICATOR_BOILERPLATE.iter().any(|p| lower.starts_with(p))
+        || (lower.starts_with('d')
+            && lower[1..]
+                .split(':')
+                .next()
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            && lower.contains("has been identified to be causing"))
+}
 
 /// The reason a revert gives, as prose, before cleaning: the body without
 /// the quoted original message, trailers, headings, code blocks, a test
@@ -993,7 +1010,7 @@ pub fn revert_reason(body: &str) -> String {
         }
         if trimmed.starts_with('>')
             || is_trailer(trimmed)
-            || PHABRICATOR_BOILERPLATE.iter().any(|p| lower.starts_with(p))
+            || is_phabricator_boilerplate(&lower)
             || lower.starts_with("<insert reasoning here>")
             || trimmed.starts_with("<!--")
             || (trimmed.starts_with("##"))
