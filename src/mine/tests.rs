@@ -267,6 +267,10 @@ fn revert_reasons_lose_their_boilerplate() {
         "\nReverts example/widgets#11\n\n---------\n\nCo-authored-by: A <a@b>\n"
     )));
     assert!(has_reason(&revert_reason("\nNumerical issues reported.\n")));
+    // A squashed pull request repeats the revert's subject: no reason.
+    assert!(!has_reason(&revert_reason(
+        "\nRevert \"Fix the crash in the widget (#12)\"\n\nThis reverts commit a1b2c3d4.\n"
+    )));
     // A template's paragraphs go whole, however they wrap; so do
     // Phabricator's trailers.
     let template = "\nThis reverts commit a1b2c3d4.\n\nBroke the widget job.\n\n### Summary\n[PLEASE REMOVE] See the guidelines\nfor widget PRs.\n\n[PLEASE REMOVE] If this PR closes an issue, add a `Fixes\n#<issue-id>` line.\n\nPulled By: someone\n";

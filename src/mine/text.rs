@@ -989,8 +989,9 @@ pub fn revert_reason(body: &str) -> String {
         if template || (first && trimmed.is_empty()) {
             continue;
         }
-        // GitHub's continuation of a cut subject.
-        if first && trimmed.starts_with('…') {
+        // GitHub's continuation of a cut subject, or the subject again
+        // (a squashed pull request's title, `Revert "..."`).
+        if first && (trimmed.starts_with('…') || is_git_revert_subject(trimmed)) {
             first = false;
             continue;
         }
