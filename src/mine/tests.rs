@@ -423,6 +423,7 @@ fn phabricator_exported_reverts() {
     assert!(is_revert("Back out \"Add the widget cache\"", ""));
     assert!(is_revert("Revert D1234: Add the widget cache", ""));
     assert!(is_revert("Reverting D1234", ""));
+    assert!(!is_revert("Reverting defaults on error", ""));
     assert!(!is_revert("Back out \"Revert D1234\"", ""));
     assert!(is_git_revert_subject(
         "Back out \"Add the widget cache\" (#7)"

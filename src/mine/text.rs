@@ -111,16 +111,17 @@ pub fn is_revert(subject: &str, body: &str) -> bool {
         return false;
     }
     let lower = subject.to_ascii_lowercase();
-    if [
-        "revert ",
-        "revert\"",
-        "revert:",
-        "back out ",
-        "backout ",
-        "reverting d",
-    ]
-    .iter()
-    .any(|p| lower.starts_with(p))
+    if ["revert ", "revert\"", "revert:", "back out ", "backout "]
+        .iter()
+        .any(|p| lower.starts_with(p))
+    {
+        return true;
+    }
+    // "Reverting D123", not "Reverting state on error".
+    if strip_prefix_ignore_case(subject, "reverting ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(review_number)
+        .is_some()
     {
         return true;
     }
