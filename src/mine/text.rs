@@ -103,9 +103,9 @@ fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> 
 
 /// Whether a commit is a revert: its subject starts with "Revert" (or
 /// Phabricator's "Back out" and "Reverting D<n>"), or its body says "This
-/// reverts" or starts a line with "Reverts ". A reland
-/// (`Reapply "..."`, `Reland ...`, `Revert "Revert "...""`) restores a
-/// change rather than backing out a broken one, and is not.
+/// reverts" or starts a line with "Reverts ". A reland (`Reapply "..."`,
+/// `Reland ...`, `Revert "Revert "...""`) restores a change rather than
+/// backing out a broken one, and is not.
 pub fn is_revert(subject: &str, body: &str) -> bool {
     if is_reland(subject) {
         return false;
@@ -272,9 +272,9 @@ fn review_number(token: &str) -> Option<u64> {
 }
 
 /// The reviews a Phabricator-exported revert names: `Revert D123: ...`,
-/// `Revert D123 and D124`, `Reverting D123`, `Back out D123`, and in the body `This diff
-/// reverts D123`, `This diff is reverting D123`, `Original Phabricator
-/// Diff: D123`. `Depends on D123` names no target.
+/// `Revert D123 and D124`, `Reverting D123`, `Back out D123`, and in the
+/// body `This diff reverts D123`, `This diff is reverting D123`, `Original
+/// Phabricator Diff: D123`. `Depends on D123` names no target.
 fn review_targets(subject: &str, body: &str) -> Vec<Target> {
     let mut reviews: Vec<Target> = Vec::new();
     let mut add = |n: u64| {
@@ -282,7 +282,6 @@ fn review_targets(subject: &str, body: &str) -> Vec<Target> {
             reviews.push(Target::Review(n));
         }
     };
-    let lower = subject.to_ascii_lowercase();
     let rest = [
         "revert of ",
         "reverting ",
@@ -291,7 +290,7 @@ fn review_targets(subject: &str, body: &str) -> Vec<Target> {
         "backout ",
     ]
     .iter()
-    .find_map(|p| lower.starts_with(p).then(|| &subject[p.len()..]));
+    .find_map(|p| strip_prefix_ignore_case(subject, p));
     if let Some(rest) = rest {
         // "D1", "D1: subject", "D1 and D2", "D1, D2: ..."
         for word in rest.split_whitespace() {
@@ -306,15 +305,13 @@ fn review_targets(subject: &str, body: &str) -> Vec<Target> {
         }
     }
     for line in body.lines() {
-        let line = line.trim();
-        let lower = line.to_ascii_lowercase();
         let after = [
             "this diff reverts ",
             "this diff is reverting ",
             "original phabricator diff:",
         ]
         .iter()
-        .find_map(|p| lower.starts_with(p).then(|| &line[p.len()..]));
+        .find_map(|p| strip_prefix_ignore_case(line.trim(), p));
         if let Some(n) = after
             .and_then(|a| a.split_whitespace().next())
             .and_then(review_number)
@@ -971,11 +968,11 @@ fn is_phabricator_boilerplate(lower: &str) -> bool {
 }
 
 /// The reason a revert gives, as prose, before cleaning: the body without
-/// the quoted original message, trailers, headings, code blocks, a test
-/// plan, a pull-request template's "[PLEASE REMOVE]" paragraphs,
-/// Phabricator's export boilerplate, the
-/// "This reverts commit ..." and "Reverts #N" boilerplate, and a leading
-/// "Reason for revert:". Empty when the revert gives no reason.
+/// the quoted original message, the revert's subject repeated, trailers,
+/// headings, code blocks, a test plan, a pull-request template's "[PLEASE
+/// REMOVE]" paragraphs, Phabricator's export boilerplate, the "This
+/// reverts commit ..." and "Reverts #N" boilerplate, and a leading "Reason
+/// for revert:". Empty when the revert gives no reason.
 pub fn revert_reason(body: &str) -> String {
     let mut lines: Vec<&str> = Vec::new();
     let mut first = true;
