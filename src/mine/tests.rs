@@ -267,6 +267,12 @@ fn revert_reasons_lose_their_boilerplate() {
         "\nReverts example/widgets#11\n\n---------\n\nCo-authored-by: A <a@b>\n"
     )));
     assert!(has_reason(&revert_reason("\nNumerical issues reported.\n")));
+    // A merge bot's revert: the reason is what follows "due to".
+    let bot = "\nThis reverts commit a1b2c3d4.\n\nReverted https://github.com/o/widgets/pull/163 on behalf of https://github.com/someone due to Sorry but this fails lint on trunk: [job](https://ci.example.com/1) ([comment](https://github.com/o/widgets/pull/163#issuecomment-1))\n";
+    assert_eq!(
+        revert_facts(&revert_reason(bot), &names()).unwrap().0,
+        "Sorry but this fails lint on trunk"
+    );
     // A squashed pull request repeats the revert's subject: no reason.
     assert!(!has_reason(&revert_reason(
         "\nRevert \"Fix the crash in the widget (#12)\"\n\nThis reverts commit a1b2c3d4.\n"

@@ -1026,7 +1026,7 @@ pub fn revert_reason(body: &str) -> String {
     }
     let text = lines.join(" ");
     let text = remove_revert_boilerplate(&text);
-    let text = text.trim();
+    let text = merge_bot_reason(text.trim());
     // "Reason for revert: X", "Reason to revert: X", "Reason: X",
     // "Summary: X".
     let lower = text.to_ascii_lowercase();
@@ -1038,6 +1038,20 @@ pub fn revert_reason(body: &str) -> String {
             .unwrap_or(text),
     };
     strip_connectives(text.trim()).to_owned()
+}
+
+/// The reason of a merge bot's revert, `Reverted <pull request> on behalf
+/// of <user> due to <reason> ([comment](...))`: what follows "due to" (the
+/// comment link goes with the other links when the title is cleaned).
+fn merge_bot_reason(text: &str) -> &str {
+    let lower = text.to_ascii_lowercase();
+    if !lower.starts_with("reverted ") {
+        return text;
+    }
+    match (lower.find(" on behalf of "), lower.find(" due to ")) {
+        (Some(by), Some(due)) if by < due => &text[due + " due to ".len()..],
+        _ => text,
+    }
 }
 
 /// Removes "This reverts commit <id>[, reversing changes made to <id>]."
