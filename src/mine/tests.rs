@@ -430,6 +430,9 @@ fn phabricator_exported_reverts() {
     assert!(is_revert("Revert D1234: Add the widget cache", ""));
     assert!(is_revert("Reverting D1234", ""));
     assert!(!is_revert("Reverting defaults on error", ""));
+    // Reverting a reland backs out a broken change again.
+    assert!(is_revert("Revert \"Reapply \"Add the widget cache\"\"", ""));
+    assert!(!is_reland("Revert \"Reapply \"Add the widget cache\"\""));
     assert!(!is_revert("Back out \"Revert D1234\"", ""));
     assert!(is_git_revert_subject(
         "Back out \"Add the widget cache\" (#7)"

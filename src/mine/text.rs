@@ -134,7 +134,8 @@ pub fn is_revert(subject: &str, body: &str) -> bool {
 
 /// Whether a subject re-lands a reverted change: `Reland "..."`,
 /// `Re-land ...`, `Reapply "..."`, `[Reland] ...`, `Revert "Revert "...""`
-/// or `Back out "Revert ..."`.
+/// or `Back out "Revert ..."`. `Revert "Reapply ..."` and `Revert "Reland
+/// ..."` back the reland out again, and are reverts.
 pub fn is_reland(subject: &str) -> bool {
     let lower = subject.trim_start().to_ascii_lowercase();
     [
@@ -145,7 +146,6 @@ pub fn is_reland(subject: &str) -> bool {
         "[reland]",
         "[re-land]",
         "revert \"revert ",
-        "revert \"reapply ",
         "back out \"revert ",
         "back out \"back out ",
     ]
