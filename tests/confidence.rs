@@ -5,7 +5,7 @@ mod common;
 
 use common::{assert_one_line_error, build, json, rca, success_json, suspect_ids};
 use rca::calibrate::Calibration;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 fn backtest(fixture: &common::Fixture, extra: &[&str]) -> std::process::Output {
     let mut args = vec![
@@ -94,6 +94,16 @@ fn synthetic_backtest(dir: &Path, ranker: &str) {
     .unwrap();
 }
 
+/// A fixture with a synthetic backtest folder `bt` beside it, and where its
+/// calibration is to go.
+fn backtested(name: &str, ranker: &str) -> (common::Fixture, PathBuf, PathBuf) {
+    let fixture = build(name, true);
+    let bt = fixture.dir.path().join("bt");
+    synthetic_backtest(&bt, ranker);
+    let cal_path = fixture.dir.path().join("cal.yaml");
+    (fixture, bt, cal_path)
+}
+
 /// `rca calibrate --from bt --out cal` with extra flags.
 fn calibrate(bt: &Path, cal: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec![
@@ -109,10 +119,7 @@ fn calibrate(bt: &Path, cal: &Path, extra: &[&str]) -> std::process::Output {
 
 #[test]
 fn calibrate_fits_the_known_answer_and_investigate_uses_it() {
-    let fixture = build("codeowners-monorepo", true);
-    let bt = fixture.dir.path().join("bt");
-    synthetic_backtest(&bt, "heuristic");
-    let cal_path = fixture.dir.path().join("cal.yaml");
+    let (fixture, bt, cal_path) = backtested("codeowners-monorepo", "heuristic");
     for method in ["isotonic", "platt"] {
         let output = calibrate(&bt, &cal_path, &["--method", method, "--format", "json"]);
         let report = success_json(&output);
@@ -190,10 +197,7 @@ fn calibrate_fits_the_known_answer_and_investigate_uses_it() {
 
 #[test]
 fn a_calibration_for_another_ranker_is_refused() {
-    let fixture = build("tiny", true);
-    let bt = fixture.dir.path().join("bt");
-    synthetic_backtest(&bt, "llm");
-    let cal_path = fixture.dir.path().join("cal.yaml");
+    let (fixture, bt, cal_path) = backtested("tiny", "llm");
     let output = calibrate(&bt, &cal_path, &[]);
     assert_eq!(output.status.code(), Some(0));
     let output = fixture.run(&["--calibration", cal_path.to_str().unwrap()]);
@@ -202,10 +206,7 @@ fn a_calibration_for_another_ranker_is_refused() {
 
 #[test]
 fn an_edited_calibration_out_of_range_is_refused() {
-    let fixture = build("tiny", true);
-    let bt = fixture.dir.path().join("bt");
-    synthetic_backtest(&bt, "heuristic");
-    let cal_path = fixture.dir.path().join("cal.yaml");
+    let (fixture, bt, cal_path) = backtested("tiny", "heuristic");
     assert_eq!(calibrate(&bt, &cal_path, &[]).status.code(), Some(0));
     let fitted: serde_yaml::Value =
         serde_yaml::from_str(&std::fs::read_to_string(&cal_path).unwrap()).unwrap();

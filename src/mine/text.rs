@@ -798,19 +798,12 @@ fn normalize(text: &str) -> String {
 /// more), its subject, its pull-request number or its review number.
 pub fn names_culprit(text: &str, culprit: &CulpritNames) -> bool {
     let lower = normalize(text);
-    if let Some(n) = culprit.review {
-        let review = format!("d{n}");
-        if lower
-            .split(|c: char| !c.is_ascii_alphanumeric())
-            .any(|t| t == review)
-        {
-            return true;
-        }
-    }
-    let names_id = lower
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .any(|t| t.len() >= 7 && is_commit_id(t) && culprit.id.starts_with(t));
-    if names_id {
+    let review = culprit.review.map(|n| format!("d{n}"));
+    let names_token = lower.split(|c: char| !c.is_ascii_alphanumeric()).any(|t| {
+        review.as_deref() == Some(t)
+            || (t.len() >= 7 && is_commit_id(t) && culprit.id.starts_with(t))
+    });
+    if names_token {
         return true;
     }
     if culprit.subjects.iter().any(|s| lower.contains(s.as_str())) {
@@ -957,13 +950,11 @@ const PHABRICATOR_BOILERPLATE: [&str; 12] = [
 /// boilerplate above, or an automatic bisection's blame, `D123: <another
 /// change's subject> by <author> has been identified to be causing the
 /// following test or build failures:`, which names a change, not a symptom.
-fn is_phabricator_boilerplate(lower: &str) -> bool {
+fn is_phabricator_boilerplate(line: &str, lower: &str) -> bool {
     PHABRICATOR_BOILERPLATE.iter().any(|p| lower.starts_with(p))
-        || (lower.starts_with('d')
-            && lower[1..]
-                .split(':')
-                .next()
-                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        || (line
+            .split_once(':')
+            .is_some_and(|(id, _)| review_number(id).is_some())
             && lower.contains("has been identified to be causing"))
 }
 
@@ -1009,7 +1000,7 @@ pub fn revert_reason(body: &str) -> String {
         }
         if trimmed.starts_with('>')
             || is_trailer(trimmed)
-            || is_phabricator_boilerplate(&lower)
+            || is_phabricator_boilerplate(trimmed, &lower)
             || lower.starts_with("<insert reasoning here>")
             || trimmed.starts_with("<!--")
             || (trimmed.starts_with("##"))

@@ -350,28 +350,21 @@ const FINGERPRINT_DATA_BYTES: u64 = 1 << 20;
 /// fingerprint reads the whole header (35–37 ms for the 135M, 104–109 ms for a
 /// 1.5B with a 151,936-token vocabulary).
 pub fn base_identity(path: &Path) -> Result<(String, u64, String), ModelError> {
-    type Seen = Vec<(
-        (std::path::PathBuf, u64, std::time::SystemTime),
-        (String, u64, String),
-    )>;
-    static SEEN: std::sync::Mutex<Seen> = std::sync::Mutex::new(Vec::new());
+    type Key = (std::path::PathBuf, u64, std::time::SystemTime);
+    type Identity = (String, u64, String);
+    static SEEN: std::sync::Mutex<Vec<(Key, Identity)>> = std::sync::Mutex::new(Vec::new());
+    let seen = || SEEN.lock().unwrap_or_else(|e| e.into_inner());
     let key = std::fs::metadata(path)
         .and_then(|m| Ok((path.to_path_buf(), m.len(), m.modified()?)))
         .ok();
-    let seen = |key: &(std::path::PathBuf, u64, std::time::SystemTime)| {
-        let seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
-        seen.iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, id)| id.clone())
-    };
-    if let Some(id) = key.as_ref().and_then(seen) {
-        return Ok(id);
+    if let Some(key) = &key {
+        if let Some((_, id)) = seen().iter().find(|(k, _)| k == key) {
+            return Ok(id.clone());
+        }
     }
     let id = fingerprint(path)?;
     if let Some(key) = key {
-        SEEN.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((key, id.clone()));
+        seen().push((key, id.clone()));
     }
     Ok(id)
 }
