@@ -15,7 +15,6 @@ fusion-study.py does. Prints how well the expansion alone ranks the culprit
 (against chance) and the logit without and with it. Needs numpy and pyyaml;
 the titles of training cases come from `rca cases mine` (same case ids).
 """
-import argparse
 import importlib.util
 import json
 import math
@@ -65,13 +64,13 @@ def bm25(query, docs, k1=1.2, b=0.75):
     return scores
 
 
-def expand(groups, titles, mirrors, server, out):
+def expand(groups, mirrors, server, out):
     """Expansion scores of every symptom group's candidates; the culprit's rank by them alone."""
     groups = [g for g in groups if g["regime"] == "symptom"]
     known = fs.read_names(groups, mirrors)
     scores, ranks, chance = {}, [], []
     for g in groups:
-        text = titles[g["case"]]
+        text = g["title"]
         answer = ask(server, PROMPT.format(project=PROJECTS[g["case"].rsplit("-", 1)[0]],
                                            text=text[:300]))
         said = set(words(text))
@@ -91,21 +90,14 @@ def expand(groups, titles, mirrors, server, out):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--train", required=True)
-    ap.add_argument("--held-out", required=True)
-    ap.add_argument("--titles", nargs="+", required=True)
-    ap.add_argument("--held-out-titles", nargs="+", required=True)
-    ap.add_argument("--mirrors", required=True)
+    ap = fs.title_study_parser(__doc__)
     ap.add_argument("--server", default="http://127.0.0.1:8089")
-    ap.add_argument("--opened-from", default="2024-01-01")
-    ap.add_argument("--held-out-cases", type=int, default=65)
     ap.add_argument("--out", default="expansions.jsonl")
     a = ap.parse_args()
-    train, held_out = fs.load(a.train), fs.load(a.held_out, a.opened_from)
+    train, held_out = fs.load_titled(a)
     with open(a.out, "w") as out:
-        scores = expand(train, fs.titles_of(a.titles), a.mirrors, a.server, out)
-        scores |= expand(held_out, fs.titles_of(a.held_out_titles), a.mirrors, a.server, out)
+        scores = expand(train, a.mirrors, a.server, out)
+        scores |= expand(held_out, a.mirrors, a.server, out)
     column = lambda g: np.log1p(scores.get(g["case"], np.zeros(len(g["ids"]))))[:, None]
     train, held_out = ([fs.widen(g, column(g)) for g in gs] for gs in (train, held_out))
     fs.evaluate_added(fs.added_last(["expansion_bm25"], train), train, held_out, a.held_out_cases)

@@ -354,6 +354,31 @@ def titles_of(files):
             for f in files for c in yaml.safe_load(open(f))["cases"]}
 
 
+def title_study_parser(doc):
+    """The arguments the studies of titles share: the saved groups, the cases
+    files their titles come from (each set apart), the mirrors."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--train", required=True)
+    ap.add_argument("--held-out", required=True)
+    ap.add_argument("--titles", nargs="+", required=True)
+    ap.add_argument("--held-out-titles", nargs="+", required=True)
+    ap.add_argument("--mirrors", required=True)
+    ap.add_argument("--opened-from", default="2024-01-01")
+    ap.add_argument("--held-out-cases", type=int, default=65)
+    return ap
+
+
+def load_titled(a):
+    """The training and held-out groups of a title study's arguments, each
+    with its case's title and impact as `title`."""
+    train, held_out = load(a.train), load(a.held_out, a.opened_from)
+    for groups, files in ((train, a.titles), (held_out, a.held_out_titles)):
+        text = titles_of(files)
+        for g in groups:
+            g["title"] = text[g["case"]]
+    return train, held_out
+
+
 def read_names(groups, mirrors):
     """The Change of every candidate of the groups, from the mirrors."""
     by_repo = defaultdict(set)

@@ -20,7 +20,6 @@ Stacked into the shipped logit out of fold as fusion-study.py does; prints
 the logit without them, with each, and with both. Needs numpy and pyyaml;
 the titles of training cases come from `rca cases mine` (same case ids).
 """
-import argparse
 import importlib.util
 import os
 import re
@@ -107,20 +106,8 @@ def signals(group, title, known):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--train", required=True)
-    ap.add_argument("--held-out", required=True)
-    ap.add_argument("--titles", nargs="+", required=True)
-    ap.add_argument("--held-out-titles", nargs="+", required=True)
-    ap.add_argument("--mirrors", required=True)
-    ap.add_argument("--opened-from", default="2024-01-01")
-    ap.add_argument("--held-out-cases", type=int, default=65)
-    a = ap.parse_args()
-    train, held_out = fs.load(a.train), fs.load(a.held_out, a.opened_from)
-    for groups, files in ((train, a.titles), (held_out, a.held_out_titles)):
-        text = fs.titles_of(files)
-        for g in groups:
-            g["title"] = text[g["case"]]
+    a = fs.title_study_parser(__doc__).parse_args()
+    train, held_out = fs.load_titled(a)
     known = fs.read_names(train + held_out, a.mirrors)
     for name, gs in (("training", train), ("held-out", held_out)):
         named = sum(any(title_words(g["title"]) & t for t, _, _ in PLATFORMS.values()) for g in gs)

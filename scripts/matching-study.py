@@ -25,7 +25,6 @@ only, and the logit is fitted and scored out of fold on those from DATE on:
 no case's matching score comes from a model that saw it or its fold.
 Figures: docs/benchmarks.md, "A learned matching of words and tokens".
 """
-import argparse
 import importlib.util
 import re
 from collections import Counter
@@ -123,25 +122,16 @@ def alone(scores, groups):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--train", required=True)
-    ap.add_argument("--held-out", required=True)
-    ap.add_argument("--titles", nargs="+", required=True)
-    ap.add_argument("--held-out-titles", nargs="+", required=True)
-    ap.add_argument("--mirrors", required=True)
-    ap.add_argument("--opened-from", default="2024-01-01")
-    ap.add_argument("--held-out-cases", type=int, default=65)
+    ap = fs.title_study_parser(__doc__)
     ap.add_argument("--dim", type=int, default=32)
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--tokens", default="subject,paths")
     ap.add_argument("--split", help="train the matching before this date only, and fit and score "
                     "the logit on the training cases from it on (no stacking optimism)")
     a = ap.parse_args()
-    train, held = fs.load(a.train), fs.load(a.held_out, a.opened_from)
-    for groups, files in ((train, a.titles), (held, a.held_out_titles)):
-        text = fs.titles_of(files)
-        for g in groups:
-            g["words"] = words(text[g["case"]])
+    train, held = fs.load_titled(a)
+    for g in train + held:
+        g["words"] = words(g["title"])
     known = fs.read_names(train + held, a.mirrors)
     kinds = a.tokens.split(",")
     for g in train + held:
