@@ -318,8 +318,10 @@ impl SuspectReport {
         lines.extend(e.diff_matches.iter().map(|m| m.describe()));
         lines.extend(e.associations.iter().map(|a| {
             format!(
-                "learned: incident word \"{}\" goes with \"{}\" in past culprits (lift {:.2})",
-                a.word, a.token, a.lift
+                "learned: past culprits of incidents saying \"{}\" had \"{}\" {:.1}x as often as the other changes of their windows",
+                a.word,
+                a.token,
+                a.lift.exp()
             )
         }));
         let features: Vec<String> = self
