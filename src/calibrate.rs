@@ -462,7 +462,7 @@ impl Calibration {
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {
-        std::fs::write(path, serde_yaml::to_string(self)?)
+        std::fs::write(path, crate::yaml::to_string(self)?)
             .with_context(|| format!("writing {}", path.display()))
     }
 

@@ -35,3 +35,4 @@ pub mod retrieve;
 pub mod text;
 pub mod train;
 pub mod when;
+pub mod yaml;

@@ -27,7 +27,7 @@ pub fn run(args: MineArgs) -> Result<u8> {
     let spinner = progress::spinner("mining fixes and reverts");
     let (file, report) = mine::mine(&repo, &settings)?;
     spinner.finish_and_clear();
-    let yaml = serde_yaml::to_string(&file)?;
+    let yaml = crate::yaml::to_string(&file)?;
     if let Some(path) = &args.out {
         std::fs::write(path, &yaml).map_err(|e| input(format!("--out {}: {e}", path.display())))?;
     }

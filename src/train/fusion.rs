@@ -355,7 +355,7 @@ impl FusionFile {
     }
 
     pub fn save(&self, path: &std::path::Path) -> anyhow::Result<()> {
-        std::fs::write(path, serde_yaml::to_string(self)?)
+        std::fs::write(path, crate::yaml::to_string(self)?)
             .map_err(|e| crate::error::input(format!("writing {}: {e}", path.display())))
     }
 }
