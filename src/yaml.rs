@@ -54,24 +54,21 @@ fn quote_yaml_1_1_booleans(text: &str) -> String {
             rest = after;
         }
         out.push_str(&body[..column]);
-        let value = match split_key(rest) {
-            Some((key, value)) => {
-                out.push_str(&quote_if_boolean(key));
-                out.push(':');
-                match value.strip_prefix(' ') {
-                    Some(value) => {
-                        out.push(' ');
-                        value
-                    }
-                    None => value,
-                }
-            }
-            None => {
-                // A sequence item's own block scalar is indented beyond
-                // its dash.
-                column = indent;
-                rest
-            }
+        // `key: value`, `key:` or a lone scalar. A plain value holds no
+        // ": ", so the last one ends the key; where a quoted key holds one,
+        // the pieces are not booleans and go back unchanged.
+        let value = if let Some((key, value)) = rest.rsplit_once(": ") {
+            out.push_str(&quote_if_boolean(key));
+            out.push_str(": ");
+            value
+        } else if let Some(key) = rest.strip_suffix(':') {
+            out.push_str(&quote_if_boolean(key));
+            out.push(':');
+            ""
+        } else {
+            // A sequence item's own block scalar is indented beyond its dash.
+            column = indent;
+            rest
         };
         if value.starts_with('|') || value.starts_with('>') {
             block = Some(column);
@@ -80,39 +77,6 @@ fn quote_yaml_1_1_booleans(text: &str) -> String {
         out.push_str(&line[body.len()..]);
     }
     out
-}
-
-/// A mapping line's key and what follows its colon; `None` for a lone
-/// scalar. Quoted keys are returned whole, quotes and all.
-fn split_key(rest: &str) -> Option<(&str, &str)> {
-    let end = match rest.chars().next()? {
-        quote @ ('\'' | '"') => {
-            let mut escaped = false;
-            let mut end = None;
-            for (i, c) in rest.char_indices().skip(1) {
-                if quote == '"' && c == '\\' && !escaped {
-                    escaped = true;
-                    continue;
-                }
-                if c == quote && !escaped {
-                    // '' inside single quotes is an escaped quote.
-                    if quote == '\'' && rest[i + 1..].starts_with('\'') {
-                        escaped = true;
-                        continue;
-                    }
-                    end = Some(i + 1);
-                    break;
-                }
-                escaped = false;
-            }
-            end?
-        }
-        _ => rest
-            .find(": ")
-            .or_else(|| rest.strip_suffix(':').map(str::len))?,
-    };
-    let after = rest[end..].strip_prefix(':')?;
-    (after.is_empty() || after.starts_with(' ')).then(|| (&rest[..end], after))
 }
 
 #[cfg(test)]
@@ -132,7 +96,9 @@ mod tests {
             "cases": [
                 {"id": "a", "title": "off", "impact": "line one\noff: kept\n- no\n"},
                 {"title": "yes", "tags": ["no", "NO", "nope", "Off"]},
+                {"a": "one\noff", "b": "no"},
             ],
+            "key: with colon": "off",
             "'quoted' key": "ON",
             "plain": "yes: and more",
         });
@@ -153,6 +119,8 @@ mod tests {
             ": 'ON'",
             "  off: kept",
             "  - no",
+            "- a: |-\n    one\n    off\n  b: 'no'",
+            "'key: with colon': 'off'",
         ] {
             assert!(text.contains(quoted), "{quoted:?} not in\n{text}");
         }
