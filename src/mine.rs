@@ -425,11 +425,11 @@ fn check(
     if culprit_at >= end {
         return Err(Dropped::CulpritOutsideWindow);
     }
-    let mut names = CulpritNames::new(
+    let names = CulpritNames::new(
         &culprit.to_string(),
         &String::from_utf8_lossy(culprit_commit.summary_bytes().unwrap_or(b"")),
+        &String::from_utf8_lossy(culprit_commit.message_bytes()),
     );
-    names.review = differential_revision(&String::from_utf8_lossy(culprit_commit.message_bytes()));
     let (title, impact) = if revert {
         revert_facts(&reason, &names)?
     } else {

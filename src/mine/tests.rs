@@ -7,7 +7,7 @@ use super::*;
 const CULPRIT: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678";
 
 fn names() -> CulpritNames {
-    CulpritNames::new(CULPRIT, "widget/core: cache the frame layout")
+    CulpritNames::new(CULPRIT, "widget/core: cache the frame layout", "")
 }
 
 #[test]
@@ -211,7 +211,7 @@ fn culprit_names_are_ids_subjects_and_pulls() {
     assert!(names_culprit("since a1b2c3d it fails", &n));
     assert!(!names_culprit("since a1b2c3 it fails", &n));
     assert!(!names_culprit("widget/core: fix frame layout caching", &n));
-    let pr = CulpritNames::new(CULPRIT, "Add a layout pass (#200)");
+    let pr = CulpritNames::new(CULPRIT, "Add a layout pass (#200)", "");
     assert!(pr.subjects.contains(&"add a layout pass".to_owned()));
     assert!(names_culprit("Breaks #200 users", &pr));
     assert!(!names_culprit("Breaks #2001 users", &pr));
@@ -479,8 +479,11 @@ fn phabricator_exported_reverts() {
     );
     assert_eq!(differential_revision("x\n\nSee D55 for more.\n"), None);
     // A revert naming the review names the culprit (a leak guard).
-    let mut n = names();
-    n.review = Some(1234);
+    let n = CulpritNames::new(
+        CULPRIT,
+        "widget/core: cache the frame layout",
+        "widget/core: cache the frame layout\n\nDifferential Revision: D1234\n",
+    );
     assert!(names_culprit("Regressed by D1234.", &n));
     assert!(!names_culprit("Regressed by D12345.", &n));
     // The export's boilerplate is no reason; the prose around it is.

@@ -766,7 +766,9 @@ pub struct CulpritNames {
 }
 
 impl CulpritNames {
-    pub fn new(id: &str, subject: &str) -> Self {
+    /// The names of the commit `id` with this subject (git's summary) and
+    /// whole message.
+    pub fn new(id: &str, subject: &str, message: &str) -> Self {
         let subject = normalize(&strip_subject_tags(subject));
         let pull = trailing_pull(&subject);
         let mut subjects = vec![subject.clone()];
@@ -782,7 +784,7 @@ impl CulpritNames {
             id: id.to_ascii_lowercase(),
             subjects,
             pull,
-            review: None,
+            review: differential_revision(message),
         }
     }
 }

@@ -334,14 +334,13 @@ fn named_areas(ownership: &Ownership, query: &Query) -> Vec<usize> {
 /// its old subject after its revert is not taken for the reverted one.
 fn follow_ups(commits: &[Commit], reverts: &[bool]) -> Vec<Vec<String>> {
     let mut by_pull: HashMap<u64, Vec<usize>> = HashMap::new();
-    let mut by_review: HashMap<u64, Vec<usize>> = HashMap::new();
+    // Reading every body for a `Differential Revision:` line is left until
+    // a revert in the window names a review.
+    let mut by_review: Option<HashMap<u64, Vec<usize>>> = None;
     let mut by_subject: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, c) in commits.iter().enumerate() {
         if let Some(n) = trailing_pull(&c.subject) {
             by_pull.entry(n).or_default().push(i);
-        }
-        if let Some(n) = differential_revision(&c.body) {
-            by_review.entry(n).or_default().push(i);
         }
         by_subject.entry(c.subject.as_str()).or_default().push(i);
     }
@@ -364,7 +363,10 @@ fn follow_ups(commits: &[Commit], reverts: &[bool]) -> Vec<Vec<String>> {
                 match target {
                     Target::Commit(id) => targets.extend(by_id_prefix(&id)),
                     Target::Pull(n) => targets.extend(by_pull.get(&n).into_iter().flatten()),
-                    Target::Review(n) => targets.extend(by_review.get(&n).into_iter().flatten()),
+                    Target::Review(n) => {
+                        let by_review = by_review.get_or_insert_with(|| by_review_of(commits));
+                        targets.extend(by_review.get(&n).into_iter().flatten())
+                    }
                 }
             }
             if let Some(quoted) = quoted_subject(&c.subject) {
@@ -381,6 +383,17 @@ fn follow_ups(commits: &[Commit], reverts: &[bool]) -> Vec<Vec<String>> {
         }
     }
     out
+}
+
+/// Review number → the commits whose `Differential Revision:` line names it.
+fn by_review_of(commits: &[Commit]) -> HashMap<u64, Vec<usize>> {
+    let mut index: HashMap<u64, Vec<usize>> = HashMap::new();
+    for (i, c) in commits.iter().enumerate() {
+        if let Some(n) = differential_revision(&c.body) {
+            index.entry(n).or_default().push(i);
+        }
+    }
+    index
 }
 
 /// Builds a glob set from `--path` hints. A hint without glob characters
